@@ -1,0 +1,103 @@
+"""Scaled dot-product attention, written out so that every matrix exists.
+
+    scores = Q K^T / sqrt(d_k)
+    probs  = softmax(scores + mask)        # mask: 0 or -inf, added
+    out    = probs V
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .masks import additive
+from .positional import Rotary
+from .trace import AttentionRecord
+
+
+@dataclass(frozen=True)
+class AttentionResult:
+    out: torch.Tensor  # (B, nh, T, hs)
+    probs: torch.Tensor  # (B, nh, T, S)
+    scores: torch.Tensor  # (B, nh, T, S), scaled, before the mask
+
+
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None = None
+) -> AttentionResult:
+    """q (B, nh, T, hs), k and v (B, nh, S, hs); allowed broadcasts to (B, nh, T, S), True = may attend."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, nh, T, S)
+    masked = scores if allowed is None else scores + additive(allowed, scores.dtype)
+    # Softmax in float32 at least: half-precision exponentials lose the small weights.
+    probs = torch.softmax(masked.float(), dim=-1).to(q.dtype)  # (B, nh, T, S)
+    return AttentionResult(out=probs @ v, probs=probs, scores=scores)
+
+
+def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """(B, nkv, S, hs) -> (B, nkv * groups, S, hs): grouped-query attention shares each K/V head."""
+    if groups == 1:
+        return x
+    return x.repeat_interleave(groups, dim=1)
+
+
+class MultiHeadAttention(nn.Module):
+    """Self- or cross-attention with n_heads query heads and n_kv_heads key/value heads."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        d, hs = config.d_model, config.head_dim
+        self.n_heads, self.n_kv_heads, self.head_dim = config.n_heads, config.kv_heads, hs
+        self.q_proj = nn.Linear(d, config.n_heads * hs, bias=config.bias)
+        self.k_proj = nn.Linear(d, config.kv_heads * hs, bias=config.bias)
+        self.v_proj = nn.Linear(d, config.kv_heads * hs, bias=config.bias)
+        self.o_proj = nn.Linear(config.n_heads * hs, d, bias=config.bias)
+
+    def _split(self, x: torch.Tensor, heads: int) -> torch.Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, heads, self.head_dim).transpose(1, 2)  # (B, heads, T, hs)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        allowed: torch.Tensor | None,
+        memory: torch.Tensor | None = None,
+        rotary: Rotary | None = None,
+        capture: bool = False,
+    ) -> tuple[torch.Tensor, AttentionRecord | None]:
+        """x (B, T, d); memory (B, S, d) for cross-attention, else keys come from x."""
+        source = x if memory is None else memory
+        q = self._split(self.q_proj(x), self.n_heads)  # (B, nh, T, hs)
+        k = self._split(self.k_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
+        v = self._split(self.v_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
+        if rotary is not None:
+            q, k = rotary(q), rotary(k)
+        groups = self.n_heads // self.n_kv_heads
+        result = attention(q, repeat_kv(k, groups), repeat_kv(v, groups), allowed)
+        b, _, t, _ = q.shape
+        z = result.out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)  # (B, T, nh*hs)
+        out = self.o_proj(z)  # (B, T, d)
+        if not capture:
+            return out, None
+        record = AttentionRecord(
+            q=q,
+            k=k,
+            v=v,
+            scores=result.scores,
+            mask=_full_mask(allowed, result.scores),
+            probs=result.probs,
+            z=result.out,
+            out=out,
+        )
+        return out, record
+
+
+def _full_mask(allowed: torch.Tensor | None, scores: torch.Tensor) -> torch.Tensor:
+    """The (B, T, S) bool mask as it applied to every head (heads share one mask)."""
+    b, _, t, s = scores.shape
+    if allowed is None:
+        return torch.ones(b, t, s, dtype=torch.bool, device=scores.device)
+    return allowed.expand(b, 1, t, s)[:, 0]

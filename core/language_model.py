@@ -1,0 +1,178 @@
+"""A model with its tokenizer: text in, `Trace` out."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .model import LogitsFor, Transformer
+from .tokenizers import Encoded, TextTokenizer
+from .trace import StackRecord, Trace, to_numpy
+
+MAX_TEXT_CHARS = 20_000  # longer text is cut before tokenising, with a note in the trace
+DEFAULT_MAX_TOKENS = 512  # a full trace grows with T^2 per head and layer; pages study short texts
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    title: str
+    architecture: str
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    d_model: int
+    d_ff: int
+    vocab_size: int
+    max_positions: int
+    n_params: int
+    tokenizer: str
+    weights: str  # where the numbers come from
+    device: str
+    dtype: str
+
+
+class LanguageModel:
+    """Owns a `Transformer` and its tokenizer. Treat it as read-only: pages share one per process."""
+
+    def __init__(self, name: str, title: str, module: Transformer, tokenizer: TextTokenizer, weights: str,
+                 device: torch.device, chat_template: str | None = None):
+        self.name, self.module, self.tokenizer = name, module.eval(), tokenizer
+        self.device, self.chat_template = device, chat_template
+        config = module.config
+        self.info = ModelInfo(
+            name=name,
+            title=title,
+            architecture=config.architecture,
+            n_layers=config.n_layers,
+            n_heads=config.n_heads,
+            n_kv_heads=config.kv_heads,
+            d_model=config.d_model,
+            d_ff=config.d_ff,
+            vocab_size=config.vocab_size,
+            max_positions=config.max_positions,
+            n_params=sum(p.numel() for p in module.parameters()),
+            tokenizer=tokenizer.kind,
+            weights=weights,
+            device=str(device),
+            dtype=str(next(module.parameters()).dtype).removeprefix("torch."),
+        )
+
+    @property
+    def config(self):
+        return self.module.config
+
+    def encode(self, text: str | Sequence[int]) -> tuple[Encoded, tuple[str, ...]]:
+        """Tokens for text (or given ids), and notes on anything cut to fit."""
+        notes: list[str] = []
+        if isinstance(text, str):
+            if len(text) > MAX_TEXT_CHARS:
+                notes.append(f"The text was cut to its first {MAX_TEXT_CHARS:,} characters.")
+                text = text[:MAX_TEXT_CHARS]
+            encoded = self.tokenizer.encode(text)
+        else:
+            ids = [int(i) for i in text]
+            encoded = Encoded(ids, [self.tokenizer.id_to_token(i) for i in ids], [(0, 0)] * len(ids))
+        if not [i for i in encoded.ids if i not in self.tokenizer.special_ids]:
+            raise InputError("There is nothing to run: the text is empty. Type a sentence.")
+        return encoded, tuple(notes)
+
+    def _fit(self, encoded: Encoded, max_tokens: int) -> tuple[Encoded, int | None]:
+        """Cut to max_tokens, keeping a closing special token such as [SEP]."""
+        n = len(encoded.ids)
+        if n <= max_tokens:
+            return encoded, None
+        keep_last = encoded.ids[-1] in self.tokenizer.special_ids
+        head = max_tokens - 1 if keep_last else max_tokens
+        pick = list(range(head)) + ([n - 1] if keep_last else [])
+        cut = Encoded([encoded.ids[i] for i in pick], [encoded.tokens[i] for i in pick], [encoded.offsets[i] for i in pick])
+        return cut, n
+
+    def _ids(self, encoded: Encoded) -> torch.Tensor:
+        return torch.tensor([encoded.ids], device=self.device)  # (1, T)
+
+    @torch.inference_mode()
+    def trace(
+        self,
+        text: str | Sequence[int],
+        *,
+        target: str | Sequence[int] | None = None,
+        capture: bool = True,
+        dtype: np.dtype | type = np.float16,
+        logits: LogitsFor = "all",
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> Trace:
+        """Run the model on `text` and record everything it computed.
+
+        For an encoder-decoder, `text` is the source and `target` what the decoder
+        has produced so far (default: just the start token).
+        """
+        max_tokens = min(max_tokens, self.config.max_positions)
+        encoded, notes = self.encode(text)
+        encoded, truncated_from = self._fit(encoded, max_tokens)
+        if truncated_from is not None:
+            notes += (f"The text has {truncated_from} tokens; only the first {max_tokens} are shown.",)
+        source = None
+        if self.config.architecture == "encoder-decoder":
+            source = encoded
+            encoded = self._decoder_input(target, max_tokens)
+        elif target is not None:
+            raise InputError(f"{self.name} is not an encoder-decoder; it takes no target")
+        out = self.module(
+            self._ids(encoded),
+            source_ids=None if source is None else self._ids(source),
+            capture=capture,
+            logits_for=logits,
+        )
+        logit_array = None if out.logits is None else out.logits[0].float().cpu().numpy()  # stays float32
+        return Trace(
+            model=self.name,
+            architecture=self.config.architecture,
+            dtype=np.dtype(dtype).name,
+            compute_dtype=self.info.dtype,
+            stack=self._stack(out.stack, encoded, dtype),
+            logits=logit_array,
+            encoder=None if source is None else self._stack(out.encoder, source, dtype),
+            truncated_from=truncated_from,
+            notes=notes,
+        )
+
+    def _decoder_input(self, target: str | Sequence[int] | None, max_tokens: int) -> Encoded:
+        if target is None or (isinstance(target, str) and not target):
+            start = self.tokenizer.bos_id
+            return Encoded([start], [self.tokenizer.id_to_token(start)], [(0, 0)])
+        encoded, _ = self.encode(target)
+        return self._fit(encoded, max_tokens)[0]
+
+    @staticmethod
+    def _stack(record: StackRecord | None, encoded: Encoded, dtype) -> StackRecord:
+        if record is None:  # capture=False keeps only the tokens
+            return StackRecord(encoded.tokens, encoded.ids, encoded.offsets, None, None, None, (), None, None)
+        converted = to_numpy(record, np.dtype(dtype))
+        return dataclasses.replace(converted, tokens=encoded.tokens, token_ids=encoded.ids, offsets=encoded.offsets)
+
+    @torch.inference_mode()
+    def next_token_logits(self, ids: Sequence[int], source: Sequence[int] | None = None) -> np.ndarray:
+        """float32 (vocab,) logits after `ids`, without recording anything."""
+        if self.module.lm_head is None:
+            raise InputError(f"{self.name} is an encoder: it does not predict next tokens")
+        out = self.module(
+            torch.tensor([list(ids)], device=self.device),
+            source_ids=None if source is None else torch.tensor([list(source)], device=self.device),
+            logits_for="last",
+        )
+        return out.logits[0, -1].float().cpu().numpy()
+
+    @torch.inference_mode()
+    def sentence_embedding(self, text: str) -> np.ndarray:
+        """Mean of the final hidden states over tokens, L2-normalised (the sentence-transformers recipe)."""
+        encoded, _ = self.encode(text)
+        encoded, _ = self._fit(encoded, self.config.max_positions)
+        hidden = self.module(self._ids(encoded), logits_for="none").hidden[0].float()  # (T, d)
+        pooled = hidden.mean(dim=0)
+        return (pooled / pooled.norm().clamp_min(1e-12)).cpu().numpy()

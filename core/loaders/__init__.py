@@ -1,0 +1,1 @@
+"""Turn weights on disk (or a seed) into a `Transformer` and its tokenizer."""

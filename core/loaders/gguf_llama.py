@@ -1,0 +1,118 @@
+"""A Llama-architecture GGUF file (SmolLM2) into our decoder, dequantised once at load."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from gguf import GGUFReader
+from gguf.quants import dequantize
+
+from ..config import ModelConfig
+from ..errors import ModelUnavailableError
+from ..model import Transformer
+from ..tokenizers import TextTokenizer, byte_bpe_from_gguf
+from .weights import assign
+
+
+class GGUFModel:
+    """The metadata and tensors of a GGUF file, read without executing anything from it."""
+
+    def __init__(self, path: Path):
+        try:
+            self.reader = GGUFReader(path)
+        except Exception as exc:  # the reader raises ValueError, KeyError or struct errors on a damaged file
+            raise ModelUnavailableError(f"{path.name} is not a readable GGUF file ({exc})") from exc
+        self.path = path
+
+    def field(self, key: str, default=None):
+        found = self.reader.fields.get(key)
+        return default if found is None else found.contents()
+
+    def arch(self, key: str):
+        value = self.field(f"{self.field('general.architecture')}.{key}")
+        if value is None:
+            raise ModelUnavailableError(f"{self.path.name} lacks the field {key}")
+        return value
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        """Every tensor as float32, shaped like a torch Linear weight (out, in)."""
+        # numpy releases the GIL inside dequantisation, so threads use both cores.
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            arrays = pool.map(lambda t: dequantize(t.data, t.tensor_type), self.reader.tensors)
+            return {t.name: a for t, a in zip(self.reader.tensors, arrays)}
+
+
+def llama_config(g: GGUFModel, tied: bool) -> ModelConfig:
+    return ModelConfig(
+        vocab_size=len(g.field("tokenizer.ggml.tokens")),
+        d_model=g.arch("embedding_length"),
+        n_layers=g.arch("block_count"),
+        n_heads=g.arch("attention.head_count"),
+        n_kv_heads=g.arch("attention.head_count_kv"),
+        d_ff=g.arch("feed_forward_length"),
+        max_positions=g.arch("context_length"),
+        architecture="decoder",
+        positional="rope",
+        rope_base=g.arch("rope.freq_base"),
+        norm="rmsnorm",
+        norm_placement="pre",
+        norm_eps=g.arch("attention.layer_norm_rms_epsilon"),
+        activation="swiglu",
+        bias=False,
+        tie_embeddings=tied,
+    )
+
+
+def unpermute_rotary_rows(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """Undo llama.cpp's Q/K row permutation (adjacent rotary pairs) back to the half-split layout."""
+    out_dim = w.shape[0]
+    return w.reshape(n_heads, out_dim // n_heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+_LAYER_NAMES = {
+    "attn_norm.weight": "attn_norm.weight",
+    "attn_q.weight": "self_attn.q_proj.weight",
+    "attn_k.weight": "self_attn.k_proj.weight",
+    "attn_v.weight": "self_attn.v_proj.weight",
+    "attn_output.weight": "self_attn.o_proj.weight",
+    "ffn_norm.weight": "mlp_norm.weight",
+    "ffn_gate.weight": "mlp.fc_in.weight",
+    "ffn_up.weight": "mlp.fc_up.weight",
+    "ffn_down.weight": "mlp.fc_out.weight",
+}
+
+
+def _rename(gguf_name: str) -> str:
+    if gguf_name == "token_embd.weight":
+        return "stack.embed.tokens.weight"
+    if gguf_name == "output_norm.weight":
+        return "stack.norm.weight"
+    if gguf_name == "output.weight":
+        return "lm_head.weight"
+    _, layer, rest = gguf_name.split(".", 2)
+    return f"stack.layers.{layer}.{_LAYER_NAMES.get(rest, rest)}"
+
+
+def load_gguf_llama(path: Path) -> tuple[Transformer, TextTokenizer, GGUFModel]:
+    g = GGUFModel(path)
+    if g.field("general.architecture") != "llama":
+        raise ModelUnavailableError(f"{path.name} is a {g.field('general.architecture')!r} model, not llama")
+    try:
+        tensors = g.tensors()
+    except Exception as exc:  # a truncated file surfaces here as a short buffer
+        raise ModelUnavailableError(f"{path.name} is damaged: {exc}") from exc
+    config = llama_config(g, tied="output.weight" not in tensors)
+    for name, value in list(tensors.items()):
+        if name.endswith("attn_q.weight"):
+            tensors[name] = unpermute_rotary_rows(value, config.n_heads)
+        elif name.endswith("attn_k.weight"):
+            tensors[name] = unpermute_rotary_rows(value, config.kv_heads)
+    model = Transformer.empty(config)
+    assign(model, {_rename(name): value for name, value in tensors.items()}, path.name)
+    tokenizer = byte_bpe_from_gguf(
+        g.field("tokenizer.ggml.tokens"), g.field("tokenizer.ggml.merges"), g.field("tokenizer.ggml.token_type")
+    )
+    return model, tokenizer, g

@@ -1,0 +1,176 @@
+"""The Transformer: embeddings, a stack of blocks, and (for decoders) a vocabulary projection.
+
+One class covers the three families by configuration:
+encoder (BERT), decoder (GPT, Llama) and encoder-decoder (the original paper).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .blocks import Block, make_norm
+from .config import ModelConfig
+from .masks import causal_allowed, padding_allowed
+from .positional import Rotary, rope_angles, sinusoidal_table
+from .trace import PositionRecord, StackRecord
+
+LogitsFor = Literal["all", "last", "none"]
+
+
+@dataclass(frozen=True)
+class EmbeddingOutput:
+    x: torch.Tensor  # (B, T, d) what enters the first block
+    embeddings: torch.Tensor  # (B, T, d)
+    positions: PositionRecord
+    token_types: torch.Tensor | None
+    rotary: Rotary | None
+
+
+class Embedding(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.tokens = nn.Embedding(config.vocab_size, config.d_model)
+        self.positions = nn.Embedding(config.max_positions, config.d_model) if config.positional == "learned" else None
+        self.token_types = nn.Embedding(config.type_vocab_size, config.d_model) if config.type_vocab_size else None
+        self.norm = make_norm(config) if config.embedding_norm else None
+
+    def forward(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> EmbeddingOutput:
+        config, t = self.config, ids.size(1)
+        position_ids = torch.arange(t, device=ids.device)
+        embeddings = self.tokens(ids)  # (B, T, d)
+        if config.scale_embeddings:
+            embeddings = embeddings * math.sqrt(config.d_model)
+        x, rotary, position_values = embeddings, None, None
+        if config.positional == "rope":
+            angles = rope_angles(position_ids, config.head_dim, config.rope_base)  # (T, hs/2)
+            rotary = Rotary(angles, embeddings.dtype)
+            position_values = angles[None]
+        elif config.positional != "none":
+            if self.positions is None:
+                table = sinusoidal_table(t, config.d_model).to(ids.device)  # (T, d), cheaper to compute than to keep
+            else:
+                table = self.positions(position_ids)  # (T, d)
+            position_values = table[None].to(embeddings.dtype)  # (1, T, d)
+            x = x + position_values
+        token_types = None
+        if self.token_types is not None:
+            types = torch.zeros_like(ids) if token_type_ids is None else token_type_ids
+            token_types = self.token_types(types)  # (B, T, d)
+            x = x + token_types
+        if self.norm is not None:
+            x = self.norm(x)
+        return EmbeddingOutput(x, embeddings, PositionRecord(config.positional, position_values), token_types, rotary)
+
+
+class Stack(nn.Module):
+    """Embedding, blocks and optional final norm: an encoder or a decoder."""
+
+    def __init__(self, config: ModelConfig, n_layers: int, causal: bool, cross_attention: bool = False):
+        super().__init__()
+        self.causal = causal
+        self.embed = Embedding(config)
+        self.layers = nn.ModuleList(Block(config, cross_attention) for _ in range(n_layers))
+        self.norm = make_norm(config) if config.final_norm else None
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        key_is_real: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        memory: torch.Tensor | None = None,
+        memory_is_real: torch.Tensor | None = None,
+        capture: bool = False,
+    ) -> tuple[torch.Tensor, StackRecord | None]:
+        """ids (B, T); key_is_real (B, T) False at padding. Returns (B, T, d) and the record."""
+        t = ids.size(1)
+        allowed = causal_allowed(t, device=ids.device) if self.causal else None  # (T, T)
+        if key_is_real is not None:
+            padding = padding_allowed(key_is_real)  # (B, 1, 1, T)
+            allowed = padding if allowed is None else allowed & padding
+        memory_allowed = None if memory_is_real is None else padding_allowed(memory_is_real)
+        embedded = self.embed(ids, token_type_ids)
+        x = embedded.x
+        hidden, records = [x], []
+        for block in self.layers:
+            x, record = block(x, allowed, embedded.rotary, memory, memory_allowed, capture)
+            hidden.append(x)
+            records.append(record)
+        final = self.norm(x) if self.norm is not None else None
+        out = x if final is None else final
+        if not capture:
+            return out, None
+        record = StackRecord(
+            tokens=None,
+            token_ids=None,
+            offsets=None,
+            embeddings=embedded.embeddings,
+            positions=embedded.positions,
+            embed_out=embedded.x,
+            layers=tuple(records),
+            final_norm=final,
+            hidden_states=torch.stack(hidden, dim=1),  # (B, L + 1, T, d)
+            token_types=embedded.token_types,
+        )
+        return out, record
+
+
+@dataclass(frozen=True)
+class TransformerOutput:
+    hidden: torch.Tensor  # (B, T, d) the main stack's output, after its final norm
+    logits: torch.Tensor | None  # (B, T or 1, vocab)
+    stack: StackRecord | None
+    encoder: StackRecord | None
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        encoder_decoder = config.architecture == "encoder-decoder"
+        self.encoder = Stack(config, config.encoder_layers, causal=False) if encoder_decoder else None
+        self.stack = Stack(config, config.n_layers, causal=config.is_causal, cross_attention=encoder_decoder)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False) if config.lm_head else None
+        self._tie()
+
+    def _tie(self) -> None:
+        if self.config.tie_embeddings:
+            self.lm_head.weight = self.stack.embed.tokens.weight
+
+    @classmethod
+    def empty(cls, config: ModelConfig) -> "Transformer":
+        """A model with uninitialised parameters, for loaders that overwrite every one:
+        random initialisation of a 135M-parameter model costs seconds on a small CPU."""
+        with torch.device("meta"):
+            model = cls(config)
+        model.to_empty(device="cpu")
+        model._tie()
+        return model
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        key_is_real: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        source_ids: torch.Tensor | None = None,
+        source_is_real: torch.Tensor | None = None,
+        capture: bool = False,
+        logits_for: LogitsFor = "all",
+    ) -> TransformerOutput:
+        """ids (B, T) for the main stack; source_ids (B, S) for the encoder of an encoder-decoder."""
+        memory, encoder_record = None, None
+        if self.encoder is not None:
+            if source_ids is None:
+                raise ValueError("an encoder-decoder needs source_ids for its encoder")
+            memory, encoder_record = self.encoder(source_ids, source_is_real, capture=capture)  # (B, S, d)
+        hidden, record = self.stack(ids, key_is_real, token_type_ids, memory, source_is_real, capture)
+        logits = None
+        if self.lm_head is not None and logits_for != "none":
+            # The vocabulary projection is the largest matrix product for short texts: skip rows nobody reads.
+            logits = self.lm_head(hidden if logits_for == "all" else hidden[:, -1:])  # (B, T or 1, vocab)
+        return TransformerOutput(hidden, logits, record, encoder_record)
