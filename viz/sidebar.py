@@ -1,0 +1,40 @@
+"""The sidebar every page shares: model picker, device, and the text being studied."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import MODELS, available_models
+
+from . import state
+from .loading import device_label, model_or_error
+
+
+def model_summary(info) -> str:
+    kind = {"encoder": "encoder", "decoder": "decoder", "encoder-decoder": "encoder–decoder"}[info.architecture]
+    heads = f"{info.n_heads} heads" + (f" ({info.n_kv_heads} K/V)" if info.n_kv_heads != info.n_heads else "")
+    return f"{kind} · {info.n_layers} layers · {heads} · d_model {info.d_model} · {info.n_params / 1e6:,.1f} M parameters"
+
+
+def render() -> None:
+    installed = available_models()
+    with st.sidebar:
+        st.selectbox(
+            "Model",
+            options=list(MODELS),
+            index=list(MODELS).index(state.default_model()),
+            format_func=lambda name: MODELS[name].title + ("" if installed[name] else " — not installed"),
+            key=state.MODEL_KEY,
+            bind="query-params",
+        )
+        lm = model_or_error(state.model_name())
+        if lm is not None:
+            st.caption(f"{model_summary(lm.info)}  \nRuns on **{device_label(lm)}** in {lm.info.dtype}.")
+        st.text_area(
+            "Text",
+            value=state.DEFAULT_TEXT,
+            max_chars=state.MAX_TEXT_CHARS,
+            key=state.TEXT_KEY,
+            bind="query-params",
+            help="Every page studies this text. Press Ctrl+Enter to apply.",
+        )
