@@ -33,7 +33,7 @@ def attention(
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, nh, T, S)
     masked = scores if allowed is None else scores + additive(allowed, scores.dtype)
     # Softmax in float32 at least: half-precision exponentials lose the small weights.
-    probs = torch.softmax(masked.float(), dim=-1).to(q.dtype)  # (B, nh, T, S)
+    probs = torch.softmax(masked.to(torch.promote_types(masked.dtype, torch.float32)), dim=-1).to(q.dtype)  # (B, nh, T, S)
     return AttentionResult(out=probs @ v, probs=probs, scores=scores)
 
 

@@ -76,7 +76,10 @@ class LanguageModel:
                 text = text[:MAX_TEXT_CHARS]
             encoded = self.tokenizer.encode(text)
         else:
-            ids = [int(i) for i in text]
+            try:
+                ids = [int(i) for i in text]
+            except (TypeError, ValueError):
+                raise InputError("Token ids must be whole numbers.") from None
             encoded = Encoded(ids, [self.tokenizer.id_to_token(i) for i in ids], [(0, 0)] * len(ids))
         if not [i for i in encoded.ids if i not in self.tokenizer.special_ids]:
             raise InputError("There is nothing to run: the text is empty. Type a sentence.")
@@ -152,7 +155,8 @@ class LanguageModel:
     @staticmethod
     def _stack(record: StackRecord | None, encoded: Encoded, dtype) -> StackRecord:
         if record is None:  # capture=False keeps only the tokens
-            return StackRecord(encoded.tokens, encoded.ids, encoded.offsets, None, None, None, (), None, None)
+            return StackRecord(encoded.tokens, encoded.ids, encoded.offsets, embeddings=None, positions=None,
+                               token_types=None, embed_out=None, layers=(), final_norm=None, hidden_states=None)
         converted = to_numpy(record, np.dtype(dtype))
         return dataclasses.replace(converted, tokens=encoded.tokens, token_ids=encoded.ids, offsets=encoded.offsets)
 

@@ -144,13 +144,16 @@ class Transformer(nn.Module):
 
     @classmethod
     def empty(cls, config: ModelConfig) -> "Transformer":
-        """A model with uninitialised parameters, for loaders that overwrite every one:
-        random initialisation of a 135M-parameter model costs seconds on a small CPU."""
+        """A model whose parameters are placeholders on the meta device, for loaders that
+        replace every one (loaders.weights.assign): random initialisation of a 135M-parameter
+        model, then a copy over it, would cost seconds on a small CPU."""
         with torch.device("meta"):
-            model = cls(config)
-        model.to_empty(device="cpu")
-        model._tie()
-        return model
+            return cls(config)
+
+    def tie_weights(self) -> "Transformer":
+        """Share the embedding with the output projection again after its parameters were replaced."""
+        self._tie()
+        return self
 
     def forward(
         self,

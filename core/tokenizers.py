@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,9 @@ from pathlib import Path
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
 from .errors import InputError
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class TextTokenizer:
     def encode(self, text: str) -> Encoded:
         if not isinstance(text, str):
             raise InputError(f"text must be a string, got {type(text).__name__}")
+        # A lone surrogate (e.g. from a half-copied emoji) is not valid Unicode; `tokenizers` refuses it.
+        # One replacement character for one code point keeps every offset in place.
+        text = _LONE_SURROGATE.sub("\ufffd", text)
         enc = self._tok.encode(text)
         ids, tokens, offsets = list(enc.ids), list(enc.tokens), [tuple(o) for o in enc.offsets]
         if self.bos_id is not None:
@@ -68,7 +75,8 @@ class TextTokenizer:
         return self._tok.decode(ids, skip_special_tokens=skip_special_tokens)
 
     def id_to_token(self, token_id: int) -> str:
-        token = self._tok.id_to_token(int(token_id))
+        token_id = int(token_id)
+        token = self._tok.id_to_token(token_id) if 0 <= token_id < self.vocab_size else None
         if token is None:
             raise InputError(f"token id {token_id} is outside the vocabulary (0..{self.vocab_size - 1})")
         return token

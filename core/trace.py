@@ -51,12 +51,12 @@ class LayerRecord:
     attn_norm: Any  # (T, d)
     self_attn: AttentionRecord
     resid_mid: Any  # (T, d) after the self-attention sub-layer
+    cross_norm: Any  # (T, d) encoder-decoder only, else None
+    cross_attn: AttentionRecord | None  # queries from the decoder, keys from the encoder
+    resid_cross: Any  # (T, d) after the cross-attention sub-layer
     mlp_norm: Any  # (T, d)
     mlp: FeedForwardRecord
     resid_post: Any  # (T, d) the block's output
-    cross_norm: Any = None  # (T, d) encoder-decoder only
-    cross_attn: AttentionRecord | None = None  # queries from the decoder, keys from the encoder
-    resid_cross: Any = None  # (T, d) after the cross-attention sub-layer
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,11 @@ class StackRecord:
     offsets: list[tuple[int, int]]  # character span of each token in the text; (0, 0) for special tokens
     embeddings: Any  # (T, d) token embeddings as looked up (times sqrt(d) where the model scales)
     positions: PositionRecord
+    token_types: Any  # (T, d) BERT's segment embeddings, else None
     embed_out: Any  # (T, d) what enters the first block (sum, norm applied where the model has one)
     layers: tuple[LayerRecord, ...]
     final_norm: Any  # (T, d) or None
     hidden_states: Any  # (layers + 1, T, d): embed_out, then every block's output
-    token_types: Any = None  # (T, d) BERT's segment embeddings
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,12 @@ class Trace:
         """The value called `name`, e.g. "layers[2].self_attn.probs"."""
         value: Any = self
         for part in re.findall(r"[A-Za-z_]+|\[\d+\]", name):
-            value = value[int(part[1:-1])] if part.startswith("[") else getattr(value, part)
+            if part.startswith("["):
+                value = value[int(part[1:-1])]
+            elif value is self and not hasattr(self, part):
+                value = getattr(self.stack, part)  # the main stack's fields sit at the top level, as in names()
+            else:
+                value = getattr(value, part)
         return value
 
     def nbytes(self) -> int:
@@ -137,7 +142,7 @@ def _walk(obj: Any, prefix: str = ""):
     # An encoder-decoder's encoder runs first, so its values come first.
     for f in sorted(dataclasses.fields(obj), key=lambda f: f.name != "encoder"):
         value = getattr(obj, f.name)
-        if f.name in _METADATA or value is None:
+        if f.name in _METADATA or value is None or (isinstance(value, tuple) and not value):
             continue
         name = prefix if f.name in _TOP_LEVEL_STACK_FIELDS else f"{prefix}{f.name}"
         if f.name in _TOP_LEVEL_STACK_FIELDS:

@@ -22,7 +22,8 @@ def render() -> None:
         st.selectbox(
             "Model",
             options=list(MODELS),
-            index=list(MODELS).index(state.default_model()),
+            # A preset may have set the model already; a default beside it would make Streamlit warn.
+            index=None if state.MODEL_KEY in st.session_state else list(MODELS).index(state.default_model()),
             format_func=lambda name: MODELS[name].title + ("" if installed[name] else " — not installed"),
             key=state.MODEL_KEY,
             bind="query-params",
@@ -32,7 +33,7 @@ def render() -> None:
             st.caption(f"{model_summary(lm.info)}  \nRuns on **{device_label(lm)}** in {lm.info.dtype}.")
         st.text_area(
             "Text",
-            value=state.DEFAULT_TEXT,
+            value=None if state.TEXT_KEY in st.session_state else state.DEFAULT_TEXT,
             max_chars=state.MAX_TEXT_CHARS,
             key=state.TEXT_KEY,
             bind="query-params",

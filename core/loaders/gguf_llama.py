@@ -7,13 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from gguf import GGUFReader
 from gguf.quants import dequantize
 
 from ..config import ModelConfig
 from ..errors import ModelUnavailableError
 from ..model import Transformer
 from ..tokenizers import TextTokenizer, byte_bpe_from_gguf
+from .gguf_file import GGUFFile
 from .weights import assign
 
 
@@ -21,15 +21,11 @@ class GGUFModel:
     """The metadata and tensors of a GGUF file, read without executing anything from it."""
 
     def __init__(self, path: Path):
-        try:
-            self.reader = GGUFReader(path)
-        except Exception as exc:  # the reader raises ValueError, KeyError or struct errors on a damaged file
-            raise ModelUnavailableError(f"{path.name} is not a readable GGUF file ({exc})") from exc
+        self.file = GGUFFile(path)  # raises ModelUnavailableError on a damaged or truncated file
         self.path = path
 
     def field(self, key: str, default=None):
-        found = self.reader.fields.get(key)
-        return default if found is None else found.contents()
+        return self.file.metadata.get(key, default)
 
     def arch(self, key: str):
         value = self.field(f"{self.field('general.architecture')}.{key}")
@@ -41,8 +37,8 @@ class GGUFModel:
         """Every tensor as float32, shaped like a torch Linear weight (out, in)."""
         # numpy releases the GIL inside dequantisation, so threads use both cores.
         with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            arrays = pool.map(lambda t: dequantize(t.data, t.tensor_type), self.reader.tensors)
-            return {t.name: a for t, a in zip(self.reader.tensors, arrays)}
+            arrays = pool.map(lambda t: dequantize(t.data, t.tensor_type), self.file.tensors)
+            return {t.name: a for t, a in zip(self.file.tensors, arrays)}
 
 
 def llama_config(g: GGUFModel, tied: bool) -> ModelConfig:
@@ -102,7 +98,7 @@ def load_gguf_llama(path: Path) -> tuple[Transformer, TextTokenizer, GGUFModel]:
         raise ModelUnavailableError(f"{path.name} is a {g.field('general.architecture')!r} model, not llama")
     try:
         tensors = g.tensors()
-    except Exception as exc:  # a truncated file surfaces here as a short buffer
+    except Exception as exc:  # e.g. a quantisation type that gguf cannot dequantise
         raise ModelUnavailableError(f"{path.name} is damaged: {exc}") from exc
     config = llama_config(g, tied="output.weight" not in tensors)
     for name, value in list(tensors.items()):
@@ -112,6 +108,7 @@ def load_gguf_llama(path: Path) -> tuple[Transformer, TextTokenizer, GGUFModel]:
             tensors[name] = unpermute_rotary_rows(value, config.kv_heads)
     model = Transformer.empty(config)
     assign(model, {_rename(name): value for name, value in tensors.items()}, path.name)
+    model.tie_weights()
     tokenizer = byte_bpe_from_gguf(
         g.field("tokenizer.ggml.tokens"), g.field("tokenizer.ggml.merges"), g.field("tokenizer.ggml.token_type")
     )

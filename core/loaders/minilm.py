@@ -68,4 +68,5 @@ def load_minilm(model_dir: Path) -> tuple[Transformer, TextTokenizer]:
     model = Transformer.empty(minilm_config(hf))
     arrays = {ours: value for theirs, value in tensors.items() if (ours := _rename(theirs))}
     assign(model, arrays, str(model_dir / "model.safetensors"))
+    model.tie_weights()
     return model, tokenizer

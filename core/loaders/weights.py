@@ -1,4 +1,4 @@
-"""Copy named arrays into a module, checking that every parameter is covered exactly once."""
+"""Put named arrays into a module as its parameters, checking that every one is covered exactly once."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from ..errors import ModelUnavailableError
 
 
 def assign(module: nn.Module, arrays: Mapping[str, np.ndarray | torch.Tensor], source: str) -> None:
-    """Load `arrays` (our parameter name -> value) into `module`; tied parameters appear once."""
+    """Make `arrays` (our parameter name -> value) the parameters of `module`, without copying.
+
+    The module may live on the meta device (see Transformer.empty): every parameter is replaced.
+    Tied parameters appear once in `arrays`; call the model's tie step afterwards.
+    """
     expected = dict(module.named_parameters())
     missing = sorted(set(expected) - set(arrays))
     unexpected = sorted(set(arrays) - set(expected))
@@ -20,12 +24,12 @@ def assign(module: nn.Module, arrays: Mapping[str, np.ndarray | torch.Tensor], s
         raise ModelUnavailableError(
             f"{source} does not match the architecture: missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
-    with torch.no_grad():
-        for name, value in arrays.items():
-            # Read-only arrays (memory-mapped files) are copied: torch refuses to wrap them silently.
-            tensor = torch.from_numpy(np.require(value, requirements="W")) if isinstance(value, np.ndarray) else value
-            if tuple(tensor.shape) != tuple(expected[name].shape):
-                raise ModelUnavailableError(
-                    f"{source}: {name} has shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}"
-                )
-            expected[name].copy_(tensor)
+    for name, value in arrays.items():
+        # Read-only arrays (memory-mapped files) are copied: torch refuses to wrap them silently.
+        tensor = torch.from_numpy(np.require(value, requirements="W")) if isinstance(value, np.ndarray) else value
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ModelUnavailableError(
+                f"{source}: {name} has shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}"
+            )
+        owner, _, leaf = name.rpartition(".")
+        setattr(module.get_submodule(owner), leaf, nn.Parameter(tensor, requires_grad=False))

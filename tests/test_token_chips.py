@@ -1,0 +1,176 @@
+"""viz/token_chips.py: chips built from real tokenizers, and HTML that stays inert whatever the text."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+from core.registry import MODELS
+from core.tokenizers import TextTokenizer, bytes_tokenizer, wordpiece_from_file
+from viz.token_chips import (
+    MAX_CHIPS,
+    character_groups,
+    chip_rows,
+    chips_for,
+    chips_html,
+    legend_html,
+    shuffled,
+    visible,
+)
+
+HOSTILE = ['<img/src=x/onerror=alert(1)>', '"onmouseover="alert(1)', "<script>alert('x')</script>", "a&amp;b"]
+ALLOWED_TAGS = {"style", "div", "span", "br", "p"}
+
+
+class ParsedHtml(HTMLParser):
+    """Every tag, attribute and text node of an HTML string, as a browser's tokenizer sees them."""
+
+    def __init__(self, markup: str):
+        super().__init__()
+        self.tags, self.attrs, self.chips, self.text = [], [], [], []
+        self.feed(markup)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs.extend(name for name, _ in attrs)
+        attrs = dict(attrs)
+        if "ts-chip" in attrs.get("class", "").split():
+            self.chips.append(attrs)
+
+    def handle_data(self, data):
+        if self.tags[-1:] != ["style"]:
+            self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def hostile_tokenizer() -> TextTokenizer:
+    """A word-level vocabulary whose entries are attacks, with [CLS]/[SEP] added like BERT's."""
+    vocab = {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, **{word: i + 3 for i, word in enumerate(HOSTILE)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)]
+    )
+    tok.add_special_tokens(["[UNK]", "[CLS]", "[SEP]"])
+    return TextTokenizer(tok, "wordpiece", byte_level=False)
+
+
+@pytest.fixture(scope="module")
+def wordpiece() -> TextTokenizer:
+    return wordpiece_from_file(MODELS["minilm-l6"].path() / "tokenizer.json")
+
+
+def test_hostile_tokens_render_as_text_in_chips_and_titles(hostile_tokenizer):
+    text = " ".join(HOSTILE)
+    chips = chips_for(hostile_tokenizer, text)
+    parsed = ParsedHtml(chips_html(chips))
+
+    assert set(parsed.tags) <= ALLOWED_TAGS
+    assert set(parsed.attrs) <= {"class", "title"}
+    titles = [chip["title"] for chip in parsed.chips]
+    shown = "".join(parsed.text)
+    for word in HOSTILE:
+        # The browser's view of the escaped markup is the token itself, quotes and all.
+        assert any(f"vocabulary entry: {word}\n" in title for title in titles)
+        assert visible(word) in shown
+
+
+def test_hostile_unknown_text_is_escaped_in_the_legend(hostile_tokenizer):
+    chips = chips_for(hostile_tokenizer, "<b>bold</b> \"x'")
+    assert [c.kind for c in chips] == ["special", "unknown", "unknown", "special"]
+    parsed = ParsedHtml(legend_html(chips, hostile_tokenizer.vocab_size))
+    assert set(parsed.tags) <= ALLOWED_TAGS
+    legend_text = "".join(parsed.text)
+    assert "<b>bold</b>" in legend_text and "\"x'" in legend_text
+
+
+def test_special_and_unknown_chips_get_their_own_style(wordpiece):
+    text = "AI+编程 扬帆起航"
+    chips = chips_for(wordpiece, text)
+    encoded = wordpiece.encode(text)
+    classes = [chip["class"].split()[1] for chip in ParsedHtml(chips_html(chips)).chips]
+
+    for chip, token_id, style in zip(chips, encoded.ids, classes, strict=True):
+        if wordpiece.is_unknown(token_id):
+            assert (chip.kind, style) == ("unknown", "ts-unknown")
+        elif token_id in wordpiece.special_ids:
+            assert (chip.kind, style) == ("special", "ts-special") and chip.added
+        else:
+            assert chip.kind == "text" and style == f"ts-c{chip.index % 5}"
+    assert ("[UNK]" in legend_html(chips, wordpiece.vocab_size)) == any(c.kind == "unknown" for c in chips)
+
+
+def test_text_chips_carry_their_spans_and_ids(wordpiece):
+    text = "Tokenization isn't magic."
+    chips = chips_for(wordpiece, text)
+    encoded = wordpiece.encode(text)
+    assert [c.token_id for c in chips] == encoded.ids
+    for chip, (start, end) in zip(chips, encoded.offsets):
+        assert chip.span == (start, end) and chip.source == text[start:end]
+        if not chip.added:
+            # WordPiece lowercases: the piece is the source text, case aside, minus the "##" of a continuation.
+            assert chip.vocab_string.removeprefix("##") == chip.source.lower()
+    rows = chip_rows(chips)
+    assert [row["id"] for row in rows] == encoded.ids
+    assert rows[0]["characters"] == "added" and rows[1]["characters"] == f"{chips[1].span[0]}–{chips[1].span[1]}"
+
+
+def test_byte_level_chips_show_whitespace_marks_and_lone_bytes_in_hex():
+    tokenizer = bytes_tokenizer()
+    text = " a\n\tb\x07编"
+    chips = [c for c in chips_for(tokenizer, text) if not c.added]
+    assert b"".join(c.data for c in chips) == text.encode("utf-8")
+    labels = [c.label for c in chips]
+    hexes = [f"<{b:02X}>" for b in "编".encode("utf-8")]
+    assert labels == ["␣", "a", "↵", "⇥", "b", "<07>", *hexes]
+    assert [c.hex_bytes for c in chips[-3:]] == [h.strip("<>") for h in hexes]
+
+
+def test_a_newline_token_ends_the_chip_line():
+    chips = chips_for(bytes_tokenizer(), "a\nb")
+    markup = chips_html(chips)
+    assert markup.count("<br>") == 1
+    assert markup.index("<br>") > markup.index("↵")
+
+
+def test_only_the_first_chips_are_drawn_with_a_note():
+    text = "ab" * MAX_CHIPS
+    chips = chips_for(bytes_tokenizer(), text)
+    parsed = ParsedHtml(chips_html(chips))
+    drawn = [c for c in parsed.chips if "ts-more" not in c["class"]]
+    assert len(drawn) == MAX_CHIPS
+    assert f"{len(chips) - MAX_CHIPS:,} more tokens not drawn" in "".join(parsed.text)
+
+
+def test_ids_under_chips_can_be_hidden(wordpiece):
+    chips = chips_for(wordpiece, "hello")
+    assert chips_html(chips).count('class="ts-id"') == len(chips)
+    assert "ts-id\"" not in chips_html(chips, show_ids=False)
+
+
+def test_shuffle_keeps_the_multiset_the_characters_and_the_input():
+    text = "AI+编程 扬帆起航"
+    chips = [c for c in chips_for(bytes_tokenizer(), text) if not c.added]
+    before = list(chips)
+    mixed = shuffled(chips, seed=3)
+    assert chips == before
+    assert mixed != chips
+    assert sorted(c.token_id for c in mixed) == sorted(c.token_id for c in chips)
+    # Moved in character groups, the bytes still decode, to the same characters in another order.
+    assert sorted(b"".join(c.data for c in mixed).decode("utf-8")) == sorted(text)
+    assert shuffled(chips, seed=3) == mixed
+
+
+def test_character_groups_join_the_byte_pieces_of_a_character():
+    text = "a编 b"
+    chips = [c for c in chips_for(bytes_tokenizer(), text) if not c.added]
+    groups = character_groups(chips)
+    assert [b"".join(c.data for c in g).decode("utf-8") for g in groups] == list(text)
+
+
+def test_legend_is_empty_without_special_or_unknown_tokens():
+    chips = [c for c in chips_for(bytes_tokenizer(), "plain") if not c.added]
+    assert legend_html(chips, 259) == ""
