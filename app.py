@@ -3,6 +3,7 @@
 The frame around every page: configuration, navigation and the shared sidebar.
 """
 
+import pandas  # noqa: F401  (imported whole before any session thread: Plotly reads a half-imported pandas from sys.modules)
 import streamlit as st
 
 from viz import sidebar

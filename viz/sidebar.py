@@ -24,11 +24,13 @@ def render() -> None:
             options=list(MODELS),
             # A preset may have set the model already; a default beside it would make Streamlit warn.
             index=None if state.MODEL_KEY in st.session_state else list(MODELS).index(state.default_model()),
-            format_func=lambda name: MODELS[name].title + ("" if installed[name] else " — not installed"),
             key=state.MODEL_KEY,
             bind="query-params",
         )
-        lm = model_or_error(state.model_name())
+        # The option itself is the model's short name: a bound widget writes it into the URL as shown.
+        name = state.model_name()
+        st.caption(MODELS[name].title + ("" if installed[name] else " — not installed"))
+        lm = model_or_error(name)
         if lm is not None:
             st.caption(f"{model_summary(lm.info)}  \nRuns on **{device_label(lm)}** in {lm.info.dtype}.")
         st.text_area(

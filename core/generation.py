@@ -1,0 +1,193 @@
+"""From logits to the next token: softmax with temperature, top-k, top-p, sampling.
+
+Every function works on the logits of one position, a float (vocab,) array, and
+computes in float64 so that probabilities sum to 1 even at low temperature.
+Randomness comes only from the numpy Generator the caller passes: with
+`step_rng(seed, position)` the same seed gives the same continuation whether it
+is produced one click at a time or all at once.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .language_model import LanguageModel
+
+
+def _logit_rows(logits) -> np.ndarray:
+    array = np.asarray(logits, dtype=np.float64)
+    if array.ndim == 0 or array.shape[-1] == 0:
+        raise InputError("logits need at least one entry per row")
+    if np.isnan(array).any() or np.isposinf(array).any():
+        raise InputError("logits contain NaN or +inf")
+    if not np.isfinite(array).any(axis=-1).all():
+        raise InputError("every row of logits needs at least one finite value")
+    return array
+
+
+def _check_temperature(temperature: float) -> float:
+    if not (isinstance(temperature, numbers.Real) and math.isfinite(temperature) and temperature > 0):
+        raise InputError(f"temperature must be a number above 0, got {temperature!r}: softmax(z/T) divides by T")
+    return float(temperature)
+
+
+def softmax(logits, temperature: float = 1.0) -> np.ndarray:
+    """softmax(z / T) along the last axis, float64. Subtracting the maximum first keeps exp() from overflowing."""
+    z = _logit_rows(logits) / _check_temperature(temperature)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def entropy_bits(probs) -> float:
+    """How spread out a distribution is: 0 for one certain token, log2(V) for a uniform one."""
+    p = np.asarray(probs, dtype=np.float64)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def _ranking(scores: np.ndarray) -> np.ndarray:
+    """Token ids from the highest score down; equal scores keep the lower id first, so ties are deterministic."""
+    return np.argsort(-scores, kind="stable")
+
+
+def top_k_mask(logits, k: int) -> np.ndarray:
+    """True for the k highest-scoring tokens (all of them when k >= vocabulary size)."""
+    scores = _logit_rows(logits)
+    if scores.ndim != 1:
+        raise InputError("top_k_mask takes the logits of one position, a 1-D array")
+    if not isinstance(k, numbers.Integral) or k < 1:
+        raise InputError(f"top-k must be a whole number of at least 1, got {k!r}")
+    keep = np.zeros(scores.shape, dtype=bool)
+    keep[_ranking(scores)[:k]] = True
+    return keep
+
+
+def top_p_mask(probs, p: float) -> np.ndarray:
+    """Nucleus: the smallest set of most likely tokens whose probabilities add up to at least p.
+
+    The most likely token is always kept, so a tiny p still leaves something to choose.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 1 or probs.size == 0 or np.isnan(probs).any() or (probs < 0).any():
+        raise InputError("top_p_mask takes one probability distribution, a 1-D array of non-negative numbers")
+    if not (isinstance(p, numbers.Real) and 0 < p <= 1):
+        raise InputError(f"top-p must be in (0, 1], got {p!r}")
+    order = _ranking(probs)
+    cumulative = np.cumsum(probs[order])
+    n_keep = min(int(np.searchsorted(cumulative, p, side="left")) + 1, probs.size)
+    keep = np.zeros(probs.shape, dtype=bool)
+    keep[order[:n_keep]] = True
+    return keep
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to pick the next token. top_k=None and top_p=None switch those filters off."""
+
+    greedy: bool = False
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_temperature(self.temperature)
+        if self.top_k is not None and (not isinstance(self.top_k, numbers.Integral) or self.top_k < 1):
+            raise InputError(f"top-k must be a whole number of at least 1, got {self.top_k!r}")
+        if self.top_p is not None and not (isinstance(self.top_p, numbers.Real) and 0 < self.top_p <= 1):
+            raise InputError(f"top-p must be in (0, 1], got {self.top_p!r}")
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """One position's distribution before and after top-k/top-p, each (vocab,) float64."""
+
+    probs: np.ndarray  # softmax(z / T) over the whole vocabulary
+    kept: np.ndarray  # bool, the tokens that survive top-k and top-p
+    renormalised: np.ndarray  # probs of the survivors scaled to sum to 1; 0 elsewhere
+
+
+def filter_distribution(logits, sampling: Sampling) -> Filtered:
+    """Temperature, then top-k, then top-p on what top-k left (the order Hugging Face's samplers use)."""
+    logits = _logit_rows(logits)
+    if logits.ndim != 1:
+        raise InputError("filter_distribution takes the logits of one position, a 1-D array")
+    probs = softmax(logits, sampling.temperature)
+    kept = np.ones(probs.shape, dtype=bool) if sampling.top_k is None else top_k_mask(logits, sampling.top_k)
+    if sampling.top_p is not None:
+        after_k = np.where(kept, probs, 0.0)
+        kept &= top_p_mask(after_k / after_k.sum(), sampling.top_p)
+    renormalised = np.where(kept, probs, 0.0)
+    return Filtered(probs, kept, renormalised / renormalised.sum())
+
+
+def next_token(logits, sampling: Sampling, rng: np.random.Generator) -> tuple[int, Filtered]:
+    """The chosen token id and the distribution it was drawn from. Greedy takes the argmax and draws nothing."""
+    filtered = filter_distribution(logits, sampling)
+    if sampling.greedy:
+        return int(_ranking(filtered.probs)[0]), filtered
+    return int(rng.choice(filtered.renormalised.size, p=filtered.renormalised)), filtered
+
+
+def step_rng(seed: int, position: int) -> np.random.Generator:
+    """The generator for the token at `position`: a step's draw depends only on the seed and where it is."""
+    return np.random.default_rng([int(seed), int(position)])
+
+
+@dataclass(frozen=True)
+class Step:
+    ids: list[int]  # the input ids with the new token appended
+    token_id: int
+    logits: np.ndarray  # (vocab,) float32, what the model computed for the new position
+    distribution: Filtered
+
+
+def generate_step(lm: "LanguageModel", ids: Sequence[int], sampling: Sampling, rng: np.random.Generator) -> Step:
+    """Run a decoder once on `ids` (only the last position's logits are computed) and append one token."""
+    if lm.info.architecture != "decoder":
+        raise InputError(f"{lm.name} is an {lm.info.architecture}; step-by-step generation here needs a decoder")
+    ids = [int(i) for i in ids]
+    if not ids:
+        raise InputError("There is nothing to continue: the text is empty. Type a sentence.")
+    if len(ids) >= lm.info.max_positions:
+        raise InputError(f"The text already fills the model's context of {lm.info.max_positions} tokens")
+    logits = lm.next_token_logits(ids)
+    token_id, distribution = next_token(logits, sampling, rng)
+    return Step(ids + [token_id], token_id, logits, distribution)
+
+
+@dataclass(frozen=True)
+class TokenLosses:
+    """The pre-training objective along a text: row t of the logits predicts token t+1."""
+
+    probability: np.ndarray  # (T-1,) the probability the model gave the token that actually came next
+    loss: np.ndarray  # (T-1,) -ln(probability), the cross-entropy of each prediction, in nats
+
+    @property
+    def mean_loss(self) -> float:
+        return float(self.loss.mean())
+
+
+def next_token_losses(logits, token_ids: Sequence[int]) -> TokenLosses:
+    """Per-token cross-entropy of a trace's logits (T, vocab) against its own token ids."""
+    logits = _logit_rows(logits)
+    ids = np.asarray(token_ids, dtype=np.int64)
+    if logits.ndim != 2 or ids.ndim != 1 or len(ids) != logits.shape[0]:
+        raise InputError("next_token_losses needs logits (T, vocab) and T token ids")
+    if len(ids) < 2:
+        raise InputError("At least two tokens are needed: one to read and one to predict")
+    if ids.min() < 0 or ids.max() >= logits.shape[1]:
+        raise InputError("a token id lies outside the vocabulary of the logits")
+    predicting, actual = logits[:-1], ids[1:]
+    shifted = predicting - predicting.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    chosen = log_probs[np.arange(len(actual)), actual]
+    return TokenLosses(probability=np.exp(chosen), loss=-chosen)

@@ -1,0 +1,239 @@
+"""The attention figure builders against real traces (MiniLM, the classic encoder-decoder) and small arrays."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pytest
+
+from core import load_model
+from viz.figures.attention import (
+    LINE_LEVELS,
+    MIN_LINE_WEIGHT,
+    head_weights,
+    key_shares,
+    make_attention_heatmap_figure,
+    make_attention_lines_figure,
+    make_attention_mosaic_figure,
+    make_attention_row_figure,
+    mosaic_layout,
+    thumbnails,
+    tile_mosaic,
+    token_labels,
+    without_keys,
+)
+
+TEXT = "The cat saw the dog because it was hungry"
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    lm = load_model("minilm-l6")
+    return lm, lm.trace(TEXT, dtype=np.float16)
+
+
+@pytest.fixture(scope="module")
+def classic():
+    """The decoder reads a target, so its self-attention has a causal mask to show."""
+    return load_model("classic").trace("source text", target="target", dtype=np.float16)
+
+
+def _escaped(labels: list[str]) -> list[str]:
+    return [html.escape(label, quote=False) for label in labels]
+
+
+def _causal(t: int) -> np.ndarray:
+    return np.tril(np.ones((t, t), dtype=bool))
+
+
+def _random_rows(mask: np.ndarray, seed: int = 0) -> np.ndarray:
+    weights = np.random.default_rng(seed).random(mask.shape).astype(np.float32) * mask
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def test_token_labels_disambiguate_repeats_and_show_whitespace():
+    labels = token_labels(["the", " cat", "the", " ", "\n", " "])
+    assert labels == ["the·0", "cat", "the·2", "␣·3", "⏎", "␣·5"]
+    assert len(set(labels)) == len(labels)
+
+
+def test_heatmap_is_the_traces_head_as_float32(minilm):
+    _, trace = minilm
+    record, labels = trace.layers[2].self_attn, token_labels(trace.tokens)
+    fig = make_attention_heatmap_figure(head_weights(record.probs, 5), record.mask, labels, labels)
+    z = fig.data[0].z
+    assert z.dtype == np.float32
+    np.testing.assert_array_equal(z, record.probs[5].astype(np.float32))
+    assert list(fig.data[0].x) == labels and list(fig.data[0].y) == labels
+    assert "the·1" in labels and "the·4" in labels
+    assert len(fig.data) == 1  # an encoder masks nothing, so there is no grey layer
+
+
+def test_average_over_heads_is_the_float32_mean(minilm):
+    _, trace = minilm
+    probs = trace.layers[0].self_attn.probs
+    np.testing.assert_allclose(head_weights(probs, None), probs.astype(np.float32).mean(axis=0), rtol=1e-6)
+    with pytest.raises(ValueError):
+        head_weights(probs, probs.shape[0])
+
+
+def test_masked_cells_are_nan_exactly_where_the_mask_forbids(classic):
+    record = classic.layers[1].self_attn
+    assert not record.mask.all()
+    labels = token_labels(classic.tokens)
+    fig = make_attention_heatmap_figure(head_weights(record.probs, 2), record.mask, labels, labels)
+    weights, grey = fig.data[0].z, fig.data[1].z
+    np.testing.assert_array_equal(np.isnan(weights), ~record.mask)
+    np.testing.assert_array_equal(weights[record.mask], record.probs[2].astype(np.float32)[record.mask])
+    np.testing.assert_array_equal(np.isnan(grey), record.mask)
+    assert "masked (future token)" in fig.data[1].hovertemplate
+    assert "grey" in fig.layout.title.subtitle.text
+
+
+def test_cross_attention_axes_are_target_and_source(classic):
+    record = classic.layers[0].cross_attn
+    queries, keys = token_labels(classic.tokens), token_labels(classic.encoder.tokens)
+    fig = make_attention_heatmap_figure(head_weights(record.probs, 0), record.mask, queries, keys)
+    assert fig.data[0].z.shape == (len(queries), len(keys))
+    np.testing.assert_array_equal(fig.data[0].z, record.probs[0].astype(np.float32))
+    assert list(fig.data[0].y) == _escaped(queries) and list(fig.data[0].x) == _escaped(keys)
+    assert fig.data[0].y[0] == "&lt;s&gt;"  # the start token shows as itself
+
+
+def test_key_shares_are_column_means_of_the_rows(minilm):
+    _, trace = minilm
+    record = trace.layers[3].self_attn
+    weights = head_weights(record.probs, 0)
+    shares = key_shares(weights, record.mask)
+    assert shares.sum() == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(shares, weights.mean(axis=0) / weights.mean(axis=0).sum(), rtol=1e-5)
+
+
+def test_hiding_keys_renormalises_rows_and_drops_the_columns(minilm):
+    lm, trace = minilm
+    record = trace.layers[1].self_attn
+    weights = head_weights(record.probs, 3)
+    hidden = np.array([i in lm.tokenizer.special_ids for i in trace.token_ids])
+    assert hidden.sum() == 2  # [CLS] and [SEP]
+    renormalised, mask = without_keys(weights, record.mask, hidden)
+    assert renormalised.shape == mask.shape == (len(trace.tokens), len(trace.tokens) - 2)
+    np.testing.assert_allclose(renormalised.sum(axis=1), 1.0, rtol=1e-5)
+    kept = weights[:, ~hidden]
+    np.testing.assert_allclose(renormalised, kept / kept.sum(axis=1, keepdims=True), rtol=1e-5)
+
+    labels = [label for label, h in zip(token_labels(trace.tokens), hidden) if not h]
+    fig = make_attention_heatmap_figure(renormalised, mask, token_labels(trace.tokens), labels, renormalised=True)
+    assert list(fig.data[0].x) == labels and "[CLS]" not in labels
+    assert "renormalised" in fig.data[0].hovertemplate
+
+
+def test_a_row_that_only_saw_hidden_keys_has_nothing_left():
+    mask = _causal(4)
+    renormalised, _ = without_keys(_random_rows(mask), mask, np.array([True, False, False, False]))
+    assert np.isnan(renormalised[0]).all()
+    np.testing.assert_allclose(renormalised[1:].sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(renormalised[1], [1.0, 0.0, 0.0])
+
+
+def _line_ends(trace) -> tuple[int, int]:
+    return int(-trace.y[0]), int(-trace.y[1])
+
+
+def test_one_querys_lines_have_its_weights_as_opacity(minilm):
+    _, trace = minilm
+    record, labels = trace.layers[4].self_attn, token_labels(trace.tokens)
+    weights, query = head_weights(record.probs, 7), labels.index("it")
+    fig = make_attention_lines_figure(weights, record.mask, labels, labels, query=query)
+    lines = [t for t in fig.data if t.name == "attention"]
+    assert len(lines) == int((weights[query] >= MIN_LINE_WEIGHT).sum()) > 0
+    for line in lines:
+        start, key = _line_ends(line)
+        assert start == query
+        assert line.opacity == pytest.approx(float(weights[query, key]))
+    assert "<b>it</b>" in fig.data[-2].text
+
+
+def test_every_querys_lines_are_grouped_by_rounded_weight():
+    mask = _causal(12)
+    weights = _random_rows(mask, seed=3)
+    labels = [f"t{i}" for i in range(12)]
+    fig = make_attention_lines_figure(weights, mask, labels, labels)
+    drawn = 0
+    for line in (t for t in fig.data if t.name == "attention"):
+        ends = np.asarray(line.y, dtype=float).reshape(-1, 3)[:, :2].astype(int)
+        segment_weights = weights[-ends[:, 0], -ends[:, 1]]
+        np.testing.assert_allclose(segment_weights, line.opacity, atol=0.5 / LINE_LEVELS + 1e-6)
+        drawn += len(ends)
+    assert drawn == int((np.round(weights * LINE_LEVELS) >= 1).sum())
+
+
+def test_row_figure_shows_the_allowed_keys_weights():
+    mask = _causal(5)
+    weights = _random_rows(mask)
+    labels = ["a", "b", "c", "d", "e"]
+    fig = make_attention_row_figure(weights[2], mask[2], labels, title="Where does c look?")
+    assert list(fig.data[0].x) == ["a", "b", "c"]
+    np.testing.assert_allclose(fig.data[0].y, weights[2, :3])
+
+
+def test_labels_are_escaped_for_plotly():
+    mask = np.ones((2, 2), dtype=bool)
+    labels = ["<img src=x onerror=alert(1)>", "<b>"]
+    fig = make_attention_heatmap_figure(np.full((2, 2), 0.5), mask, labels, labels, title="<i>title</i>")
+    assert list(fig.data[0].x) == ["&lt;img src=x onerror=alert(1)&gt;", "&lt;b&gt;"]
+    assert "<i>" not in fig.layout.title.text
+
+
+def test_mismatched_labels_are_refused():
+    with pytest.raises(ValueError, match="labels"):
+        make_attention_heatmap_figure(np.zeros((2, 3)), np.ones((2, 3), dtype=bool), ["a", "b"], ["a", "b"])
+
+
+def test_thumbnails_of_a_short_text_are_the_weights_and_long_ones_are_block_means():
+    mask = _causal(6)
+    probs = np.stack([_random_rows(mask, seed) for seed in range(3)]).astype(np.float16)
+    small = thumbnails(probs, mask)
+    np.testing.assert_array_equal(np.isnan(small[0]), ~mask)
+    np.testing.assert_array_equal(small[:, mask], probs.astype(np.float32)[:, mask])
+
+    long_mask = _causal(50)
+    long_probs = _random_rows(long_mask)[None]
+    big = thumbnails(long_probs, long_mask, cells=10)
+    assert big.shape == (1, 10, 10)
+    np.testing.assert_allclose(big[0, 9, 0], long_probs[0, 45:50, 0:5].mean(), rtol=1e-5)  # a fully allowed block
+    assert np.isnan(big[0, 0, 9])  # a fully masked block
+
+
+def test_mosaic_places_every_tile_and_maps_clicks_back():
+    layers, heads, t = 30, 9, 12
+    thumbs = np.random.default_rng(1).random((layers * heads, t, t)).astype(np.float32)
+    layout = mosaic_layout(thumbs, heads)
+    assert layout.shape == (layers * (t + 1) - 1, heads * (t + 1) - 1)
+    image = tile_mosaic(thumbs, layout)
+    for index in (0, 5, heads, layers * heads - 1):
+        top, left = layout.origin(index)
+        np.testing.assert_array_equal(image[top : top + t, left : left + t], thumbs[index])
+        x, y = layout.centre(index)
+        assert layout.tile_at(x, y) == index
+        assert layout.tile_at(left, top + t - 1) == index  # a corner cell is still inside
+    assert divmod(layout.tile_at(*layout.centre(7 * heads + 4)), heads) == (7, 4)
+    assert np.isnan(image[t, :]).all() and layout.tile_at(3, t) is None  # the gap between rows
+    assert layout.tile_at(-1, 0) is None and layout.tile_at(heads * (t + 1), 0) is None
+    assert layout.tile_at(0, layers * (t + 1)) is None
+
+    fig = make_attention_mosaic_figure(thumbs, layout, tile_names=[f"tile {i}" for i in range(layers * heads)],
+                                       row_labels=[f"L{i}" for i in range(layers)],
+                                       col_labels=[f"h{h}" for h in range(heads)], current=10)
+    assert fig.data[0].z.shape == layout.shape and fig.data[0].z.dtype == np.float32
+    clicked = [layout.tile_at(x, y) for x, y in zip(fig.data[1].x, fig.data[1].y)]
+    assert clicked == list(range(layers * heads))
+    frame = fig.layout.shapes[0]
+    assert layout.tile_at((frame.x0 + frame.x1) / 2, (frame.y0 + frame.y1) / 2) == 10
+
+
+def test_a_partial_last_row_has_no_phantom_tiles():
+    layout = mosaic_layout(np.zeros((5, 4, 4)), 3)
+    assert layout.n_rows == 2
+    assert layout.tile_at(*layout.centre(4)) == 4
+    assert layout.tile_at(2 * 5 + 1, 5 + 1) is None  # where a sixth tile would be

@@ -1,0 +1,122 @@
+"""The next-token and pipeline figure builders: what they draw is what core computed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.config import ModelConfig
+from core.generation import Sampling, filter_distribution, next_token_losses, softmax, top_k_mask, top_p_mask
+from core.loaders.classic import classic_config
+from viz.figures.distribution import KEPT_COLOUR, REMOVED_COLOUR, make_distribution_figure, make_token_loss_figure
+from viz.figures.pipeline import make_pipeline_figure, pipeline_columns
+
+LABELS = [f"tok{i}" for i in range(12)]
+LOGITS = np.random.default_rng(0).normal(0, 2, 12).astype(np.float32)
+
+DECODER = ModelConfig(vocab_size=49152, d_model=576, n_layers=30, n_heads=9, n_kv_heads=3, d_ff=1536,
+                      max_positions=8192, norm="rmsnorm", activation="swiglu", tie_embeddings=True)
+ENCODER = ModelConfig(vocab_size=30522, d_model=384, n_layers=6, n_heads=12, d_ff=1536, max_positions=512,
+                      architecture="encoder", positional="learned", norm_placement="post", lm_head=False)
+
+
+def _bars(fig, name):
+    return next(t for t in fig.data if t.name == name)
+
+
+def _all_text(fig) -> str:
+    return " ".join(a.text for a in fig.layout.annotations)
+
+
+def test_bar_lengths_are_the_computed_probabilities_and_logits():
+    probs = softmax(LOGITS, 0.7)
+    fig = make_distribution_figure(LABELS, probs, LOGITS)
+    np.testing.assert_allclose(_bars(fig, "probability").x, probs)
+    np.testing.assert_allclose(_bars(fig, "logit").x, LOGITS, rtol=1e-6)
+    assert list(fig.layout.yaxis.ticktext) == LABELS
+
+
+@pytest.mark.parametrize("sampling", [Sampling(top_k=4), Sampling(top_p=0.6), Sampling(temperature=2.0, top_k=8, top_p=0.7)])
+def test_greyed_bars_are_exactly_the_filtered_tokens(sampling):
+    filtered = filter_distribution(LOGITS, sampling)
+    fig = make_distribution_figure(LABELS, filtered.probs, LOGITS, filtered.kept, filtered.renormalised)
+    colours = np.array(_bars(fig, "probability").marker.color)
+    np.testing.assert_array_equal(colours == KEPT_COLOUR, filtered.kept)
+    np.testing.assert_array_equal(colours == REMOVED_COLOUR, ~filtered.kept)
+    outlines = _bars(fig, "renormalised")
+    np.testing.assert_allclose(outlines.x, filtered.renormalised[filtered.kept])
+    np.testing.assert_array_equal(outlines.y, np.flatnonzero(filtered.kept))
+
+
+def test_masks_from_top_k_and_top_p_colour_the_bars():
+    probs = softmax(LOGITS)
+    for kept in (top_k_mask(LOGITS, 3), top_p_mask(probs, 0.5)):
+        fig = make_distribution_figure(LABELS, probs, LOGITS, kept)
+        assert [c == KEPT_COLOUR for c in _bars(fig, "probability").marker.color] == kept.tolist()
+
+
+def test_token_text_is_escaped_and_inputs_are_not_mutated():
+    labels = ["<img src=x onerror=alert(1)>", "<b>", "a"]
+    probs = softmax(LOGITS[:3])
+    before = probs.copy()
+    fig = make_distribution_figure(labels, probs, LOGITS[:3], title="after <script>")
+    assert "<img" not in " ".join(fig.layout.yaxis.ticktext)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in fig.layout.yaxis.ticktext
+    assert "<script>" not in fig.layout.title.text
+    # Plotly decodes &lt; but not &quot;: quotes must stay as they are to read right.
+    assert make_distribution_figure(['"', "'"], [0.5, 0.5], [0, 0]).layout.yaxis.ticktext == ('"', "'")
+    np.testing.assert_array_equal(probs, before)
+
+
+def test_distribution_figure_rejects_mismatched_inputs():
+    with pytest.raises(ValueError):
+        make_distribution_figure(LABELS, softmax(LOGITS)[:5], LOGITS)
+    with pytest.raises(ValueError):
+        make_distribution_figure([], [], [])
+
+
+def test_loss_figure_shows_the_probability_of_each_actual_next_token():
+    logits = np.random.default_rng(1).normal(0, 3, (6, 20)).astype(np.float32)
+    ids = [3, 7, 7, 1, 19, 0]
+    losses = next_token_losses(logits, ids)
+    fig = make_token_loss_figure([f"t{i}" for i in ids[1:]], losses.probability, losses.loss)
+    np.testing.assert_allclose(fig.data[0].y, losses.probability)
+    np.testing.assert_allclose([row[1] for row in fig.data[0].customdata], losses.loss)
+    with pytest.raises(ValueError):
+        make_token_loss_figure(["a"], [1.5])
+
+
+def test_decoder_pipeline_shows_its_real_sizes_and_ends_in_a_softmax():
+    text = _all_text(make_pipeline_figure(DECODER))
+    for fact in ("× 30 decoder blocks", "576 numbers per token", "9 heads × 64 dims, 3 shared key/value heads",
+                 "576 → 1536 → 576, SwiGLU", "576 → 49,152", "probabilities over 49,152 tokens", "Masked self-attention"):
+        assert fact in text
+
+
+def test_encoder_pipeline_stops_at_hidden_states():
+    text = _all_text(make_pipeline_figure(ENCODER))
+    assert "× 6 encoder blocks" in text and "384 numbers per token" in text
+    assert "Softmax" not in text and "Next token" not in text and "Masked" not in text
+    assert "Sentence embedding" in text
+
+
+def test_encoder_decoder_pipeline_draws_both_stacks_and_cross_attention():
+    config = classic_config(259)
+    encoder, decoder = pipeline_columns(config)
+    fig = make_pipeline_figure(config)
+    text = _all_text(fig)
+    assert f"× {config.encoder_layers} encoder blocks" in text and f"× {config.n_layers} decoder blocks" in text
+    assert "Cross-attention" in text and "probabilities over 259 tokens" in text
+    assert "start token &lt;s&gt;" in text  # a raw <s> would strike through the rest of the box
+    arrows = [a for a in fig.layout.annotations if a.showarrow]
+    crossing = [a for a in arrows if a.ax < 0.5 < a.x]  # from the encoder column into the decoder column
+    assert len(crossing) == 1
+    assert encoder[-1].title == "Encoder output"
+
+
+def test_pipeline_rejects_an_unknown_architecture():
+    class Odd:
+        architecture = "recurrent"
+
+    with pytest.raises(ValueError, match="architecture"):
+        make_pipeline_figure(Odd())

@@ -1,0 +1,309 @@
+"""Attention figures: one head's matrix as a heat map, as lines between tokens, one query's row
+as bars, and a mosaic of thumbnails for every head.
+
+Weights arrive as the trace stores them (float16) and leave as float32: Plotly
+base64-encodes float32 numpy arrays but has no float16 typed array. Labels are
+escaped here: Plotly reads a few HTML tags in text, and a token such as `<b>`
+must show as itself.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+COLOURS = "Blues"
+MASKED_COLOUR = "#9e9e9e"
+LINE_COLOUR = "#08519c"
+CURRENT_COLOUR = "#d62728"
+LINE_LEVELS = 20  # the all-queries line view draws this many opacity steps, not one trace per line
+MIN_LINE_WEIGHT = 0.005  # thinner than this is invisible anyway
+THUMBNAIL_CELLS = 24  # a thumbnail averages blocks of cells down to at most this many per side
+
+
+# ---------------------------------------------------------------- data helpers
+
+
+def token_labels(tokens: Sequence[str]) -> list[str]:
+    """Readable, unique axis labels: a repeated token gets its position ("the·5"), since Plotly
+    merges equal category labels into one row."""
+    visible = [_visible(str(t)) for t in tokens]
+    counts = Counter(visible)
+    return [f"{label}·{i}" if counts[label] > 1 else label for i, label in enumerate(visible)]
+
+
+def _visible(token: str) -> str:
+    stripped = token.strip()
+    if stripped:
+        return stripped
+    return token.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥") or "∅"
+
+
+def head_weights(probs, head: int | None) -> np.ndarray:
+    """One head's (T, S) weights as float32, or the mean over heads when head is None."""
+    probs = np.asarray(probs)
+    if probs.ndim != 3:
+        raise ValueError(f"probs must be (heads, T, S), got shape {probs.shape}")
+    if head is None:
+        return probs.astype(np.float32).mean(axis=0)
+    if not 0 <= head < probs.shape[0]:
+        raise ValueError(f"head {head} is outside 0..{probs.shape[0] - 1}")
+    return probs[head].astype(np.float32)
+
+
+def _matrix(weights, mask) -> tuple[np.ndarray, np.ndarray]:
+    weights, mask = np.asarray(weights, dtype=np.float32), np.asarray(mask, dtype=bool)
+    if weights.ndim != 2 or mask.shape != weights.shape:
+        raise ValueError(f"weights and mask must both be (T, S), got {weights.shape} and {mask.shape}")
+    return weights, mask
+
+
+def key_shares(weights, mask) -> np.ndarray:
+    """(S,) each key's share of all the attention in the matrix (every row is one query's 100%)."""
+    weights, mask = _matrix(weights, mask)
+    allowed = np.where(mask, np.nan_to_num(weights), 0.0)
+    return allowed.sum(axis=0) / max(float(allowed.sum()), np.finfo(np.float32).tiny)
+
+
+def without_keys(weights, mask, hidden) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the hidden key columns and renormalise every row to sum to 1 over the keys left.
+
+    A row that gave all its attention to hidden keys has nothing left to show: it becomes NaN.
+    """
+    weights, mask = _matrix(weights, mask)
+    hidden = np.asarray(hidden, dtype=bool)
+    if hidden.shape != (weights.shape[1],):
+        raise ValueError(f"hidden must have one entry per key ({weights.shape[1]}), got shape {hidden.shape}")
+    kept = np.where(mask, np.nan_to_num(weights), 0.0)[:, ~hidden]
+    totals = kept.sum(axis=1, keepdims=True)
+    renormalised = np.divide(kept, totals, out=np.full_like(kept, np.nan), where=totals > 0)
+    return renormalised.astype(np.float32), mask[:, ~hidden]
+
+
+def thumbnails(probs, mask, cells: int = THUMBNAIL_CELLS) -> np.ndarray:
+    """(heads, h, w) float32 small pictures of each head: block means over allowed cells, NaN where
+    a whole block is masked. Averaging keeps 270 heads of a long text cheap to send."""
+    probs, mask = np.asarray(probs), np.asarray(mask, dtype=bool)
+    if probs.ndim != 3 or mask.shape != probs.shape[1:]:
+        raise ValueError(f"probs must be (heads, T, S) with a (T, S) mask, got {probs.shape} and {mask.shape}")
+    rows, cols = _block_starts(probs.shape[1], cells), _block_starts(probs.shape[2], cells)
+    allowed = np.where(mask, probs.astype(np.float32), 0.0)
+    sums = np.add.reduceat(np.add.reduceat(allowed, rows, axis=1), cols, axis=2)
+    counts = np.add.reduceat(np.add.reduceat(mask.astype(np.float32), rows, axis=0), cols, axis=1)
+    return np.divide(sums, counts, out=np.full_like(sums, np.nan), where=counts > 0)
+
+
+def _block_starts(n: int, cells: int) -> np.ndarray:
+    return np.linspace(0, n, min(n, cells) + 1).astype(int)[:-1]
+
+
+@dataclass(frozen=True)
+class MosaicLayout:
+    """Where each thumbnail sits in one big image: tiles in rows, one empty cell between them."""
+
+    n_tiles: int
+    n_cols: int
+    tile_h: int
+    tile_w: int
+    gap: int = 1
+
+    @property
+    def n_rows(self) -> int:
+        return -(-self.n_tiles // self.n_cols)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_rows * (self.tile_h + self.gap) - self.gap, self.n_cols * (self.tile_w + self.gap) - self.gap)
+
+    def origin(self, index: int) -> tuple[int, int]:
+        """(row, column) of a tile's top-left cell."""
+        return (index // self.n_cols) * (self.tile_h + self.gap), (index % self.n_cols) * (self.tile_w + self.gap)
+
+    def centre(self, index: int) -> tuple[float, float]:
+        """(x, y) of a tile's centre, in the mosaic's cell coordinates."""
+        top, left = self.origin(index)
+        return left + (self.tile_w - 1) / 2, top + (self.tile_h - 1) / 2
+
+    def tile_at(self, x: float, y: float) -> int | None:
+        """The tile under a clicked point, or None for a gap or outside the mosaic."""
+        column, across = divmod(round(x), self.tile_w + self.gap)
+        row, down = divmod(round(y), self.tile_h + self.gap)
+        index = row * self.n_cols + column
+        inside = across < self.tile_w and down < self.tile_h and 0 <= column < self.n_cols and row >= 0
+        return index if inside and index < self.n_tiles else None
+
+
+def mosaic_layout(thumbs, n_cols: int) -> MosaicLayout:
+    thumbs = np.asarray(thumbs)
+    if thumbs.ndim != 3 or len(thumbs) == 0 or n_cols < 1:
+        raise ValueError(f"thumbnails must be a non-empty (n, h, w) stack, got shape {thumbs.shape}")
+    return MosaicLayout(len(thumbs), min(n_cols, len(thumbs)), thumbs.shape[1], thumbs.shape[2])
+
+
+def tile_mosaic(thumbs, layout: MosaicLayout) -> np.ndarray:
+    """One float32 image of every thumbnail, NaN in the gaps."""
+    thumbs = np.asarray(thumbs, dtype=np.float32)
+    if thumbs.shape != (layout.n_tiles, layout.tile_h, layout.tile_w):
+        raise ValueError(f"thumbnails {thumbs.shape} do not fit the layout {layout}")
+    image = np.full(layout.shape, np.nan, dtype=np.float32)
+    for index, thumb in enumerate(thumbs):
+        top, left = layout.origin(index)
+        image[top : top + layout.tile_h, left : left + layout.tile_w] = thumb
+    return image
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _escaped(labels: Sequence[str], n: int, what: str) -> list[str]:
+    if len(labels) != n:
+        raise ValueError(f"{what} needs {n} labels, got {len(labels)}")
+    return [html.escape(str(label), quote=False) for label in labels]
+
+
+def _is_causal(mask: np.ndarray) -> bool:
+    t, s = mask.shape
+    return bool(np.array_equal(mask, np.tril(np.ones((t, s), dtype=bool), k=s - t)))
+
+
+def make_attention_heatmap_figure(
+    weights, mask, query_labels: Sequence[str], key_labels: Sequence[str], *, title: str = "",
+    renormalised: bool = False,
+) -> go.Figure:
+    """Queries on y, keys on x, each cell one attention weight; masked cells are grey, not zero."""
+    weights, mask = _matrix(weights, mask)
+    t, s = weights.shape
+    ys, xs = _escaped(query_labels, t, "the query axis"), _escaped(key_labels, s, "the key axis")
+    z = np.where(mask, weights, np.nan).astype(np.float32)
+    what = "weight, renormalised" if renormalised else "weight"
+    fig = go.Figure(go.Heatmap(
+        z=z, x=xs, y=ys, zmin=0, zmax=1, colorscale=COLOURS, hoverongaps=False, name="attention",
+        colorbar=dict(title=dict(text=what, side="right")),
+        hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{what} %{{z:.5f}}<extra></extra>",
+    ))
+    notes = []
+    if not mask.all():
+        reason = "masked (future token)" if _is_causal(mask) else "masked"
+        fig.add_trace(go.Heatmap(
+            z=np.where(mask, np.nan, 1.0).astype(np.float32), x=xs, y=ys, name="masked", showscale=False,
+            colorscale=[[0, MASKED_COLOUR], [1, MASKED_COLOUR]], hoverongaps=False,
+            hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{reason}<extra></extra>",
+        ))
+        notes.append("grey = masked: a token may not look at later tokens" if _is_causal(mask) else "grey = masked")
+    if renormalised:
+        notes.append("rows renormalised to sum to 1 without the hidden tokens")
+    fig.update_xaxes(type="category", title_text="key (looked at)", tickangle=-60)
+    fig.update_yaxes(type="category", autorange="reversed", title_text="query (looking)")
+    fig.update_layout(
+        title=dict(text=html.escape(title, quote=False), subtitle=dict(text="; ".join(notes))),
+        height=int(np.clip(200 + 22 * t, 360, 950)), margin=dict(l=10, r=10, t=80, b=10),
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+def make_attention_lines_figure(
+    weights, mask, query_labels: Sequence[str], key_labels: Sequence[str], *, query: int | None = None,
+    title: str = "",
+) -> go.Figure:
+    """Queries on the left, keys on the right, a line for each weight with opacity = weight.
+
+    With `query`, only that query's lines, each at its exact weight; otherwise every query's
+    lines, grouped into LINE_LEVELS opacity steps so a long text stays a handful of traces.
+    """
+    weights, mask = _matrix(weights, mask)
+    t, s = weights.shape
+    queries, keys = _escaped(query_labels, t, "the query column"), _escaped(key_labels, s, "the key column")
+    if query is not None and not 0 <= query < t:
+        raise ValueError(f"query {query} is outside 0..{t - 1}")
+    drawn = np.where(mask, np.nan_to_num(weights), 0.0)
+    fig = go.Figure()
+    if query is None:
+        _add_line_levels(fig, drawn)
+    else:
+        for key in np.flatnonzero(drawn[query] >= MIN_LINE_WEIGHT):
+            weight = float(drawn[query, key])
+            fig.add_trace(go.Scatter(
+                x=[0, 1], y=[-query, -key], mode="lines", name="attention", opacity=weight,
+                line=dict(color=LINE_COLOUR, width=4), text=[f"{queries[query]} → {keys[key]}: {weight:.5f}"] * 2,
+                hovertemplate="%{text}<extra></extra>",
+            ))
+    query_text = [f"<b>{q}</b>" if i == query else q for i, q in enumerate(queries)]
+    fig.add_trace(go.Scatter(x=[0] * t, y=-np.arange(t), mode="text", text=query_text, name="queries",
+                             textposition="middle left", hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=[1] * s, y=-np.arange(s), mode="text", text=keys, name="keys",
+                             textposition="middle right", hoverinfo="skip"))
+    rows = max(t, s)
+    fig.update_xaxes(visible=False, range=[-0.9, 1.9], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[-rows + 0.5, 0.5], fixedrange=True)
+    fig.update_layout(title=html.escape(title, quote=False) or None, showlegend=False, plot_bgcolor="white",
+                      height=int(np.clip(80 + 22 * rows, 260, 1400)), margin=dict(l=10, r=10, t=50, b=10),
+                      annotations=[dict(x=0, y=1, xref="x", yref="y", text="query", showarrow=False),
+                                   dict(x=1, y=1, xref="x", yref="y", text="key", showarrow=False)])
+    return fig
+
+
+def _add_line_levels(fig: go.Figure, drawn: np.ndarray) -> None:
+    levels = np.round(drawn * LINE_LEVELS).astype(int)
+    for level in range(1, LINE_LEVELS + 1):
+        queries, keys = np.nonzero(levels == level)
+        if len(queries) == 0:
+            continue
+        x = np.tile([0.0, 1.0, np.nan], len(queries))
+        y = np.column_stack([-queries, -keys, np.full(len(queries), np.nan)]).ravel()
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name="attention", opacity=level / LINE_LEVELS,
+                                 line=dict(color=LINE_COLOUR, width=2), hoverinfo="skip"))
+
+
+def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title: str = "") -> go.Figure:
+    """One query's weights over the keys it may see, as bars: where does this token look?"""
+    row, row_mask = np.asarray(row, dtype=np.float32), np.asarray(row_mask, dtype=bool)
+    if row.ndim != 1 or row_mask.shape != row.shape:
+        raise ValueError(f"row and row_mask must both be (S,), got {row.shape} and {row_mask.shape}")
+    keys = _escaped(key_labels, len(row), "the key axis")
+    shown = row_mask & np.isfinite(row)
+    fig = go.Figure(go.Bar(
+        x=[k for k, keep in zip(keys, shown) if keep], y=row[shown], marker_color=LINE_COLOUR, name="weight",
+        hovertemplate="key %{x}<br>weight %{y:.5f}<extra></extra>",
+    ))
+    fig.update_xaxes(type="category", tickangle=-60)
+    fig.update_yaxes(range=[0, 1], title_text="weight")
+    fig.update_layout(title=html.escape(title, quote=False) or None, height=320, margin=dict(l=10, r=10, t=50))
+    return fig
+
+
+def make_attention_mosaic_figure(
+    thumbs, layout: MosaicLayout, *, tile_names: Sequence[str], row_labels: Sequence[str],
+    col_labels: Sequence[str], current: int | None = None, title: str = "", tile_px: int = 40,
+) -> go.Figure:
+    """Every thumbnail in one heat map (a single trace, so 270 heads stay fast), framed current
+    tile, and an invisible marker on each tile's centre so a click can say which one it was."""
+    image = tile_mosaic(thumbs, layout)
+    names = _escaped(tile_names, layout.n_tiles, "the tiles")
+    rows = _escaped(row_labels, layout.n_rows, "the mosaic rows")
+    cols = _escaped(col_labels, layout.n_cols, "the mosaic columns")
+    centres = np.array([layout.centre(i) for i in range(layout.n_tiles)], dtype=np.float32)
+    fig = go.Figure(go.Heatmap(z=image, zmin=0, zmax=1, colorscale=COLOURS, showscale=False, hoverinfo="skip",
+                               name="thumbnails"))
+    fig.add_trace(go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers", name="tiles", text=names,
+                             marker=dict(size=max(6, tile_px // 2), symbol="square", opacity=0),
+                             hovertemplate="%{text}<extra>click to open</extra>"))
+    if current is not None:
+        top, left = layout.origin(current)
+        fig.add_shape(type="rect", x0=left - 0.5, x1=left + layout.tile_w - 0.5, y0=top - 0.5,
+                      y1=top + layout.tile_h - 0.5, line=dict(color=CURRENT_COLOUR, width=3))
+    step_x, step_y = layout.tile_w + layout.gap, layout.tile_h + layout.gap
+    fig.update_xaxes(tickmode="array", tickvals=[c * step_x + (layout.tile_w - 1) / 2 for c in range(layout.n_cols)],
+                     ticktext=cols, side="top", showgrid=False, zeroline=False, fixedrange=True)
+    fig.update_yaxes(tickmode="array", tickvals=[r * step_y + (layout.tile_h - 1) / 2 for r in range(layout.n_rows)],
+                     ticktext=rows, autorange="reversed", showgrid=False, zeroline=False, fixedrange=True,
+                     scaleanchor="x", constrain="domain")
+    fig.update_layout(title=html.escape(title, quote=False) or None, showlegend=False, plot_bgcolor=MASKED_COLOUR,
+                      hoverdistance=-1, hovermode="closest",
+                      height=int(np.clip(90 + tile_px * layout.n_rows, 200, 1200)), margin=dict(l=10, r=10, t=70, b=10))
+    return fig

@@ -1,0 +1,178 @@
+"""The whole model as one picture: text → tokens → embeddings → N blocks → output, with its real sizes.
+
+`make_pipeline_figure` takes a model configuration (anything with the fields of
+`core.config.ModelConfig`) and draws one column per stack: an encoder stops at
+hidden states, a decoder ends in a softmax over its vocabulary, and an
+encoder-decoder draws both with the cross-attention that joins them.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+ROW = 1.0  # vertical distance between stages, in data units
+LABEL_ROW = 0.6  # the space a repeated block's label takes above its first stage
+COLOURS = {"io": "#f2f2f2", "embed": "#dbe9f6", "attn": "#fde2c8", "norm": "#ececec", "ff": "#dcefd9", "head": "#eadcf2"}
+POSITIONS = {
+    "sinusoidal": "+ sin/cos positions",
+    "learned": "+ learned positions",
+    "rope": "rotary (RoPE) positions",
+    "none": "no positions",
+}
+ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "gelu_tanh": "GELU", "swiglu": "SwiGLU"}
+ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
+
+
+def _plotly_text(text: str) -> str:
+    """Plotly reads <b>, <s>, <a …> in text, so escape tags; it does not decode &quot;, so leave quotes."""
+    return html.escape(text, quote=False)
+
+
+@dataclass(frozen=True)
+class Stage:
+    title: str
+    detail: str
+    kind: str  # a key of COLOURS
+
+
+@dataclass(frozen=True)
+class Repeat:
+    times: int
+    label: str
+    stages: tuple[Stage, ...]
+
+
+def _check(config) -> None:
+    if config.architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {config.architecture!r}; expected one of {ARCHITECTURES}")
+    for field in ("n_layers", "n_heads", "d_model", "d_ff", "vocab_size"):
+        if int(getattr(config, field)) <= 0:
+            raise ValueError(f"{field} must be positive, got {getattr(config, field)}")
+
+
+def _attention(config, title: str) -> Stage:
+    heads = f"{config.n_heads} heads × {config.head_dim} dims"
+    if config.kv_heads != config.n_heads:
+        heads += f", {config.kv_heads} shared key/value heads"
+    return Stage(title, heads, "attn")
+
+
+def _add_norm(config) -> Stage:
+    norm = "RMSNorm" if config.norm == "rmsnorm" else "LayerNorm"
+    if config.norm_placement == "pre":
+        return Stage("Add & norm", f"residual add; {norm} before each sub-layer", "norm")
+    return Stage("Add & norm", f"residual add, then {norm}", "norm")
+
+
+def _block(config, causal: bool, cross: bool) -> tuple[Stage, ...]:
+    d, f = config.d_model, config.d_ff
+    attention = [_attention(config, "Masked self-attention" if causal else "Self-attention (sees both sides)"),
+                 _add_norm(config)]
+    if cross:
+        attention += [Stage("Cross-attention", "queries here, keys & values from the encoder", "attn"),
+                      _add_norm(config)]
+    ff = Stage("Feed-forward", f"{d} → {f} → {d}, {ACTIVATIONS.get(config.activation, config.activation)}", "ff")
+    return (*attention, ff, _add_norm(config))
+
+
+def _inputs(config, text: str, what: str) -> list[Stage]:
+    return [
+        Stage(text, what, "io"),
+        Stage("Tokens", f"ids from a vocabulary of {config.vocab_size:,}", "io"),
+        Stage("Embeddings + positions", f"{config.d_model} numbers per token; {POSITIONS[config.positional]}", "embed"),
+    ]
+
+
+def _head(config) -> list[Stage]:
+    return [
+        Stage("Linear", f"{config.d_model} → {config.vocab_size:,}: one score (logit) per token", "head"),
+        Stage("Softmax", f"probabilities over {config.vocab_size:,} tokens", "head"),
+        Stage("Next token", "pick one, append it, run again", "io"),
+    ]
+
+
+def pipeline_columns(config) -> list[list[Stage | Repeat]]:
+    """The stages of each stack, top to bottom: one column, or two for an encoder-decoder."""
+    _check(config)
+    n = config.n_layers
+    if config.architecture == "encoder":
+        return [[*_inputs(config, "Text", "the whole sentence at once"),
+                 Repeat(n, f"× {n} encoder blocks", _block(config, causal=False, cross=False)),
+                 Stage("Hidden states", f"{config.d_model} numbers per token; no vocabulary softmax", "io"),
+                 Stage("Sentence embedding", f"mean over tokens → {config.d_model} numbers", "io")]]
+    if config.architecture == "decoder":
+        return [[*_inputs(config, "Text", "the sentence so far"),
+                 Repeat(n, f"× {n} decoder blocks", _block(config, causal=True, cross=False)),
+                 *_head(config)]]
+    m = config.encoder_layers
+    encoder = [*_inputs(config, "Source text", "the sentence to transform"),
+               Repeat(m, f"× {m} encoder blocks", _block(config, causal=False, cross=False)),
+               Stage("Encoder output", f"{config.d_model} numbers per source token", "io")]
+    decoder = [*_inputs(config, "Output so far", "starts with the start token <s>"),
+               Repeat(n, f"× {n} decoder blocks", _block(config, causal=True, cross=True)),
+               *_head(config)]
+    return [encoder, decoder]
+
+
+def _draw_box(fig: go.Figure, x: float, y: float, width: float, stage: Stage, height: float = 0.72) -> None:
+    fig.add_shape(type="rect", x0=x - width / 2, x1=x + width / 2, y0=y - height / 2, y1=y + height / 2,
+                  fillcolor=COLOURS[stage.kind], line=dict(color="#555", width=1), layer="below")
+    # "<s>" (the start token) would otherwise strike the rest through.
+    title, detail = _plotly_text(stage.title), _plotly_text(stage.detail)
+    fig.add_annotation(x=x, y=y, text=f"<b>{title}</b><br><span style='font-size:11px'>{detail}</span>",
+                       showarrow=False, font=dict(size=13, color="#222"))
+
+
+def _arrow(fig: go.Figure, x: float, y_from: float, y_to: float, x_from: float | None = None) -> None:
+    fig.add_annotation(x=x, y=y_to, ax=x if x_from is None else x_from, ay=y_from, xref="x", yref="y",
+                       axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=1.2, arrowcolor="#555")
+
+
+def _draw_column(fig: go.Figure, items: list[Stage | Repeat], x: float, width: float) -> dict[str, float]:
+    """Draw one stack downward from y=0; returns the y of stages other columns connect to."""
+    y, previous_bottom, anchors = 0.0, None, {}
+    for item in items:
+        if isinstance(item, Repeat):
+            top = y + ROW / 2
+            fig.add_annotation(x=x - width / 2 + 0.01, y=y + 0.13, text=f"<b>{_plotly_text(item.label)}</b>",
+                               showarrow=False, xanchor="left", font=dict(size=13, color="#a33"))
+            y -= LABEL_ROW
+            stages = item.stages
+        else:
+            top, stages = None, (item,)
+        for stage in stages:
+            inner = width * (0.86 if top is not None else 1.0)
+            if previous_bottom is not None:
+                _arrow(fig, x, previous_bottom, y + 0.36)
+            _draw_box(fig, x, y, inner, stage)
+            anchors.setdefault(stage.title, y)
+            previous_bottom, y = y - 0.36, y - ROW
+        if top is not None:
+            fig.add_shape(type="rect", x0=x - width / 2, x1=x + width / 2, y0=y + ROW / 2 - 0.05, y1=top,
+                          line=dict(color="#a33", width=1.5, dash="dash"), layer="below")
+            y -= 0.2
+    anchors["bottom"] = y
+    return anchors
+
+
+def make_pipeline_figure(config) -> go.Figure:
+    """Boxes and arrows for the model described by `config` (a `ModelConfig`)."""
+    columns = pipeline_columns(config)
+    width = 0.8 if len(columns) == 1 else 0.46
+    centres = [0.5] if len(columns) == 1 else [0.25, 0.75]
+    fig = go.Figure()
+    anchors = [_draw_column(fig, items, x, width) for items, x in zip(columns, centres)]
+    if len(columns) == 2:
+        # The encoder's output feeds every decoder block's cross-attention.
+        _arrow(fig, centres[1] - width * 0.43, anchors[0]["Encoder output"], anchors[1]["Cross-attention"],
+               x_from=centres[0] + width / 2)
+    lowest = min(a["bottom"] for a in anchors) + ROW / 2  # "bottom" is the slot below the last stage
+    top = ROW / 2 + 0.1
+    fig.update_xaxes(visible=False, range=[0, 1], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[lowest, top], fixedrange=True)
+    fig.update_layout(height=int(62 * (top - lowest)) + 20, margin=dict(l=0, r=0, t=10, b=10),
+                      plot_bgcolor="white", showlegend=False)
+    return fig
