@@ -137,20 +137,29 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     args = parser.parse_args()
     gpu = torch.cuda.is_available() and args.device != "cpu"
     sizes = args.sizes or ([32, 128, 512, 2048] if gpu else [32, 128, 512])
-    rows = [row for name in MODELS for row in bench_model(name, sizes, args.repeats, args.device)]
+    rows = [row for name in args.models for row in bench_model(name, sizes, args.repeats, args.device)]
     memory = peak_memory_both(args.device)
+    from bench import pages
+
+    page_speed = pages.main() if not gpu else None
     report = (
         f"Machine: {machine()}\n\n{table(rows)}\n\n"
         f"Load time: " + ", ".join(f"{r['model']} {r['load_s']:.1f} s" for r in rows if r["n"] == rows[0]["n"])
         + f"\nPeak resident memory with both models loaded: {memory:,.0f} MB\n"
     )
+    if page_speed:
+        report += (
+            f"Attention page, {pages.MODEL}, {pages.N_TOKENS} tokens: change head {page_speed['head_change_ms']:.0f} ms, "
+            f"new text {page_speed['new_text_ms']:.0f} ms (whole-page rerun on the server)\n"
+        )
     print("\n" + report)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"machine": machine(), "rows": rows, "peak_mb": memory}, indent=1))
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"machine": machine(), "rows": rows, "peak_mb": memory, "pages": page_speed}, indent=1))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
 
 

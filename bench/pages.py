@@ -1,0 +1,68 @@
+"""Server-side page speed, measured with Streamlit's AppTest on the Attention page:
+
+  - changing the head on a 64-token text (no model call: the trace is cached);
+  - a new 64-token text on SmolLM2 (one forward with full capture, then the page).
+
+AppTest reruns the whole page script, so these are upper bounds of what the
+layer/head fragment alone costs in the browser session.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "smollm2-135m"
+N_TOKENS = 64
+
+
+def texts(lm, count: int) -> list[str]:
+    """`count` different texts of exactly N_TOKENS tokens, cut from the corpus at different places."""
+    ids = lm.tokenizer.encode((ROOT / "bench" / "corpus.txt").read_text()).ids
+    return [lm.tokenizer.decode(ids[start : start + N_TOKENS]) for start in range(0, 8 * count, 8)][:count]
+
+
+def timed_run(at: AppTest) -> float:
+    start = time.perf_counter()
+    at.run()
+    elapsed = time.perf_counter() - start
+    if at.exception:
+        raise RuntimeError(at.exception[0].message)
+    return elapsed
+
+
+def main(repeats: int = 7) -> dict:
+    from viz.loading import get_model
+
+    lm = get_model(MODEL)
+    samples = texts(lm, repeats + 1)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.session_state["model"] = MODEL
+    at.session_state["text"] = samples[0]
+    at.run()
+    at.switch_page("viz/pages/attention.py").run()
+    head_changes = []
+    for i in range(repeats):
+        at.session_state["head"] = (i + 1) % lm.info.n_heads
+        head_changes.append(timed_run(at))
+    new_texts = []
+    for text in samples[1:]:
+        at.session_state["text"] = text
+        new_texts.append(timed_run(at))
+    result = {
+        "head_change_ms": 1e3 * statistics.median(head_changes),
+        "new_text_ms": 1e3 * statistics.median(new_texts),
+    }
+    print(
+        f"Attention page, {MODEL}, {N_TOKENS} tokens (whole-page rerun, median of {repeats}): "
+        f"change head {result['head_change_ms']:.0f} ms, new text {result['new_text_ms']:.0f} ms"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""The whole app through AppTest: every page for every model, and the URLs and texts people really send.
+
+A teacher's link carries the model and the text in its query string, and a
+student may edit it: whatever arrives, a page shows a clear message or falls
+back to something sane, and never a stack trace.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import core.registry
+from core import MODELS, available_models
+from viz import loading, state
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+TIMEOUT = 120
+INSTALLED = [name for name, ok in available_models().items() if ok]
+HOSTILE = '<img src=x onerror=alert(1)><script>alert("x")</script>'
+
+
+def navigation_pages() -> tuple[list[str], str]:
+    """Every page file app.py hands to st.navigation, and the default one, read from its source."""
+    pages, default = [], None
+    for node in ast.walk(ast.parse(APP.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "Page":
+            path = node.args[0].value
+            pages.append(path)
+            if any(k.arg == "default" and getattr(k.value, "value", False) for k in node.keywords):
+                default = path
+    return pages, default or pages[0]
+
+
+PAGES, DEFAULT_PAGE = navigation_pages()
+# The pages that study the text, so must say something when there is none.
+TEXT_PAGES = [p for p in PAGES if Path(p).stem in {"tokenization", "attention", "next_token"}]
+
+
+def open_app(model: str | None = None, query: dict[str, str] | None = None) -> AppTest:
+    """The app as a new visitor opens it, on the default page.
+
+    `model` is one chosen earlier in the session; `query` is the link's query string."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    if model is not None:
+        at.session_state[state.MODEL_KEY] = model
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def visit(at: AppTest, page: str) -> AppTest:
+    return at.switch_page(page).run()
+
+
+def messages(elements) -> list[str]:
+    return [element.value for element in elements]
+
+
+def assert_clean(at: AppTest) -> None:
+    """No exception on the page, and no st.error (every model here is installed)."""
+    assert not at.exception, messages(at.exception)
+    assert not at.error, messages(at.error)
+
+
+def elements(node):
+    """Every element under a block, depth first."""
+    children = getattr(node, "children", None)
+    if children is None:
+        yield node
+        return
+    for child in children.values():
+        yield from elements(child)
+
+
+def raw_html_bodies(at: AppTest) -> list[str]:
+    """What the browser would parse as HTML: st.html, and st.markdown with unsafe_allow_html."""
+    bodies = []
+    for block in (at.main, at.sidebar):
+        for element in elements(block):
+            proto = getattr(element, "proto", None)
+            if element.type == "html" or getattr(proto, "allow_html", False):
+                bodies.append(proto.body)
+    return bodies
+
+
+# ---------------------------------------------------------------- every page, every model
+
+
+def test_navigation_lists_the_pages():
+    assert DEFAULT_PAGE in PAGES
+    assert {Path(p).stem for p in PAGES} >= {"overview", "tokenization", "attention", "next_token"}
+    assert all((APP.parent / p).is_file() for p in PAGES)
+
+
+def test_missing_model_package_gives_a_clear_error_and_others_still_work(monkeypatch):
+    spec = MODELS["smollm2-135m"]
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == spec.module else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(core.registry.importlib.util, "find_spec", find_spec)
+    loading.get_model.clear(spec.name)  # a model cached earlier in this process would hide the missing package
+    try:
+        assert available_models()[spec.name] is False
+        at = visit(open_app(spec.name), "viz/pages/attention.py")
+        assert not at.exception, messages(at.exception)
+        errors = " ".join(messages(at.error))
+        assert spec.package in errors and "pip install" in errors
+        assert any("not installed" in caption.value for caption in at.sidebar.caption)
+
+        other = next(name for name in INSTALLED if name != spec.name)
+        at.selectbox(key=state.MODEL_KEY).set_value(other).run()
+        assert_clean(at)
+        assert at.session_state[state.MODEL_KEY] == other
+        assert at.get("plotly_chart"), "the attention page drew nothing for an installed model"
+    finally:
+        loading.get_model.clear(spec.name)
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("model", INSTALLED)
+def test_every_page_loads_for_every_installed_model(model, page):
+    at = visit(open_app(model), page)
+    assert_clean(at)
+    assert at.title, f"{page} drew no title"
+    assert at.session_state[state.MODEL_KEY] == model
+
+
+# ---------------------------------------------------------------- the link's query string
+
+
+@pytest.mark.parametrize("model", INSTALLED)
+def test_model_in_the_link_selects_that_model(model):
+    at = open_app(query={state.MODEL_KEY: model})
+    assert_clean(at)
+    assert at.session_state[state.MODEL_KEY] == model
+    assert at.query_params.get(state.MODEL_KEY) in (None, model), "the link should name the model as it was given"
+
+
+def test_text_in_the_link_is_the_text_studied():
+    at = open_app(query={state.TEXT_KEY: "Go to the bank to get some money."})
+    assert_clean(at)
+    assert at.session_state[state.TEXT_KEY] == "Go to the bank to get some money."
+    assert at.text_area(key=state.TEXT_KEY).value == "Go to the bank to get some money."
+
+
+def test_unknown_model_in_the_link_falls_back_to_the_default():
+    at = open_app(query={state.MODEL_KEY: "nope"})
+    assert_clean(at)
+    assert at.session_state[state.MODEL_KEY] == state.default_model()
+    assert at.query_params.get(state.MODEL_KEY) != "nope"
+    for page in PAGES:
+        visit(at, page)
+        assert_clean(at)
+
+
+@pytest.mark.parametrize("query", [
+    {"layer": "abc"},
+    {"head": "-5"},
+    {"layer": "99999", "head": "99999"},
+    {"layer": "1.5", "head": ""},
+    {"layer": "-1", "head": "abc"},
+], ids=lambda q: "&".join(f"{k}={v}" for k, v in q.items()))
+def test_bad_layer_and_head_in_the_link_fall_back_to_a_valid_one(query):
+    at = visit(open_app("minilm-l6", query=query), "viz/pages/attention.py")
+    assert_clean(at)
+    for key in ("layer", "head"):
+        chosen, slider = at.session_state[key], at.slider(key=key)
+        assert isinstance(chosen, int) and slider.min <= chosen <= slider.max, (key, chosen)
+        assert slider.value == chosen
+    assert at.get("plotly_chart")
+    for page in PAGES:
+        visit(at, page)
+        assert_clean(at)
+
+
+def test_empty_text_in_the_link_gives_a_message_or_the_default_text():
+    at = open_app("smollm2-135m", query={state.TEXT_KEY: ""})
+    assert_clean(at)
+    for page in TEXT_PAGES:
+        visit(at, page)
+        assert not at.exception, messages(at.exception)
+        if at.session_state[state.TEXT_KEY] != state.DEFAULT_TEXT:
+            assert at.session_state[state.TEXT_KEY] == ""
+            assert at.info or at.warning, f"{page} says nothing about the empty text"
+
+
+@pytest.mark.parametrize("page", TEXT_PAGES)
+def test_an_emptied_text_box_gives_a_message_on_every_page(page):
+    at = open_app("smollm2-135m")
+    at.text_area(key=state.TEXT_KEY).input("").run()
+    assert at.session_state[state.TEXT_KEY] == ""
+    visit(at, page)
+    assert not at.exception, messages(at.exception)
+    assert at.info or at.warning, f"{page} says nothing about the empty text"
+
+
+def test_a_100000_character_text_in_the_link_is_cut_to_the_limit():
+    at = open_app("classic", query={state.TEXT_KEY: "ab " * 33_334})
+    assert_clean(at)
+    assert at.session_state[state.TEXT_KEY] == ("ab " * 33_334)[: state.MAX_TEXT_CHARS]
+    assert len(at.query_params[state.TEXT_KEY]) == state.MAX_TEXT_CHARS
+    for page in PAGES:
+        visit(at, page)
+        assert not at.exception, messages(at.exception)
+
+
+ODD_TEXTS = {
+    "emoji-zwj": "family 👩‍👩‍👧‍👦 and flag 🏳️‍🌈 and skin 👍🏽",
+    "rtl": "مرحبا بالعالم and שלום עולם mixed \u202eevil\u202c",
+    "combining": "e\u0301\u0302\u0303 Z\u0351\u0352\u0353\u0354 a\u20dd",
+    "nul-and-controls": "before\x00after\x01\x7f\ttab\r\nline",
+    "bom-and-zero-width": "\ufeffstart\u200b\u200czero\u200dwidth\u2060",
+    "chinese": "今天太冷了,能穿多少穿多少",
+    "only-spaces": "   \n\t ",
+}
+
+
+def assert_every_page_survives(model: str, text: str) -> None:
+    at = open_app(model)
+    # Typed into the text box, as a person would.
+    at.text_area(key=state.TEXT_KEY).input(text).run()
+    assert at.session_state[state.TEXT_KEY] == text
+    for page in PAGES:
+        visit(at, page)
+        assert_clean(at)
+
+
+@pytest.mark.parametrize("text", ODD_TEXTS.values(), ids=ODD_TEXTS.keys())
+def test_odd_unicode_never_breaks_a_page(text):
+    # The tokenization page shows WordPiece ([UNK]) and byte-level BPE anyway; SmolLM2 runs the rest.
+    assert_every_page_survives("smollm2-135m", text)
+
+
+@pytest.mark.parametrize("model", ["classic", "minilm-l6"])
+def test_all_the_odd_unicode_at_once_never_breaks_a_page(model):
+    assert_every_page_survives(model, " ".join(ODD_TEXTS.values()))
+
+
+def test_hostile_html_in_the_text_is_never_raw_html():
+    for page in PAGES:
+        at = visit(open_app("smollm2-135m", query={state.TEXT_KEY: HOSTILE}), page)
+        assert_clean(at)
+        assert at.session_state[state.TEXT_KEY] == HOSTILE
+        bodies = raw_html_bodies(at)
+        for body in bodies:
+            assert "<img" not in body and "<script" not in body, (page, body[:300])
+        if Path(page).stem == "tokenization":
+            assert any("&lt;" in body for body in bodies), "the tokens never reached the page's HTML"
+
+
+# ---------------------------------------------------------------- state across pages
+
+
+def test_model_and_text_persist_across_page_switches():
+    text = "Go to the bank to get some water."
+    at = open_app()
+    at.selectbox(key=state.MODEL_KEY).set_value("minilm-l6").run()
+    at.text_area(key=state.TEXT_KEY).input(text).run()
+    for page in [*PAGES[1:], PAGES[0], *PAGES]:
+        visit(at, page)
+        assert_clean(at)
+        assert at.session_state[state.MODEL_KEY] == "minilm-l6", page
+        assert at.session_state[state.TEXT_KEY] == text, page
+        assert at.selectbox(key=state.MODEL_KEY).value == "minilm-l6", page
+        assert at.text_area(key=state.TEXT_KEY).value == text, page

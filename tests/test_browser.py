@@ -1,0 +1,136 @@
+"""The app in a real browser: a Streamlit server and headless Chromium, as a student would open it.
+
+AppTest runs the scripts; this checks what only a browser shows: the pages draw
+without an exception box, the attention heat map changes as the "next head"
+button steps through heads, and hostile text in the link never runs as HTML.
+A full-page screenshot of each page lands in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from core import MODELS
+
+from browser_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PAGE_DEADLINE_MS, open_page, screenshot,
+                             start_server, wait_until_settled)
+
+MODEL = "minilm-l6"  # small and fast; the tokenization page loads SmolLM2 beside it anyway
+EXCEPTION = '[data-testid="stException"]'
+TITLE = '[data-testid="stMain"] h1'
+HEAT_MAP_TITLE = "Self-attention, layer"
+# Streamlit's URL paths come from app.py's page files: viz/pages/next_token.py -> /next_token.
+PAGE_PATHS = {"overview": "", "tokenization": "tokenization", "attention": "attention", "next_token": "next_token"}
+XSS = "<img src=x onerror=window.__xss=1>"
+
+# The attention page's main heat map: the Plotly graph whose title names a layer and a head.
+HEAT_MAP_JS = """(prefix) => {
+    for (const graph of document.querySelectorAll('.js-plotly-plot')) {
+        const title = graph.layout && graph.layout.title && graph.layout.title.text;
+        if (title && title.includes(prefix) && graph.data && graph.data[0].type === 'heatmap') {
+            return {title: title.replace(/<[^>]*>/g, ''), z: JSON.stringify(graph.data[0].z)};
+        }
+    }
+    return null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(request):
+    running = start_server(ARTIFACTS / "browser-test-server.log")
+    request.addfinalizer(running.stop)
+    return running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(PAGE_DEADLINE_MS)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def assert_no_exception(page, where: str) -> None:
+    boxes = page.locator(EXCEPTION)
+    assert boxes.count() == 0, f"{where}: {boxes.first.inner_text()[:2000]}"
+
+
+@pytest.mark.parametrize(("name", "model"), [
+    *((name, MODEL) for name in PAGE_PATHS),
+    ("next_token", "smollm2-135m"),  # the decoder's own page, with the model it is built for
+])
+def test_page_opens_without_an_exception(server, page, name, model):
+    open_page(page, f"{server.url}/{PAGE_PATHS[name]}?model={model}", TITLE)
+    assert_no_exception(page, f"{name} on {model}")
+    screenshot(page, f"page-{name}-{model}")
+    assert page.locator(TITLE).first.inner_text().strip()
+    current = page.locator('[data-testid="stSidebarNav"] a[aria-current="page"]')
+    assert current.count() == 1
+    assert current.get_attribute("href").rstrip("/") == f"{server.url}/{PAGE_PATHS[name]}".rstrip("/")
+
+
+def test_model_in_the_link_is_the_model_shown(server, page):
+    open_page(page, f"{server.url}/?model={MODEL}", TITLE)
+    shown = page.get_by_role("combobox", name="Model").input_value()
+    assert MODEL in shown or MODELS[MODEL].title in shown, shown
+
+
+def heat_map(page) -> dict:
+    """The heat map's title and weights, once Plotly has drawn it."""
+    return page.wait_for_function(HEAT_MAP_JS, arg=HEAT_MAP_TITLE, timeout=PAGE_DEADLINE_MS).json_value()
+
+
+def click_next_head(page, expected_head: int) -> dict:
+    button = page.locator(".st-key-head-next").get_by_role("button", name="▶").filter(visible=True)
+    button.click()
+    # The fragment reruns; done when the heat map names the new head.
+    page.wait_for_function(
+        f"() => ({HEAT_MAP_JS})({json.dumps(HEAT_MAP_TITLE)})?.title.endsWith('head {expected_head}')",
+        timeout=PAGE_DEADLINE_MS,
+    )
+    wait_until_settled(page)
+    assert_no_exception(page, f"attention, head {expected_head}")
+    return heat_map(page)
+
+
+def test_next_head_button_changes_the_heat_map(server, page):
+    open_page(page, f"{server.url}/attention?model={MODEL}", ".js-plotly-plot")
+    first = heat_map(page)
+    assert first["title"].endswith("head 0"), first["title"]
+
+    second = click_next_head(page, 1)
+    third = click_next_head(page, 2)
+    screenshot(page, "attention-head-2")
+
+    assert second["z"] != first["z"], "heads 0 and 1 drew the same weights"
+    assert third["z"] != second["z"], "heads 1 and 2 drew the same weights"
+    assert "head=2" in page.url, "the link should carry the head shown"
+
+
+@pytest.mark.parametrize("name", ["tokenization", "attention"])
+def test_hostile_text_in_the_link_is_shown_as_text(server, page, name):
+    drawn = {"tokenization": '[data-testid="stMain"] [data-testid="stHtml"]',  # the token chips
+             "attention": ".js-plotly-plot g.xtick text"}[name]  # the heat map's token labels
+    open_page(page, f"{server.url}/{PAGE_PATHS[name]}?model={MODEL}&text={quote(XSS)}", drawn)
+    assert_no_exception(page, f"{name} with hostile text")
+    screenshot(page, f"{name}-hostile-text")
+
+    assert page.evaluate("() => window.__xss") is None, "the text ran as HTML"
+    assert page.locator('img[src="x"]').count() == 0
+    text_box = page.get_by_role("textbox", name="Text")
+    assert text_box.is_visible() and text_box.input_value() == XSS
+    # The tokens carry the markup's pieces as characters (chips, axis labels), not as elements.
+    assert "window" in page.locator('[data-testid="stMain"]').text_content()
