@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import LanguageModel
 from viz.attention_views import AVERAGE, HEAD_KEY, KIND_KEY, LAYER_KEY, MODE_KEY
-from viz.loading import get_trace
+from viz.loading import get_trace, trace_cache
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "viz/pages/attention.py"
@@ -66,7 +66,7 @@ def _probs(model: str, text: str, layer: int, head: int, target: str | None = No
 
 
 def test_stepping_the_head_reads_the_cached_trace(traces):
-    get_trace.clear()
+    trace_cache().clear()
     at = _open("minilm-l6", TEXT)
     assert traces["minilm-l6"] == 1
     before = _heatmap(at)

@@ -1,8 +1,9 @@
 """The core, cached: a model loads once per process, a trace once per (model, text).
 
-Both caches are `st.cache_resource`, which hands every session the same object
-instead of a pickled copy: models and traces are therefore read-only. Traces are
-bounded by count; the largest (512 tokens on SmolLM2) is a few hundred MB.
+Every session gets the same objects, not copies (`st.cache_resource`, not
+`st.cache_data`, which would pickle a trace on every hit): models and traces are
+read-only. Traces live in a byte-bounded LRU cache, so changing a layer, a head
+or a token reads a stored trace and never runs the model again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import streamlit as st
 from core import LanguageModel, ScopeError, Trace, load_model
 from core.devices import device_name
 
-TRACE_CACHE_ENTRIES = 16
+from .trace_cache import TraceCache
+
+TRACE_CACHE_BYTES = 2 * 1024**3  # about five 512-token SmolLM2 traces, or hundreds of sentences
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server)…")
@@ -21,9 +24,19 @@ def get_model(name: str) -> LanguageModel:
     return load_model(name)
 
 
-@st.cache_resource(max_entries=TRACE_CACHE_ENTRIES, show_spinner="Running the model…")
+@st.cache_resource
+def trace_cache() -> TraceCache:
+    return TraceCache(TRACE_CACHE_BYTES)
+
+
 def get_trace(name: str, text: str, target: str | None = None) -> Trace:
-    return get_model(name).trace(text, target=target, dtype=np.float16)
+    cache, key = trace_cache(), (name, text, target)
+    trace = cache.get(key)
+    if trace is None:
+        lm = get_model(name)
+        with st.spinner("Running the model…"):
+            trace = cache.put(key, lm.trace(text, target=target, dtype=np.float16))
+    return trace
 
 
 def model_or_error(name: str) -> LanguageModel | None:
