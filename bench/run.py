@@ -73,7 +73,7 @@ def bench_model(name: str, sizes: list[int], repeats: int, device: str) -> list[
     sync = torch.cuda.synchronize if lm.device.type == "cuda" else (lambda: None)
     reference = reference_model(name, lm, lm.device)
     rows = []
-    for n in sizes:
+    for n in [n for n in sizes if n <= lm.config.max_positions]:
         ids = corpus_ids(lm, n)
         tensor = torch.tensor([ids], device=lm.device)
         row = {"model": name, "n": len(ids), "load_s": load_s, "device": str(lm.device)}
@@ -143,9 +143,11 @@ def main() -> None:
     sizes = args.sizes or ([32, 128, 512, 2048] if gpu else [32, 128, 512])
     rows = [row for name in args.models for row in bench_model(name, sizes, args.repeats, args.device)]
     memory = peak_memory_both(args.device)
-    from bench import pages
+    page_speed = None
+    if not gpu:  # the page benchmark needs streamlit, which a GPU box may lack
+        from bench import pages
 
-    page_speed = pages.main() if not gpu else None
+        page_speed = pages.main()
     report = (
         f"Machine: {machine()}\n\n{table(rows)}\n\n"
         f"Load time: " + ", ".join(f"{r['model']} {r['load_s']:.1f} s" for r in rows if r["n"] == rows[0]["n"])
@@ -153,7 +155,7 @@ def main() -> None:
     )
     if page_speed:
         report += (
-            f"Attention page, {pages.MODEL}, {pages.N_TOKENS} tokens: change head {page_speed['head_change_ms']:.0f} ms, "
+            f"Attention page, smollm2-135m, 64 tokens: change head {page_speed['head_change_ms']:.0f} ms, "
             f"new text {page_speed['new_text_ms']:.0f} ms (whole-page rerun on the server)\n"
         )
     print("\n" + report)
