@@ -141,8 +141,9 @@ def main() -> None:
     args = parser.parse_args()
     gpu = torch.cuda.is_available() and args.device != "cpu"
     sizes = args.sizes or ([32, 128, 512, 2048] if gpu else [32, 128, 512])
-    rows = [row for name in args.models for row in bench_model(name, sizes, args.repeats, args.device)]
+    # First, while this process is small: a child's peak memory counts what it inherited at fork.
     memory = peak_memory_both(args.device)
+    rows = [row for name in args.models for row in bench_model(name, sizes, args.repeats, args.device)]
     page_speed = None
     if not gpu:  # the page benchmark needs streamlit, which a GPU box may lack
         from bench import pages

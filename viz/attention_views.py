@@ -189,22 +189,28 @@ def _mosaic(chart_key: str, thumbs, n_cols: int, names, rows, cols, current, tit
                     selection_mode="points", config={"displayModeBar": False})
 
 
+GRID_NONE, GRID_LAYER, GRID_MODEL = "None", "All heads of this layer", "Every layer × head (model view)"
+
+
 def _grids(source: AttentionSource, layer: int, head: int | None) -> None:
+    """One grid of thumbnails at a time: each is a large figure, rebuilt on every step."""
     heads = range(source.n_heads)
-    this_layer, every_layer = st.tabs([f"All heads of layer {layer}", "Every layer × head (model view)"])
-    with this_layer:
+    grid = st.segmented_control("Thumbnails", (GRID_LAYER, GRID_MODEL, GRID_NONE), default=GRID_LAYER,
+                                key="attention_grid")
+    if grid == GRID_LAYER:
         record = source.records[layer]
         _mosaic("attention-layer-mosaic", thumbnails(record.probs, record.mask), source.n_heads,
                 [f"layer {layer}, head {h}" for h in heads], [f"L{layer}"], [f"h{h}" for h in heads], head,
                 "Click a head to open it", 90, source.n_heads, layer)
-    with every_layer:
+    elif grid == GRID_MODEL:
         thumbs = np.concatenate([thumbnails(r.probs, r.mask) for r in source.records])
         current = None if head is None else layer * source.n_heads + head
         _mosaic("attention-model-mosaic", thumbs, source.n_heads,
                 [f"layer {i}, head {h}" for i in range(source.n_layers) for h in heads],
                 [f"L{i}" for i in range(source.n_layers)], [f"h{h}" for h in heads], current,
                 f"{source.n_layers} layers × {source.n_heads} heads: click one to open it", 30, source.n_heads, None)
-    st.caption("Thumbnails show the raw weights, averaged over blocks of tokens for long texts.")
+    if grid in (GRID_LAYER, GRID_MODEL):
+        st.caption("Thumbnails show the raw weights, averaged over blocks of tokens for long texts.")
 
 
 def _architecture_note(architecture: str) -> None:

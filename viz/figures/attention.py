@@ -22,7 +22,6 @@ MASKED_COLOUR = "#9e9e9e"
 LINE_COLOUR = "#08519c"
 CURRENT_COLOUR = "#d62728"
 LINE_LEVELS = 20  # the all-queries line view draws this many opacity steps, not one trace per line
-MIN_LINE_WEIGHT = 0.005  # thinner than this is invisible anyway
 THUMBNAIL_CELLS = 24  # a thumbnail averages blocks of cells down to at most this many per side
 
 
@@ -213,8 +212,9 @@ def make_attention_lines_figure(
 ) -> go.Figure:
     """Queries on the left, keys on the right, a line for each weight with opacity = weight.
 
-    With `query`, only that query's lines, each at its exact weight; otherwise every query's
-    lines, grouped into LINE_LEVELS opacity steps so a long text stays a handful of traces.
+    With `query`, only that query's lines; otherwise every query's. Lines are grouped into
+    LINE_LEVELS opacity steps, so a long text stays a handful of traces (Plotly builds each
+    trace slowly); the exact weights are in the heat map and the row chart.
     """
     weights, mask = _matrix(weights, mask)
     t, s = weights.shape
@@ -222,17 +222,10 @@ def make_attention_lines_figure(
     if query is not None and not 0 <= query < t:
         raise ValueError(f"query {query} is outside 0..{t - 1}")
     drawn = np.where(mask, np.nan_to_num(weights), 0.0)
+    if query is not None:
+        drawn = np.where(np.arange(t)[:, None] == query, drawn, 0.0)
     fig = go.Figure()
-    if query is None:
-        _add_line_levels(fig, drawn)
-    else:
-        for key in np.flatnonzero(drawn[query] >= MIN_LINE_WEIGHT):
-            weight = float(drawn[query, key])
-            fig.add_trace(go.Scatter(
-                x=[0, 1], y=[-query, -key], mode="lines", name="attention", opacity=weight,
-                line=dict(color=LINE_COLOUR, width=4), text=[f"{queries[query]} → {keys[key]}: {weight:.5f}"] * 2,
-                hovertemplate="%{text}<extra></extra>",
-            ))
+    _add_line_levels(fig, drawn, width=2 if query is None else 4)
     query_text = [f"<b>{q}</b>" if i == query else q for i, q in enumerate(queries)]
     fig.add_trace(go.Scatter(x=[0] * t, y=-np.arange(t), mode="text", text=query_text, name="queries",
                              textposition="middle left", hoverinfo="skip"))
@@ -248,7 +241,7 @@ def make_attention_lines_figure(
     return fig
 
 
-def _add_line_levels(fig: go.Figure, drawn: np.ndarray) -> None:
+def _add_line_levels(fig: go.Figure, drawn: np.ndarray, width: int) -> None:
     levels = np.round(drawn * LINE_LEVELS).astype(int)
     for level in range(1, LINE_LEVELS + 1):
         queries, keys = np.nonzero(levels == level)
@@ -257,7 +250,7 @@ def _add_line_levels(fig: go.Figure, drawn: np.ndarray) -> None:
         x = np.tile([0.0, 1.0, np.nan], len(queries))
         y = np.column_stack([-queries, -keys, np.full(len(queries), np.nan)]).ravel()
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name="attention", opacity=level / LINE_LEVELS,
-                                 line=dict(color=LINE_COLOUR, width=2), hoverinfo="skip"))
+                                 line=dict(color=LINE_COLOUR, width=width), hoverinfo="skip"))
 
 
 def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title: str = "") -> go.Figure:
