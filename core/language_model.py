@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .chat import apply_chat_template
 from .errors import InputError
 from .model import LogitsFor, Transformer
 from .tokenizers import Encoded, TextTokenizer
@@ -159,6 +160,10 @@ class LanguageModel:
                                token_types=None, embed_out=None, layers=(), final_norm=None, hidden_states=None)
         converted = to_numpy(record, np.dtype(dtype))
         return dataclasses.replace(converted, tokens=encoded.tokens, token_ids=encoded.ids, offsets=encoded.offsets)
+
+    def chat_prompt(self, user_message: str) -> str:
+        """`user_message` wrapped in the model's chat template, ready for the assistant's reply."""
+        return apply_chat_template(self.chat_template, [{"role": "user", "content": user_message}])
 
     @torch.inference_mode()
     def next_token_logits(self, ids: Sequence[int], source: Sequence[int] | None = None) -> np.ndarray:

@@ -22,6 +22,13 @@ lm = model_or_error(name)
 trace = None
 if lm is not None and lm.info.architecture != "decoder":
     views.not_a_decoder(lm.info)
+if lm is not None and lm.chat_template and st.toggle(
+    "Ask it as a chat message", key="chat_format",
+    help="An instruct model was trained on conversations in its own chat template: wrapped in it, the text "
+         "becomes a question and the next token starts the assistant's answer.",
+):
+    text = lm.chat_prompt(text)
+    st.code(text, language=None, wrap_lines=True)
 if lm is not None and lm.info.architecture != "encoder":
     trace = trace_or_error(name, text)
 
