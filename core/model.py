@@ -31,13 +31,19 @@ class EmbeddingOutput:
     rotary: Rotary | None
 
 
+def _embedding(rows: int, d: int) -> nn.Embedding:
+    """nn.Embedding with its usual N(0, 1) rows, drawn by torch.randn: nn.Embedding's own
+    initialiser, on the meta device of Transformer.empty, imports torch._dynamo (a second of start-up)."""
+    return nn.Embedding(rows, d, _weight=torch.randn(rows, d))
+
+
 class Embedding(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.tokens = nn.Embedding(config.vocab_size, config.d_model)
-        self.positions = nn.Embedding(config.max_positions, config.d_model) if config.positional == "learned" else None
-        self.token_types = nn.Embedding(config.type_vocab_size, config.d_model) if config.type_vocab_size else None
+        self.tokens = _embedding(config.vocab_size, config.d_model)
+        self.positions = _embedding(config.max_positions, config.d_model) if config.positional == "learned" else None
+        self.token_types = _embedding(config.type_vocab_size, config.d_model) if config.type_vocab_size else None
         self.norm = make_norm(config) if config.embedding_norm else None
 
     def forward(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> EmbeddingOutput:
