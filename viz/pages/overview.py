@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.inspect import parameter_breakdown
+from core.parameters import parameter_breakdown
 from viz import state
 from viz.figures.pipeline import make_pipeline_figure
 from viz.loading import model_or_error
