@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,9 +13,12 @@ import torch
 from .devices import resolve_device, resolve_dtype
 from .errors import ModelUnavailableError, UnknownModelError
 from .language_model import LanguageModel
-from .loaders.classic import load_classic
-from .loaders.gguf_llama import load_gguf_llama
-from .loaders.minilm import load_minilm
+from .config import ModelConfig
+from .loaders.classic import classic_config, load_classic
+from .loaders.gguf_llama import llama_config_from, load_gguf_llama
+from .loaders.minilm import load_minilm, minilm_config_from
+from .model import Transformer
+from .tokenizers import bytes_tokenizer
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,22 @@ MODELS: dict[str, ModelSpec] = {
 def available_models() -> dict[str, bool]:
     """Every model name, and whether its weights are installed."""
     return {name: spec.available() for name, spec in MODELS.items()}
+
+
+@functools.cache
+def model_shape(name: str) -> tuple[ModelConfig, int]:
+    """A model's architecture and parameter count, read from its files without loading the weights
+    (the parameters are counted on the meta device). Raises like load_model."""
+    if name not in MODELS:
+        raise UnknownModelError(f"Unknown model {name!r}. Available: {', '.join(MODELS)}")
+    spec = MODELS[name]
+    if name == "classic":
+        config = classic_config(bytes_tokenizer().vocab_size)
+    elif name == "minilm-l6":
+        config = minilm_config_from(spec.path())
+    else:
+        config = llama_config_from(spec.path())
+    return config, sum(p.numel() for p in Transformer.empty(config).parameters())
 
 
 def _loader(name: str) -> Callable[[ModelSpec], tuple]:

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import MODELS, available_models
+from core import MODELS, ScopeError, available_models
+from core.registry import model_shape
 
 from . import state
 from .loading import device_label, model_or_error
 
 
-def model_summary(info) -> str:
-    kind = {"encoder": "encoder", "decoder": "decoder", "encoder-decoder": "encoder–decoder"}[info.architecture]
-    heads = f"{info.n_heads} heads" + (f" ({info.n_kv_heads} K/V)" if info.n_kv_heads != info.n_heads else "")
-    return f"{kind} · {info.n_layers} layers · {heads} · d_model {info.d_model} · {info.n_params / 1e6:,.1f} M parameters"
+def model_summary(config, n_params: int) -> str:
+    kind = {"encoder": "encoder", "decoder": "decoder", "encoder-decoder": "encoder–decoder"}[config.architecture]
+    heads = f"{config.n_heads} heads" + (f" ({config.kv_heads} K/V)" if config.kv_heads != config.n_heads else "")
+    return f"{kind} · {config.n_layers} layers · {heads} · d_model {config.d_model} · {n_params / 1e6:,.1f} M parameters"
+
+
+@st.cache_resource
+def _model_line(name: str) -> str:
+    try:
+        return f"**{name}** — {MODELS[name].title}: {model_summary(*model_shape(name))}"
+    except ScopeError:
+        return f"**{name}** — {MODELS[name].title}: not installed (`{MODELS[name].install_hint}`)"
+
+
+def _model_table() -> None:
+    with st.expander("The models, side by side"):
+        st.markdown("\n".join(f"- {_model_line(name)}" for name in MODELS))
 
 
 def render() -> None:
@@ -32,7 +46,8 @@ def render() -> None:
         st.caption(MODELS[name].title + ("" if installed[name] else " — not installed"))
         lm = model_or_error(name)
         if lm is not None:
-            st.caption(f"{model_summary(lm.info)}  \nRuns on **{device_label(lm)}** in {lm.info.dtype}.")
+            st.caption(f"{model_summary(lm.config, lm.info.n_params)}  \nRuns on **{device_label(lm)}** in {lm.info.dtype}.")
+        _model_table()
         st.text_area(
             "Text",
             value=None if state.TEXT_KEY in st.session_state else state.DEFAULT_TEXT,

@@ -35,6 +35,13 @@ def minilm_config(hf: dict) -> ModelConfig:
     )
 
 
+def minilm_config_from(model_dir: Path) -> ModelConfig:
+    try:
+        return minilm_config(json.loads((model_dir / "config.json").read_text()))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelUnavailableError(f"could not read {model_dir / 'config.json'}: {exc}") from exc
+
+
 def _rename(hf_name: str) -> str | None:
     """BERT's parameter names -> ours; None for what the encoder does not use (the pooler)."""
     if hf_name.startswith("pooler.") or hf_name == "embeddings.position_ids":

