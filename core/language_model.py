@@ -13,7 +13,7 @@ from .chat import apply_chat_template
 from .errors import InputError
 from .model import LogitsFor, Transformer
 from .tokenizers import Encoded, TextTokenizer
-from .trace import StackRecord, Trace, to_numpy
+from .trace import StackRecord, Trace, to_numpy, torch_dtype
 
 MAX_TEXT_CHARS = 20_000  # longer text is cut before tokenising, with a note in the trace
 DEFAULT_MAX_TOKENS = 512  # a full trace grows with T^2 per head and layer; pages study short texts
@@ -131,6 +131,7 @@ class LanguageModel:
             self._ids(encoded),
             source_ids=None if source is None else self._ids(source),
             capture=capture,
+            record_dtype=torch_dtype(dtype),
             logits_for=logits,
         )
         logit_array = None if out.logits is None else out.logits[0].float().cpu().numpy()  # stays float32

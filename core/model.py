@@ -17,7 +17,7 @@ from .blocks import Block, make_norm
 from .config import ModelConfig
 from .masks import causal_allowed, padding_allowed
 from .positional import Rotary, rope_angles, sinusoidal_table
-from .trace import PositionRecord, StackRecord
+from .trace import PositionRecord, StackRecord, cast_floats
 
 LogitsFor = Literal["all", "last", "none"]
 
@@ -92,8 +92,10 @@ class Stack(nn.Module):
         memory: torch.Tensor | None = None,
         memory_is_real: torch.Tensor | None = None,
         capture: bool = False,
+        record_dtype: torch.dtype | None = None,
     ) -> tuple[torch.Tensor, StackRecord | None]:
-        """ids (B, T); key_is_real (B, T) False at padding. Returns (B, T, d) and the record."""
+        """ids (B, T); key_is_real (B, T) False at padding. Returns (B, T, d) and the record,
+        its floating-point values cast to record_dtype where one is given."""
         t = ids.size(1)
         allowed = causal_allowed(t, device=ids.device) if self.causal else None  # (T, T)
         if key_is_real is not None:
@@ -102,11 +104,15 @@ class Stack(nn.Module):
         memory_allowed = None if memory_is_real is None else padding_allowed(memory_is_real)
         embedded = self.embed(ids, token_type_ids)
         x = embedded.x
-        hidden, records = [x], []
+        # Each block's record is cast as soon as the block is done, so its float32 tensors are
+        # freed for the next block to reuse: at 512 tokens this halves the cost of capturing.
+        keep = (lambda r: r) if record_dtype is None else (lambda r: cast_floats(r, record_dtype))
+        hidden, records = [keep(x)], []
         for block in self.layers:
             x, record = block(x, allowed, embedded.rotary, memory, memory_allowed, capture)
-            hidden.append(x)
-            records.append(record)
+            if capture:
+                hidden.append(keep(x))
+                records.append(keep(record))
         final = self.norm(x) if self.norm is not None else None
         out = x if final is None else final
         if not capture:
@@ -169,6 +175,7 @@ class Transformer(nn.Module):
         source_ids: torch.Tensor | None = None,
         source_is_real: torch.Tensor | None = None,
         capture: bool = False,
+        record_dtype: torch.dtype | None = None,
         logits_for: LogitsFor = "all",
     ) -> TransformerOutput:
         """ids (B, T) for the main stack; source_ids (B, S) for the encoder of an encoder-decoder."""
@@ -176,8 +183,10 @@ class Transformer(nn.Module):
         if self.encoder is not None:
             if source_ids is None:
                 raise ValueError("an encoder-decoder needs source_ids for its encoder")
-            memory, encoder_record = self.encoder(source_ids, source_is_real, capture=capture)  # (B, S, d)
-        hidden, record = self.stack(ids, key_is_real, token_type_ids, memory, source_is_real, capture)
+            memory, encoder_record = self.encoder(
+                source_ids, source_is_real, capture=capture, record_dtype=record_dtype
+            )  # (B, S, d)
+        hidden, record = self.stack(ids, key_is_real, token_type_ids, memory, source_is_real, capture, record_dtype)
         logits = None
         if self.lm_head is not None and logits_for != "none":
             # The vocabulary projection is the largest matrix product for short texts: skip rows nobody reads.

@@ -163,10 +163,19 @@ def to_numpy(record: Any, dtype: np.dtype) -> Any:
     queued before one synchronisation: copying hundreds of tensors one by one, each
     waiting for the last, costs far more than the forward pass itself.
     """
-    host = _map_tensors(record, lambda t: _queue_copy(t, _TORCH_OF[np.dtype(dtype)]))
+    host = _map_tensors(record, lambda t: _queue_copy(t, torch_dtype(dtype)))
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
     return _map_tensors(host, lambda t: t.numpy())
+
+
+def cast_floats(record: Any, dtype: torch.dtype) -> Any:
+    """The same record with every floating-point tensor cast to `dtype` (masks stay bool)."""
+    return _map_tensors(record, lambda t: t if not t.is_floating_point() else t.to(dtype))
+
+
+def torch_dtype(dtype: np.dtype | type) -> torch.dtype:
+    return _TORCH_OF[np.dtype(dtype)]
 
 
 def _queue_copy(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
