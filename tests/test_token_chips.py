@@ -174,3 +174,20 @@ def test_character_groups_join_the_byte_pieces_of_a_character():
 def test_legend_is_empty_without_special_or_unknown_tokens():
     chips = [c for c in chips_for(bytes_tokenizer(), "plain") if not c.added]
     assert legend_html(chips, 259) == ""
+
+
+def test_characters_without_a_token_are_reported_as_dropped(wordpiece):
+    from core.loaders.gguf_llama import GGUFModel
+    from core.tokenizers import byte_bpe_from_gguf
+    from viz.token_chips import dropped_characters
+
+    g = GGUFModel(MODELS["smollm2-135m"].path())
+    smollm = byte_bpe_from_gguf(g.field("tokenizer.ggml.tokens"), g.field("tokenizer.ggml.merges"),
+                                g.field("tokenizer.ggml.token_type"))
+    text = "a\x04b\x06c"
+    missing = {char for char in text if not smollm.encode(char).ids}
+    assert missing  # the vocabulary really lacks these bytes; if a future file adds them, this test says so
+    assert dropped_characters(text, chips_for(smollm, text)) == sorted(missing)
+    assert dropped_characters("plain text", chips_for(smollm, "plain text")) == []
+    assert dropped_characters("Hello, world", chips_for(wordpiece, "Hello, world")) == []
+    assert dropped_characters("a\x04b", chips_for(bytes_tokenizer(), "a\x04b")) == []

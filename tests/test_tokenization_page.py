@@ -198,3 +198,11 @@ def test_a_missing_model_leaves_the_other_column_working(monkeypatch):
     assert token_counts(at) == [len(minilm.ids())]
     # The bag falls back to WordPiece, without the [CLS]/[SEP] it adds.
     assert sorted(bag.ids()) == sorted(minilm.ids()[1:-1])
+
+
+def test_characters_the_vocabulary_cannot_spell_are_pointed_out():
+    at = page("tab\x04here")
+    assert not at.exception
+    warnings = [w.value for w in at.warning if "U+0004" in w.value]
+    assert len(warnings) == 1 and "drops" in warnings[0]
+    assert not [w for w in page("plain text").warning if "drops" in w.value]

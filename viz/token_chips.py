@@ -95,6 +95,19 @@ def chips_for(tokenizer, text: str) -> list[TokenChip]:
     return chips
 
 
+def dropped_characters(text: str, chips: list[TokenChip]) -> list[str]:
+    """Characters of `text` that no token covers. A byte-level vocabulary should spell every byte,
+    yet SmolLM2's has no token for 21 byte values (some control characters among them): the
+    tokenizer drops them silently, and the model never sees them."""
+    if not chips or not chips[0].byte_level:
+        return []  # WordPiece drops spaces and accents by design; [UNK] already marks what it cannot spell
+    covered = [False] * len(text)
+    for chip in chips:
+        if chip.kind != "special":
+            covered[chip.span[0]:chip.span[1]] = [True] * (chip.span[1] - chip.span[0])
+    return sorted({char for char, seen in zip(text, covered) if not seen})
+
+
 def character_groups(chips: list[TokenChip]) -> list[list[TokenChip]]:
     """Consecutive chips joined until their bytes spell whole characters (a Chinese character's
     three bytes may sit in three tokens)."""

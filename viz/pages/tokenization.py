@@ -4,7 +4,16 @@ import streamlit as st
 
 from viz import presets, state
 from viz.loading import model_or_error
-from viz.token_chips import MAX_CHIPS, TokenChip, chip_rows, chips_for, chips_html, legend_html, shuffled
+from viz.token_chips import (
+    MAX_CHIPS,
+    TokenChip,
+    chip_rows,
+    chips_for,
+    chips_html,
+    dropped_characters,
+    legend_html,
+    shuffled,
+)
 
 TOKENIZERS = {  # model -> column heading
     "minilm-l6": "WordPiece · MiniLM (BERT)",
@@ -67,6 +76,11 @@ def show_tokenizer(model: str, text: str) -> tuple[object, list[TokenChip]] | No
     st.html(chips_html(chips))
     if len(chips) > MAX_CHIPS:
         st.caption(f"The first {MAX_CHIPS:,} of {len(chips):,} tokens are drawn; the table lists them all.")
+    dropped = dropped_characters(text, chips)
+    if dropped:
+        codes = ", ".join(f"U+{ord(char):04X}" for char in dropped)
+        st.warning(f"This vocabulary has no token for {codes}: the tokenizer drops these characters "
+                   "without a trace, so the model never sees them.")
     legend = legend_html(chips, tokenizer.vocab_size)
     if legend:
         st.html(legend)
