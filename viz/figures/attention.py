@@ -9,13 +9,14 @@ must show as itself.
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+
+from .text import plotly_text
 
 COLOURS = "Blues"
 MASKED_COLOUR = "#9e9e9e"
@@ -162,7 +163,7 @@ def tile_mosaic(thumbs, layout: MosaicLayout) -> np.ndarray:
 def _escaped(labels: Sequence[str], n: int, what: str) -> list[str]:
     if len(labels) != n:
         raise ValueError(f"{what} needs {n} labels, got {len(labels)}")
-    return [html.escape(str(label), quote=False) for label in labels]
+    return [plotly_text(label) for label in labels]
 
 
 def _is_causal(mask: np.ndarray) -> bool:
@@ -199,7 +200,7 @@ def make_attention_heatmap_figure(
     fig.update_xaxes(type="category", title_text="key (looked at)", tickangle=-60)
     fig.update_yaxes(type="category", autorange="reversed", title_text="query (looking)")
     fig.update_layout(
-        title=dict(text=html.escape(title, quote=False), subtitle=dict(text="; ".join(notes))),
+        title=dict(text=plotly_text(title), subtitle=dict(text="; ".join(notes))),
         height=int(np.clip(200 + 22 * t, 360, 950)), margin=dict(l=10, r=10, t=80, b=10),
         plot_bgcolor="white",
     )
@@ -234,7 +235,7 @@ def make_attention_lines_figure(
     rows = max(t, s)
     fig.update_xaxes(visible=False, range=[-0.9, 1.9], fixedrange=True)
     fig.update_yaxes(visible=False, range=[-rows + 0.5, 0.5], fixedrange=True)
-    fig.update_layout(title=html.escape(title, quote=False) or None, showlegend=False, plot_bgcolor="white",
+    fig.update_layout(title=plotly_text(title) or None, showlegend=False, plot_bgcolor="white",
                       height=int(np.clip(80 + 22 * rows, 260, 1400)), margin=dict(l=10, r=10, t=50, b=10),
                       annotations=[dict(x=0, y=1, xref="x", yref="y", text="query", showarrow=False),
                                    dict(x=1, y=1, xref="x", yref="y", text="key", showarrow=False)])
@@ -266,7 +267,7 @@ def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title
     ))
     fig.update_xaxes(type="category", tickangle=-60)
     fig.update_yaxes(range=[0, 1], title_text="weight")
-    fig.update_layout(title=html.escape(title, quote=False) or None, height=320, margin=dict(l=10, r=10, t=50))
+    fig.update_layout(title=plotly_text(title) or None, height=320, margin=dict(l=10, r=10, t=50))
     return fig
 
 
@@ -296,7 +297,7 @@ def make_attention_mosaic_figure(
     fig.update_yaxes(tickmode="array", tickvals=[r * step_y + (layout.tile_h - 1) / 2 for r in range(layout.n_rows)],
                      ticktext=rows, autorange="reversed", showgrid=False, zeroline=False, fixedrange=True,
                      scaleanchor="x", constrain="domain")
-    fig.update_layout(title=html.escape(title, quote=False) or None, showlegend=False, plot_bgcolor=MASKED_COLOUR,
+    fig.update_layout(title=plotly_text(title) or None, showlegend=False, plot_bgcolor=MASKED_COLOUR,
                       hoverdistance=-1, hovermode="closest",
                       height=int(np.clip(90 + tile_px * layout.n_rows, 200, 1200)), margin=dict(l=10, r=10, t=70, b=10))
     return fig

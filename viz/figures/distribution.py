@@ -6,22 +6,18 @@ token such as `<b>` must show as itself.
 
 from __future__ import annotations
 
-import html
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .text import plotly_text
+
 KEPT_COLOUR = "#1f77b4"
 REMOVED_COLOUR = "#c7c7c7"
 RENORMALISED_COLOUR = "#d62728"
 ACTUAL_COLOUR = "#2ca02c"
-
-
-def _plotly_text(text: str) -> str:
-    """Plotly reads <b>, <s>, <a …> in text, so escape tags; it does not decode &quot;, so leave quotes."""
-    return html.escape(text, quote=False)
 
 
 def _vector(name: str, values, n: int, dtype=np.float64) -> np.ndarray:
@@ -54,7 +50,7 @@ def make_distribution_figure(
     renormalised = probs if renormalised is None else _vector("renormalised", renormalised, n)
 
     rows = np.arange(n)
-    names = [_plotly_text(label) for label in labels]
+    names = [plotly_text(label) for label in labels]
     colours = [KEPT_COLOUR if k else REMOVED_COLOUR for k in kept]
     status = ["kept" if k else "removed by top-k / top-p" for k in kept]
     hover = (
@@ -85,7 +81,7 @@ def make_distribution_figure(
     fig.update_xaxes(range=[0, max(float(probs.max()), float(renormalised.max())) * 1.3], tickformat=".0%", row=1, col=1)
     spread = max(float(logits.max() - logits.min()), 1.0)
     fig.update_xaxes(range=[logits.min() - 0.1 * spread, logits.max() + 0.35 * spread], row=1, col=2)
-    fig.update_layout(title=_plotly_text(title) or None, showlegend=False, barmode="overlay",
+    fig.update_layout(title=plotly_text(title) or None, showlegend=False, barmode="overlay",
                       height=max(220, 28 * n + 90), margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
@@ -105,7 +101,7 @@ def make_token_loss_figure(labels: Sequence[str], probability, loss=None, title:
     loss = -np.log(np.maximum(probability, np.finfo(float).tiny)) if loss is None else _vector("loss", loss, n)
 
     positions = np.arange(1, n + 1)
-    names = [_plotly_text(label) for label in labels]
+    names = [plotly_text(label) for label in labels]
     fig = go.Figure(go.Bar(
         x=positions, y=probability, marker_color=ACTUAL_COLOUR,
         customdata=np.array(list(zip(names, loss)), dtype=object),
@@ -113,5 +109,5 @@ def make_token_loss_figure(labels: Sequence[str], probability, loss=None, title:
     ))
     fig.update_xaxes(tickmode="array", tickvals=positions, ticktext=names, tickangle=-45)
     fig.update_yaxes(range=[0, 1], title="p(actual next token)")
-    fig.update_layout(title=_plotly_text(title) or None, height=300, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(title=plotly_text(title) or None, height=300, margin=dict(l=10, r=10, t=40, b=10))
     return fig

@@ -8,10 +8,11 @@ encoder-decoder draws both with the cross-attention that joins them.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
+
+from .text import plotly_text
 
 ROW = 1.0  # vertical distance between stages, in data units
 LABEL_ROW = 0.6  # the space a repeated block's label takes above its first stage
@@ -24,11 +25,6 @@ POSITIONS = {
 }
 ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "gelu_tanh": "GELU", "swiglu": "SwiGLU"}
 ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
-
-
-def _plotly_text(text: str) -> str:
-    """Plotly reads <b>, <s>, <a …> in text, so escape tags; it does not decode &quot;, so leave quotes."""
-    return html.escape(text, quote=False)
 
 
 @dataclass(frozen=True)
@@ -121,7 +117,7 @@ def _draw_box(fig: go.Figure, x: float, y: float, width: float, stage: Stage, he
     fig.add_shape(type="rect", x0=x - width / 2, x1=x + width / 2, y0=y - height / 2, y1=y + height / 2,
                   fillcolor=COLOURS[stage.kind], line=dict(color="#555", width=1), layer="below")
     # "<s>" (the start token) would otherwise strike the rest through.
-    title, detail = _plotly_text(stage.title), _plotly_text(stage.detail)
+    title, detail = plotly_text(stage.title), plotly_text(stage.detail)
     fig.add_annotation(x=x, y=y, text=f"<b>{title}</b><br><span style='font-size:11px'>{detail}</span>",
                        showarrow=False, font=dict(size=13, color="#222"))
 
@@ -137,7 +133,7 @@ def _draw_column(fig: go.Figure, items: list[Stage | Repeat], x: float, width: f
     for item in items:
         if isinstance(item, Repeat):
             top = y + ROW / 2
-            fig.add_annotation(x=x - width / 2 + 0.01, y=y + 0.13, text=f"<b>{_plotly_text(item.label)}</b>",
+            fig.add_annotation(x=x - width / 2 + 0.01, y=y + 0.13, text=f"<b>{plotly_text(item.label)}</b>",
                                showarrow=False, xanchor="left", font=dict(size=13, color="#a33"))
             y -= LABEL_ROW
             stages = item.stages
