@@ -17,7 +17,6 @@ def model_summary(config, n_params: int) -> str:
     return f"{kind} · {config.n_layers} layers · {heads} · d_model {config.d_model} · {n_params / 1e6:,.1f} M parameters"
 
 
-@st.cache_resource
 def _model_line(name: str) -> str:
     try:
         return f"**{name}** — {MODELS[name].title}: {model_summary(*model_shape(name))}"
