@@ -6,15 +6,17 @@ PORT ?= 8501
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: run test bench browser clean
+.PHONY: run test lint bench browser messages clean
 
 run: $(RUNTIME)
 	@echo "TransformerScope is starting: open http://localhost:$(PORT)"
-	$(BIN)/streamlit run app.py --server.headless true --server.port $(PORT) \
-		--browser.gatherUsageStats false
+	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-test: $(DEV) browser
+test: $(DEV) browser lint
 	$(BIN)/python -m pytest
+
+lint: $(DEV)
+	$(BIN)/ruff check .
 
 bench: $(DEV)
 	$(BIN)/python -m bench.run
@@ -32,10 +34,18 @@ $(DEV): requirements-dev.txt $(RUNTIME)
 	$(BIN)/pip install -r requirements-dev.txt
 	touch $@
 
-# The browser tests drive Debian's Chromium; Playwright's own browser download is never used.
+# The browser tests drive Debian's Chromium (Playwright's own browser download is never used), with
+# CJK and emoji fonts so that screenshots show Chinese text as a reader sees it.
+BROWSER_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-		|| echo "Chromium could not be installed; the browser tests will fail."
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null) \
+		|| echo "Chromium or its fonts could not be installed; the browser tests will fail."
+
+# Update the message catalogues from the source: new strings appear untranslated in each .po.
+messages: $(DEV)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-wrap --sort-by-file --project TransformerScope \
+		-o viz/locales/messages.pot .
+	$(BIN)/pybabel update -i viz/locales/messages.pot -d viz/locales --no-wrap --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -77,12 +78,12 @@ def bench_model(name: str, sizes: list[int], repeats: int, device: str) -> list[
         ids = corpus_ids(lm, n)
         tensor = torch.tensor([ids], device=lm.device)
         row = {"model": name, "n": len(ids), "load_s": load_s, "device": str(lm.device)}
-        row["capture_s"] = median_seconds(lambda: lm.trace(ids, max_tokens=n), repeats, sync)
-        row["no_capture_s"] = median_seconds(lambda: lm.trace(ids, capture=False, max_tokens=n), repeats, sync)
+        row["capture_s"] = median_seconds(partial(lm.trace, ids, max_tokens=n), repeats, sync)
+        row["no_capture_s"] = median_seconds(partial(lm.trace, ids, capture=False, max_tokens=n), repeats, sync)
         if reference is not None:
             with torch.inference_mode():
                 row["transformers_s"] = median_seconds(
-                    lambda: reference(tensor, output_attentions=True), repeats, sync
+                    partial(reference, tensor, output_attentions=True), repeats, sync
                 )
             row["ratio"] = row["capture_s"] / row["transformers_s"]
         row["capture_overhead"] = row["capture_s"] / row["no_capture_s"] - 1
@@ -119,7 +120,8 @@ def machine() -> str:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| model | n | ours, full capture | ours, no capture | transformers eager + attentions | ours / transformers | capture overhead |",
+        "| model | n | ours, full capture | ours, no capture | transformers eager + attentions "
+        "| ours / transformers | capture overhead |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -162,7 +164,8 @@ def main() -> None:
     print("\n" + report)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"machine": machine(), "rows": rows, "peak_mb": memory, "pages": page_speed}, indent=1))
+    summary = {"machine": machine(), "rows": rows, "peak_mb": memory, "pages": page_speed}
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(summary, indent=1))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
 
 

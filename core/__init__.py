@@ -7,13 +7,19 @@
 """
 
 from .config import ModelConfig
-from .errors import InputError, ModelUnavailableError, ScopeError, UnknownModelError
+from .errors import N_, InputError, Message, ModelUnavailableError, ScopeError, UnknownModelError
 from .language_model import LanguageModel, ModelInfo
-from .registry import MODELS, available_models, load_model
+from .registry import MODELS, Capability, ModelSpec, available_models, load_model, model_shape, spec_of
 from .trace import AttentionRecord, FeedForwardRecord, LayerRecord, PositionRecord, StackRecord, Trace
 
 __all__ = [
     "MODELS",
+    "N_",
+    "Capability",
+    "Message",
+    "ModelSpec",
+    "model_shape",
+    "spec_of",
     "AttentionRecord",
     "FeedForwardRecord",
     "InputError",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import InputError
+from .errors import N_, InputError
 
 ROLES = ("system", "user", "assistant")
 
@@ -17,7 +17,7 @@ ROLES = ("system", "user", "assistant")
 def apply_chat_template(template: str | None, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
     """The prompt text for `messages` ([{"role": "user", "content": "Hi"}, ...])."""
     if not template:
-        raise InputError("This model has no chat template: it is not an instruct model.")
+        raise InputError(N_("This model has no chat template: it is not an instruct model."))
     for message in messages:
         if message.get("role") not in ROLES or not isinstance(message.get("content"), str):
             raise InputError(f"A chat message needs a role in {ROLES} and text content, got {message!r}")
@@ -25,4 +25,4 @@ def apply_chat_template(template: str | None, messages: list[dict[str, str]], ad
     try:
         return environment.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt)
     except TemplateError as exc:
-        raise InputError(f"The model's chat template could not be applied: {exc}") from exc
+        raise InputError(N_("The model's chat template could not be applied: {detail}"), detail=str(exc)) from exc

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import InputError
+from .errors import N_, InputError
 
 if TYPE_CHECKING:
     from .language_model import LanguageModel
@@ -150,15 +151,16 @@ class Step:
     distribution: Filtered
 
 
-def generate_step(lm: "LanguageModel", ids: Sequence[int], sampling: Sampling, rng: np.random.Generator) -> Step:
+def generate_step(lm: LanguageModel, ids: Sequence[int], sampling: Sampling, rng: np.random.Generator) -> Step:
     """Run a decoder once on `ids` (only the last position's logits are computed) and append one token."""
     if lm.info.architecture != "decoder":
-        raise InputError(f"{lm.name} is an {lm.info.architecture}; step-by-step generation here needs a decoder")
+        raise InputError(N_("{model} is an {architecture}; step-by-step generation here needs a decoder"),
+                         model=lm.name, architecture=lm.info.architecture)
     ids = [int(i) for i in ids]
     if not ids:
-        raise InputError("There is nothing to continue: the text is empty. Type a sentence.")
+        raise InputError(N_("There is nothing to continue: the text is empty. Type a sentence."))
     if len(ids) >= lm.info.max_positions:
-        raise InputError(f"The text already fills the model's context of {lm.info.max_positions} tokens")
+        raise InputError(N_("The text already fills the model's context of {count:,} tokens"), count=lm.info.max_positions)
     logits = lm.next_token_logits(ids)
     token_id, distribution = next_token(logits, sampling, rng)
     return Step(ids + [token_id], token_id, logits, distribution)
@@ -183,7 +185,7 @@ def next_token_losses(logits, token_ids: Sequence[int]) -> TokenLosses:
     if logits.ndim != 2 or ids.ndim != 1 or len(ids) != logits.shape[0]:
         raise InputError("next_token_losses needs logits (T, vocab) and T token ids")
     if len(ids) < 2:
-        raise InputError("At least two tokens are needed: one to read and one to predict")
+        raise InputError(N_("At least two tokens are needed: one to read and one to predict"))
     if ids.min() < 0 or ids.max() >= logits.shape[1]:
         raise InputError("a token id lies outside the vocabulary of the logits")
     predicting, actual = logits[:-1], ids[1:]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from .chat import apply_chat_template
-from .errors import InputError
+from .errors import N_, InputError, Message
 from .model import LogitsFor, Transformer
+from .parameters import ParameterBreakdown, parameter_breakdown
 from .tokenizers import Encoded, TextTokenizer
 from .trace import StackRecord, Trace, to_numpy, torch_dtype
 
@@ -68,22 +70,27 @@ class LanguageModel:
     def config(self):
         return self.module.config
 
-    def encode(self, text: str | Sequence[int]) -> tuple[Encoded, tuple[str, ...]]:
+    @functools.cached_property
+    def parameters(self) -> ParameterBreakdown:
+        """Parameter counts per part of the model, as numbers (pages never touch the torch module)."""
+        return parameter_breakdown(self.module)
+
+    def encode(self, text: str | Sequence[int]) -> tuple[Encoded, tuple[Message, ...]]:
         """Tokens for text (or given ids), and notes on anything cut to fit."""
-        notes: list[str] = []
+        notes: list[Message] = []
         if isinstance(text, str):
             if len(text) > MAX_TEXT_CHARS:
-                notes.append(f"The text was cut to its first {MAX_TEXT_CHARS:,} characters.")
+                notes.append(Message(N_("The text was cut to its first {count:,} characters."), count=MAX_TEXT_CHARS))
                 text = text[:MAX_TEXT_CHARS]
             encoded = self.tokenizer.encode(text)
         else:
             try:
                 ids = [int(i) for i in text]
             except (TypeError, ValueError):
-                raise InputError("Token ids must be whole numbers.") from None
+                raise InputError(N_("Token ids must be whole numbers.")) from None
             encoded = Encoded(ids, [self.tokenizer.id_to_token(i) for i in ids], [(0, 0)] * len(ids))
         if not [i for i in encoded.ids if i not in self.tokenizer.special_ids]:
-            raise InputError("There is nothing to run: the text is empty. Type a sentence.")
+            raise InputError(N_("There is nothing to run: the text is empty. Type a sentence."))
         return encoded, tuple(notes)
 
     def _fit(self, encoded: Encoded, max_tokens: int) -> tuple[Encoded, int | None]:
@@ -120,13 +127,14 @@ class LanguageModel:
         encoded, notes = self.encode(text)
         encoded, truncated_from = self._fit(encoded, max_tokens)
         if truncated_from is not None:
-            notes += (f"The text has {truncated_from} tokens; only the first {max_tokens} are shown.",)
+            notes += (Message(N_("The text has {count:,} tokens; only the first {shown:,} are shown."),
+                             count=truncated_from, shown=max_tokens),)
         source = None
         if self.config.architecture == "encoder-decoder":
             source = encoded
             encoded = self._decoder_input(target, max_tokens)
         elif target is not None:
-            raise InputError(f"{self.name} is not an encoder-decoder; it takes no target")
+            raise InputError(N_("{model} is not an encoder-decoder; it takes no target"), model=self.name)
         out = self.module(
             self._ids(encoded),
             source_ids=None if source is None else self._ids(source),
@@ -170,7 +178,7 @@ class LanguageModel:
     def next_token_logits(self, ids: Sequence[int], source: Sequence[int] | None = None) -> np.ndarray:
         """float32 (vocab,) logits after `ids`, without recording anything."""
         if self.module.lm_head is None:
-            raise InputError(f"{self.name} is an encoder: it does not predict next tokens")
+            raise InputError(N_("{model} is an encoder: it does not predict next tokens"), model=self.name)
         out = self.module(
             torch.tensor([list(ids)], device=self.device),
             source_ids=None if source is None else torch.tensor([list(source)], device=self.device),

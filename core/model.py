@@ -155,14 +155,14 @@ class Transformer(nn.Module):
             self.lm_head.weight = self.stack.embed.tokens.weight
 
     @classmethod
-    def empty(cls, config: ModelConfig) -> "Transformer":
+    def empty(cls, config: ModelConfig) -> Transformer:
         """A model whose parameters are placeholders on the meta device, for loaders that
         replace every one (loaders.weights.assign): random initialisation of a 135M-parameter
         model, then a copy over it, would cost seconds on a small CPU."""
         with torch.device("meta"):
             return cls(config)
 
-    def tie_weights(self) -> "Transformer":
+    def tie_weights(self) -> Transformer:
         """Share the embedding with the output projection again after its parameters were replaced."""
         self._tie()
         return self

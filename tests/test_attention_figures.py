@@ -19,9 +19,9 @@ from viz.figures.attention import (
     mosaic_layout,
     thumbnails,
     tile_mosaic,
-    token_labels,
     without_keys,
 )
+from viz.tokens import axis_labels
 
 TEXT = "The cat saw the dog because it was hungry"
 
@@ -51,15 +51,9 @@ def _random_rows(mask: np.ndarray, seed: int = 0) -> np.ndarray:
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def test_token_labels_disambiguate_repeats_and_show_whitespace():
-    labels = token_labels(["the", " cat", "the", " ", "\n", " "])
-    assert labels == ["the·0", "cat", "the·2", "␣·3", "⏎", "␣·5"]
-    assert len(set(labels)) == len(labels)
-
-
 def test_heatmap_is_the_traces_head_as_float32(minilm):
     _, trace = minilm
-    record, labels = trace.layers[2].self_attn, token_labels(trace.tokens)
+    record, labels = trace.layers[2].self_attn, axis_labels(trace.tokens)
     fig = make_attention_heatmap_figure(head_weights(record.probs, 5), record.mask, labels, labels)
     z = fig.data[0].z
     assert z.dtype == np.float32
@@ -80,7 +74,7 @@ def test_average_over_heads_is_the_float32_mean(minilm):
 def test_masked_cells_are_nan_exactly_where_the_mask_forbids(classic):
     record = classic.layers[1].self_attn
     assert not record.mask.all()
-    labels = token_labels(classic.tokens)
+    labels = axis_labels(classic.tokens)
     fig = make_attention_heatmap_figure(head_weights(record.probs, 2), record.mask, labels, labels)
     weights, grey = fig.data[0].z, fig.data[1].z
     np.testing.assert_array_equal(np.isnan(weights), ~record.mask)
@@ -92,7 +86,7 @@ def test_masked_cells_are_nan_exactly_where_the_mask_forbids(classic):
 
 def test_cross_attention_axes_are_target_and_source(classic):
     record = classic.layers[0].cross_attn
-    queries, keys = token_labels(classic.tokens), token_labels(classic.encoder.tokens)
+    queries, keys = axis_labels(classic.tokens), axis_labels(classic.encoder.tokens)
     fig = make_attention_heatmap_figure(head_weights(record.probs, 0), record.mask, queries, keys)
     assert fig.data[0].z.shape == (len(queries), len(keys))
     np.testing.assert_array_equal(fig.data[0].z, record.probs[0].astype(np.float32))
@@ -121,8 +115,8 @@ def test_hiding_keys_renormalises_rows_and_drops_the_columns(minilm):
     kept = weights[:, ~hidden]
     np.testing.assert_allclose(renormalised, kept / kept.sum(axis=1, keepdims=True), rtol=1e-5)
 
-    labels = [label for label, h in zip(token_labels(trace.tokens), hidden) if not h]
-    fig = make_attention_heatmap_figure(renormalised, mask, token_labels(trace.tokens), labels, renormalised=True)
+    labels = [label for label, h in zip(axis_labels(trace.tokens), hidden) if not h]
+    fig = make_attention_heatmap_figure(renormalised, mask, axis_labels(trace.tokens), labels, renormalised=True)
     assert list(fig.data[0].x) == labels and "[CLS]" not in labels
     assert "renormalised" in fig.data[0].hovertemplate
 
@@ -137,7 +131,7 @@ def test_a_row_that_only_saw_hidden_keys_has_nothing_left():
 
 def test_one_querys_lines_start_at_it_with_its_weights_as_opacity(minilm):
     _, trace = minilm
-    record, labels = trace.layers[4].self_attn, token_labels(trace.tokens)
+    record, labels = trace.layers[4].self_attn, axis_labels(trace.tokens)
     weights, query = head_weights(record.probs, 7), labels.index("it")
     fig = make_attention_lines_figure(weights, record.mask, labels, labels, query=query)
     drawn = 0

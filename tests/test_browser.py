@@ -1,9 +1,10 @@
 """The app in a real browser: a Streamlit server and headless Chromium, as a student would open it.
 
 AppTest runs the scripts; this checks what only a browser shows: the pages draw
-without an exception box, the attention heat map changes as the "next head"
-button steps through heads, and hostile text in the link never runs as HTML.
-A full-page screenshot of each page lands in test-artifacts/.
+without an exception box in either language, Chinese token labels read as characters
+(never U+FFFD), the attention heat map changes as the "next head" button steps through
+heads, and hostile text in the link never runs as HTML. A full-page screenshot of each
+page in each language lands in test-artifacts/ (with Debian's CJK fonts installed).
 """
 
 from __future__ import annotations
@@ -12,19 +13,28 @@ import json
 from urllib.parse import quote
 
 import pytest
+from browser_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PAGE_DEADLINE_MS,
+    open_page,
+    screenshot,
+    start_server,
+    wait_until_settled,
+)
 from playwright.sync_api import sync_playwright
 
 from core import MODELS
-
-from browser_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PAGE_DEADLINE_MS, open_page, screenshot,
-                             start_server, wait_until_settled)
+from viz import catalog, i18n
 
 MODEL = "minilm-l6"  # small and fast; the tokenization page loads SmolLM2 beside it anyway
 EXCEPTION = '[data-testid="stException"]'
 TITLE = '[data-testid="stMain"] h1'
 HEAT_MAP_TITLE = "Self-attention, layer"
-# Streamlit's URL paths come from app.py's page files: viz/pages/next_token.py -> /next_token.
-PAGE_PATHS = {"overview": "", "tokenization": "tokenization", "attention": "attention", "next_token": "next_token"}
+# URL paths are the catalogue's page ids; the first page is also the root.
+PAGE_PATHS = {page.id: ("" if page is catalog.PAGES[0] else page.id) for page in catalog.PAGES}
+CHINESE_TEXT = "今天太冷了,能穿多少穿多少"
 XSS = "<img src=x onerror=window.__xss=1>"
 
 # The attention page's main heat map: the Plotly graph whose title names a layer and a head.
@@ -68,15 +78,17 @@ def assert_no_exception(page, where: str) -> None:
     assert boxes.count() == 0, f"{where}: {boxes.first.inner_text()[:2000]}"
 
 
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
 @pytest.mark.parametrize(("name", "model"), [
     *((name, MODEL) for name in PAGE_PATHS),
     ("next_token", "smollm2-135m"),  # the decoder's own page, with the model it is built for
 ])
-def test_page_opens_without_an_exception(server, page, name, model):
-    open_page(page, f"{server.url}/{PAGE_PATHS[name]}?model={model}", TITLE)
-    assert_no_exception(page, f"{name} on {model}")
-    screenshot(page, f"page-{name}-{model}")
-    assert page.locator(TITLE).first.inner_text().strip()
+def test_page_opens_without_an_exception(server, page, name, model, language):
+    open_page(page, f"{server.url}/{PAGE_PATHS[name]}?model={model}&lang={language}", TITLE)
+    assert_no_exception(page, f"{name} on {model} in {language}")
+    screenshot(page, f"page-{name}-{model}-{language}")
+    title = i18n.translator(language)(catalog.BY_ID[name].title)
+    assert title in page.locator(TITLE).first.inner_text()
     current = page.locator('[data-testid="stSidebarNav"] a[aria-current="page"]')
     assert current.count() == 1
     assert current.get_attribute("href").rstrip("/") == f"{server.url}/{PAGE_PATHS[name]}".rstrip("/")
@@ -134,3 +146,17 @@ def test_hostile_text_in_the_link_is_shown_as_text(server, page, name):
     assert text_box.is_visible() and text_box.input_value() == XSS
     # The tokens carry the markup's pieces as characters (chips, axis labels), not as elements.
     assert "window" in page.locator('[data-testid="stMain"]').text_content()
+
+
+@pytest.mark.parametrize("name", ["tokenization", "attention", "next_token"])
+def test_chinese_tokens_read_as_characters_everywhere(server, page, name):
+    """Byte-level BPE cuts Chinese characters into byte pieces: every label names its character."""
+    drawn = {"tokenization": '[data-testid="stMain"] [data-testid="stHtml"]',
+             "attention": ".js-plotly-plot g.xtick text", "next_token": ".js-plotly-plot g.ytick text"}[name]
+    open_page(page, f"{server.url}/{PAGE_PATHS[name]}?model=smollm2-135m&lang=zh&text={quote(CHINESE_TEXT)}", drawn)
+    assert_no_exception(page, f"{name} with Chinese text")
+    screenshot(page, f"{name}-chinese-text-zh")
+    shown = page.evaluate("""() => [...document.querySelectorAll('svg text, [data-testid="stMain"] [data-testid="stHtml"]')]
+        .map(element => element.textContent).join(' ')""")
+    assert "\ufffd" not in shown
+    assert "冷" in shown

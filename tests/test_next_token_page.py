@@ -12,7 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import LanguageModel
-from viz.generation_views import GEN_IDS, GEN_START, token_chips, visible
+from viz.tokens import visible
+from viz.views.generation import GEN_IDS, GEN_START, token_chips
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "viz/pages/next_token.py"
@@ -89,7 +90,7 @@ def test_the_seeds_three_word_example_is_computed(at):
 def test_temperature_redraws_without_running_the_model(at, calls):
     before = _bars(_chart(at, "Next token after"), "probability")
     runs = dict(calls)
-    at.slider(key="nt_temperature").set_value(0.5).run()
+    at.slider(key="temp").set_value(0.5).run()
     spec = _chart(at, "Next token after")
     assert not np.allclose(_bars(spec, "probability"), before)
     _assert_softmax_at(spec, 0.5)
@@ -98,11 +99,11 @@ def test_temperature_redraws_without_running_the_model(at, calls):
 
 
 def test_top_k_greys_the_removed_tokens(at):
-    at.number_input(key="nt_top_k").set_value(3).run()
+    at.number_input(key="top_k").set_value(3).run()
     spec = _chart(at, "Next token after")
     colours = next(t for t in spec["data"] if t["name"] == "probability")["marker"]["color"]
     assert len(set(colours[:3])) == 1 and len(set(colours[3:])) == 1 and colours[0] != colours[3]
-    at.number_input(key="nt_top_k").set_value(0).run()
+    at.number_input(key="top_k").set_value(0).run()
 
 
 def test_next_token_button_appends_one_marked_token(at, calls):
@@ -136,7 +137,7 @@ def test_an_encoder_gets_an_explanation_and_a_way_back(at):
     at.run()
     assert not at.exception
     assert any("does not predict next tokens" in info.value for info in at.info)
-    at.button(key="nt_switch").click().run()
+    at.button(key="switch-smollm2-135m").click().run()
     assert at.session_state["model"] == "smollm2-135m"
     assert not at.exception
 
@@ -150,8 +151,11 @@ class _FakeTokenizer:
     def id_to_token(self, token_id):
         return self.texts[token_id]
 
-    def token_text(self, token_id):
-        return self.texts[token_id]
+    def token_bytes(self, token_id):
+        return self.texts[token_id].encode()
+
+    def is_unknown(self, token_id):
+        return False
 
 
 def test_chips_escape_token_text_and_mark_only_the_continuation():
@@ -163,5 +167,4 @@ def test_chips_escape_token_text_and_mark_only_the_continuation():
 
 def test_visible_whitespace():
     assert visible(" the\n") == "␣the↵"
-    assert visible("\x00") == "\\x00"
-    assert visible("") == "∅"
+    assert visible("\x00") == "<00>"

@@ -2,8 +2,7 @@
 
 import pytest
 
-from core import MODELS, ModelUnavailableError, UnknownModelError, load_model
-from core import registry
+from core import MODELS, ModelUnavailableError, UnknownModelError, load_model, registry
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -5,12 +5,11 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from viz.loading import get_model
 from viz.presets import for_page
-from viz.token_chips import MAX_CHIPS
+from viz.tokens import MAX_CHIPS
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "viz/pages/tokenization.py"
@@ -131,11 +130,13 @@ def test_chinese_preset_flags_unknown_tokens_and_byte_pieces():
     legend = [h.value for h in at.html if 'class="ts-legend"' in h.value and "[UNK]" in h.value]
     assert len(legend) == (1 if unknown else 0)
 
-    # Byte-level BPE needs no [UNK]: its chips cover the UTF-8 bytes exactly, lone bytes shown in hex.
+    # Byte-level BPE needs no [UNK]: its chips cover the UTF-8 bytes exactly; a piece of a character
+    # names the character and the bytes it holds, never U+FFFD.
     assert not any("ts-unknown" in c["class"] for c in smollm.chips)
     assert smollm.data() == preset.text.encode("utf-8")
-    lone_bytes = [c for c in smollm.chips if "<" in c["text"]]
-    assert lone_bytes and all(c["text"].startswith(("<", "␣<")) for c in lone_bytes)
+    pieces = [c for c in smollm.chips if "/3)" in c["text"]]
+    assert pieces and all(c["text"].strip("␣")[0] in preset.text for c in pieces)
+    assert not any("\ufffd" in c["text"] for c in smollm.chips)
 
     # The bag: the same ids in another order, decoding to the same characters shuffled.
     assert bag.ids() != smollm.ids() and sorted(bag.ids()) == sorted(smollm.ids())

@@ -14,14 +14,20 @@ import streamlit as st
 from core import LanguageModel, ScopeError, Trace, load_model
 from core.devices import device_name
 
+from .state import _, render
 from .trace_cache import TraceCache
 
 TRACE_CACHE_BYTES = 2 * 1024**3  # about five 512-token SmolLM2 traces, or hundreds of sentences
 
 
-@st.cache_resource(show_spinner="Loading the model (once per server)…")
-def get_model(name: str) -> LanguageModel:
+@st.cache_resource(show_spinner=False)
+def cached_model(name: str) -> LanguageModel:
     return load_model(name)
+
+
+def get_model(name: str) -> LanguageModel:
+    with st.spinner(_("Loading the model (once per server)…")):
+        return cached_model(name)
 
 
 @st.cache_resource
@@ -34,7 +40,7 @@ def get_trace(name: str, text: str, target: str | None = None) -> Trace:
     trace = cache.get(key)
     if trace is None:
         lm = get_model(name)
-        with st.spinner("Running the model…"):
+        with st.spinner(_("Running the model…")):
             trace = cache.put(key, lm.trace(text, target=target, dtype=np.float16))
     return trace
 
@@ -44,7 +50,7 @@ def model_or_error(name: str) -> LanguageModel | None:
     try:
         return get_model(name)
     except ScopeError as exc:
-        st.error(str(exc))
+        st.error(render(exc))
         return None
 
 
@@ -55,10 +61,10 @@ def trace_or_error(name: str, text: str, target: str | None = None) -> Trace | N
     try:
         trace = get_trace(name, text, target)
     except ScopeError as exc:
-        st.info(str(exc))
+        st.info(render(exc))
         return None
     for note in trace.notes:
-        st.warning(note)
+        st.warning(render(note))
     return trace
 
 

@@ -1,57 +1,82 @@
-"""The sidebar every page shares: model picker, device, and the text being studied."""
+"""The sidebar every page shares: language, presenter mode, model, device, and the text being studied."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core import MODELS, ScopeError, available_models
-from core.registry import model_shape
+from core import MODELS, ScopeError, model_shape, spec_of
 
-from . import state
+from . import i18n, state
 from .loading import device_label, model_or_error
+from .state import _
 
 
 def model_summary(config, n_params: int) -> str:
-    kind = {"encoder": "encoder", "decoder": "decoder", "encoder-decoder": "encoder–decoder"}[config.architecture]
-    heads = f"{config.n_heads} heads" + (f" ({config.kv_heads} K/V)" if config.kv_heads != config.n_heads else "")
-    return f"{kind} · {config.n_layers} layers · {heads} · d_model {config.d_model} · {n_params / 1e6:,.1f} M parameters"
+    kind = {"encoder": _("encoder"), "decoder": _("decoder"), "encoder-decoder": _("encoder–decoder")}[
+        config.architecture]
+    if config.architecture == "encoder-decoder":
+        layers = _("{encoder} + {decoder} layers").format(encoder=config.encoder_layers, decoder=config.n_layers)
+    else:
+        layers = _("{count} layers").format(count=config.n_layers)
+    heads = _("{count} heads").format(count=config.n_heads)
+    if config.kv_heads != config.n_heads:
+        heads += " " + _("({count} K/V)").format(count=config.kv_heads)
+    params = _("{count:,.1f} M parameters").format(count=n_params / 1e6)
+    return f"{kind} · {layers} · {heads} · d_model {config.d_model} · {params}"
 
 
 def _model_line(name: str) -> str:
+    spec = MODELS[name]
     try:
-        return f"**{name}** — {MODELS[name].title}: {model_summary(*model_shape(name))}"
+        return f"**{name}** — {_(spec.title)}: {model_summary(*model_shape(name))}"
     except ScopeError:
-        return f"**{name}** — {MODELS[name].title}: not installed (`{MODELS[name].install_hint}`)"
+        return f"**{name}** — {_(spec.title)}: " + _("not installed (`{command}`)").format(command=spec.install_hint)
 
 
 def _model_table() -> None:
-    with st.expander("The models, side by side"):
+    with st.expander(_("The models, side by side")):
         st.markdown("\n".join(f"- {_model_line(name)}" for name in MODELS))
 
 
+def _language_picker() -> None:
+    """Not a bound widget: the URL always carries lang=…, so a copied link opens in the same language."""
+    st.session_state.setdefault(state.LANG, state.language())
+    st.radio(_("Language / 语言"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key=state.LANG,
+             horizontal=True)
+    st.query_params[state.LANG] = st.session_state[state.LANG]
+
+
+def _model_caption(name: str) -> None:
+    spec = spec_of(name)
+    notes = [_(spec.title)]
+    if not spec.trained:
+        notes.append(_("untrained: random weights"))
+    if not spec.available():
+        notes.append(_("not installed"))
+    st.caption(" — ".join(notes))
+    lm = model_or_error(name)
+    if lm is not None:
+        st.caption(model_summary(lm.config, lm.info.n_params) + "  \n"
+                   + _("Runs on **{device}** in {dtype}.").format(device=device_label(lm), dtype=lm.info.dtype)
+                   + "  \n" + _("Licence: {licence}").format(licence=spec.licence))
+
+
 def render() -> None:
-    installed = available_models()
     with st.sidebar:
-        st.selectbox(
-            "Model",
-            options=list(MODELS),
-            # A preset may have set the model already; a default beside it would make Streamlit warn.
-            index=None if state.MODEL_KEY in st.session_state else list(MODELS).index(state.default_model()),
-            key=state.MODEL_KEY,
-            bind="query-params",
-        )
-        # The option itself is the model's short name: a bound widget writes it into the URL as shown.
+        _language_picker()
+        st.toggle(_("Presenter mode"), key=state.PRESENT, bind="query-params",
+                  help=_("Large type and a wide page, for a projector."))
+        names = list(MODELS)
+        st.selectbox(_("Model"), options=names, index=names.index(state.default_model()), key=state.MODEL,
+                     bind="query-params")
         name = state.model_name()
-        st.caption(MODELS[name].title + ("" if installed[name] else " — not installed"))
-        lm = model_or_error(name)
-        if lm is not None:
-            st.caption(f"{model_summary(lm.config, lm.info.n_params)}  \nRuns on **{device_label(lm)}** in {lm.info.dtype}.")
+        _model_caption(name)
         _model_table()
         st.text_area(
-            "Text",
-            value=None if state.TEXT_KEY in st.session_state else state.DEFAULT_TEXT,
+            _("Text"),
+            value=state.DEFAULT_TEXT,
             max_chars=state.MAX_TEXT_CHARS,
-            key=state.TEXT_KEY,
+            key=state.TEXT,
             bind="query-params",
-            help="Every page studies this text. Press Ctrl+Enter to apply.",
+            help=_("Every page studies this text. Press Ctrl+Enter to apply."),
         )

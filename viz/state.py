@@ -1,55 +1,224 @@
 """Session state and URL query parameters: the one place that names and validates them.
 
-The sidebar's model and text are widgets bound to the URL, so a teacher's link
-opens the same model on the same sentence for a student at home. Pages read
-them through the helpers here rather than from st.session_state directly.
+Every choice that changes a view lives in the URL, so a teacher's link opens the
+same page, model, text, language, layer, head and settings for a student at home.
+Widgets are bound to their parameter (`bind="query-params"`, key = parameter name);
+`check_url` looks at a link's values once, when a session opens it, and turns
+anything invalid or hostile into a default and a visible notice.
+
+`_` translates an interface string into the session's language; pages import it from here.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import streamlit as st
+from streamlit.runtime.state.session_state_proxy import get_session_state
 
-from core import MODELS, available_models
+from core import MODELS, N_, Capability, Message, available_models
 
-MODEL_KEY = "model"
-TEXT_KEY = "text"
+from . import i18n
+
+MODEL, TEXT, LANG, PRESENT = "model", "text", "lang", "present"
+LAYER, HEAD, QUERY, ATTENTION = "layer", "head", "q", "attn"
+TEMPERATURE, TOP_K, TOP_P, SEED = "temp", "top_k", "top_p", "seed"
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 MAX_TEXT_CHARS = 2_000  # a page studies a sentence or a paragraph; the URL carries it
+MAX_SEED = 2**31 - 1
+ATTENTION_KINDS = ("self", "cross", "encoder")
+NOTICES = "_url_notices"
+CHECKED = "_url_checked"
+
+
+def _is_int(low: int, high: int) -> Callable[[str], bool]:
+    def check(raw: str) -> bool:
+        return raw.isdigit() and low <= int(raw) <= high
+    return check
+
+
+def _is_float(low: float, high: float) -> Callable[[str], bool]:
+    def check(raw: str) -> bool:
+        try:
+            value = float(raw)
+        except ValueError:
+            return False
+        return math.isfinite(value) and low <= value <= high
+    return check
+
+
+@dataclass(frozen=True)
+class UrlParam:
+    key: str
+    valid: Callable[[str], bool]
+    expected: str  # what a valid value looks like, for the notice
+
+
+# Layer, head and query token are checked against the model's size where they are used (`index`).
+URL_PARAMS = {p.key: p for p in (
+    UrlParam(LANG, lambda raw: raw in i18n.LANGUAGES, " / ".join(i18n.LANGUAGES)),
+    UrlParam(MODEL, lambda raw: raw in MODELS, ", ".join(MODELS)),
+    UrlParam(TEXT, lambda raw: 0 < len(raw) <= MAX_TEXT_CHARS, f"1–{MAX_TEXT_CHARS:,} characters"),
+    UrlParam(PRESENT, lambda raw: raw in ("true", "false"), "true / false"),
+    UrlParam(LAYER, _is_int(0, 10_000), "0, 1, 2, …"),
+    UrlParam(HEAD, _is_int(0, 10_000), "0, 1, 2, …"),
+    UrlParam(QUERY, lambda raw: 0 < len(raw) <= 200, "a token of the text"),
+    UrlParam(ATTENTION, lambda raw: raw in ATTENTION_KINDS, " / ".join(ATTENTION_KINDS)),
+    UrlParam(TEMPERATURE, _is_float(0.05, 5.0), "0.05–5"),
+    UrlParam(TOP_K, _is_int(0, 1000), "0–1000"),
+    UrlParam(TOP_P, _is_float(0.05, 1.0), "0.05–1"),
+    UrlParam(SEED, _is_int(0, MAX_SEED), f"0–{MAX_SEED:,}"),
+)}
+
+
+# ---------------------------------------------------------------- language
+
+
+def language() -> str:
+    """The session's language: the sidebar's choice, else the link's `lang`, else the browser's, else English."""
+    chosen = st.session_state.get(LANG)
+    if chosen in i18n.LANGUAGES:
+        return chosen
+    linked = st.query_params.get(LANG)
+    if linked in i18n.LANGUAGES:
+        return linked
+    return i18n.language_of_locale(getattr(st.context, "locale", None)) or i18n.DEFAULT_LANGUAGE
+
+
+def _(message: str) -> str:
+    """`message` (English, as written in the source) in the session's language."""
+    return i18n.translator(language())(message)
+
+
+def translator() -> i18n.Translate:
+    """The session's translating function itself, for a widget's format_func: it is called again
+    outside the script run (by AppTest, for one), where the session's language cannot be looked up."""
+    return i18n.translator(language())
+
+
+def explain(name: str) -> str:
+    """A page's longer explanation (viz/explanations/<name>.<lang>.md) in the session's language."""
+    return i18n.explanation(name, language())
+
+
+def render(message) -> str:
+    """A core `Message` or `ScopeError` in the session's language (its template translated, then filled)."""
+    return message.render(_) if hasattr(message, "render") else _(str(message))
+
+
+# ---------------------------------------------------------------- the URL
+
+
+def check_url() -> None:
+    """On a session's first run, replace invalid link values by defaults, each with a notice."""
+    if st.session_state.get(CHECKED):
+        return
+    st.session_state[CHECKED] = True
+    notices = []
+    for key in list(st.query_params):
+        raw = st.query_params.get(key, "")
+        param = URL_PARAMS.get(key)
+        if param is None:
+            notices.append(Message(N_("The link's parameter “{key}” is not one this app reads; it was left out."),
+                                   key=key[:40]))
+            _replace_in_link(key, None)
+        elif key == TEXT and len(raw) > MAX_TEXT_CHARS:
+            notices.append(Message(N_("The link's text was cut to its first {count:,} characters."),
+                                   count=MAX_TEXT_CHARS))
+            _replace_in_link(key, raw[:MAX_TEXT_CHARS])
+        elif not param.valid(raw):
+            notices.append(Message(N_("The link's value for “{key}” is not valid ({expected}); the default is used."),
+                                   key=key, expected=param.expected))
+            _replace_in_link(key, None)
+    st.session_state[NOTICES] = notices
+
+
+def _replace_in_link(key: str, value: str | None) -> None:
+    """Replace (or, with None, remove) a parameter in the URL and in the values Streamlit seeds bound
+    widgets with on a session's first run: st.query_params alone leaves those, and a widget would still
+    read the junk (a number input given ?top_k=1e309 raises inside Streamlit)."""
+    with get_session_state().query_params() as params:
+        if value is None:
+            params.remove_param(key)
+        else:
+            params[key] = value
+        params.set_initial_query_params_from_current()
+
+
+def show_notices() -> None:
+    """Notices about the link, shown once at the top of the page they arrived on."""
+    for message in st.session_state.pop(NOTICES, []):
+        st.warning(render(message), icon="🔗")
+
+
+def index(key: str, count: int) -> int:
+    """A layer or head stored under `key`, from the session or the link, clamped into [0, count).
+
+    Runs before its slider exists: a slider refuses a value out of its range."""
+    value = st.session_state.get(key)
+    if value is None:
+        raw = st.query_params.get(key)
+        value = int(raw) if raw is not None and raw.isdigit() else 0
+    shown = min(max(int(value), 0), count - 1)
+    if shown != value:
+        st.warning(_("There is no {what} {value} here (0 to {last}); showing {shown}.").format(
+            what=_(INDEX_NAMES.get(key, key)), value=value, last=count - 1, shown=shown), icon="🔗")
+    st.session_state[key] = shown
+    return shown
+
+
+INDEX_NAMES = {LAYER: N_("layer"), HEAD: N_("head")}
+
+
+def settle_choice(key: str, options, default) -> None:
+    """Before a choice widget is drawn: keep the session's or the link's value if it is one of
+    `options`, else put `default` there (a choice left from another text or model would be refused)."""
+    value = st.session_state.get(key, st.query_params.get(key))
+    st.session_state[key] = value if value in options else default
+
+
+def link(key: str, value, default) -> None:
+    """Write a choice into the URL by its value, not its label, so that a link works in every language
+    (a bound widget would write the label its format_func shows). The default leaves the URL."""
+    if value == default:
+        if key in st.query_params:
+            del st.query_params[key]
+    else:
+        st.query_params[key] = str(value)
+
+
+# ---------------------------------------------------------------- model, text, presenter
 
 
 def default_model() -> str:
+    """The first installed model, in registry order, that is trained and predicts next tokens (every page
+    can show it); else the first installed one."""
     installed = [name for name, ok in available_models().items() if ok]
-    for preferred in ("smollm2-135m", "minilm-l6"):
-        if preferred in installed:
-            return preferred
-    return installed[0] if installed else next(iter(MODELS))
+    preferred = [name for name in installed if MODELS[name].trained and MODELS[name].can(Capability.NEXT_TOKEN)]
+    return (preferred or installed or list(MODELS))[0]
 
 
 def model_name() -> str:
-    name = st.session_state.get(MODEL_KEY)
+    name = st.session_state.get(MODEL)
     return name if name in MODELS else default_model()
 
 
 def text() -> str:
-    value = st.session_state.get(TEXT_KEY)
+    value = st.session_state.get(TEXT)
     return DEFAULT_TEXT if value is None else str(value)
 
 
 def set_text(value: str) -> None:
     """For presets: callbacks may set a bound widget's value before it is drawn."""
-    st.session_state[TEXT_KEY] = value[:MAX_TEXT_CHARS]
+    st.session_state[TEXT] = value[:MAX_TEXT_CHARS]
 
 
 def set_model(name: str) -> None:
     if name in MODELS:
-        st.session_state[MODEL_KEY] = name
+        st.session_state[MODEL] = name
 
 
-def int_param(key: str, upper: int, default: int = 0) -> int:
-    """An integer query parameter such as ?layer=3, clamped to [0, upper); junk gives the default."""
-    raw = st.query_params.get(key)
-    try:
-        value = int(raw) if raw is not None else default
-    except ValueError:
-        return default
-    return min(max(value, 0), max(upper - 1, 0))
+def presenting() -> bool:
+    return bool(st.session_state.get(PRESENT, st.query_params.get(PRESENT) == "true"))

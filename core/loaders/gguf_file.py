@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from gguf.constants import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGMLQuantizationType, GGUFValueType
 
-from ..errors import ModelUnavailableError
+from ..errors import N_, ModelUnavailableError
 
 SUPPORTED_VERSIONS = (2, 3)
 
@@ -80,7 +80,8 @@ class GGUFFile:
         try:
             self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
         except (OSError, ValueError) as exc:  # missing, unreadable, or empty (mmap refuses zero bytes)
-            raise ModelUnavailableError(f"{self.path.name} cannot be read as a GGUF file ({exc})") from exc
+            raise ModelUnavailableError(N_("{file} cannot be read as a GGUF file ({detail})"),
+                                        file=self.path.name, detail=str(exc)) from exc
         self._buf = memoryview(self._map)
         self._size = len(self._buf)
         self._pos = 0
@@ -241,4 +242,4 @@ class GGUFFile:
             raise self._error(f"it ends at byte {self._size}; {n_bytes} bytes are needed at byte {self._pos} (truncated?)")
 
     def _error(self, reason: str) -> ModelUnavailableError:
-        return ModelUnavailableError(f"{self.path.name} is not a readable GGUF file: {reason}")
+        return ModelUnavailableError(N_("{file} is not a readable GGUF file: {detail}"), file=self.path.name, detail=reason)

@@ -10,7 +10,7 @@ import numpy as np
 from gguf.quants import dequantize
 
 from ..config import ModelConfig
-from ..errors import ModelUnavailableError
+from ..errors import N_, ModelUnavailableError
 from ..model import Transformer
 from ..tokenizers import TextTokenizer, byte_bpe_from_gguf
 from .gguf_file import GGUFFile
@@ -30,7 +30,7 @@ class GGUFModel:
     def arch(self, key: str):
         value = self.field(f"{self.field('general.architecture')}.{key}")
         if value is None:
-            raise ModelUnavailableError(f"{self.path.name} lacks the field {key}")
+            raise ModelUnavailableError(N_("{file} lacks the field {field}"), file=self.path.name, field=key)
         return value
 
     def tensors(self) -> dict[str, np.ndarray]:
@@ -101,11 +101,12 @@ def _rename(gguf_name: str) -> str:
 def load_gguf_llama(path: Path) -> tuple[Transformer, TextTokenizer, GGUFModel]:
     g = GGUFModel(path)
     if g.field("general.architecture") != "llama":
-        raise ModelUnavailableError(f"{path.name} is a {g.field('general.architecture')!r} model, not llama")
+        raise ModelUnavailableError(N_("{file} is a {found!r} model, not {expected}"), file=path.name,
+                                    found=g.field("general.architecture"), expected="llama")
     try:
         tensors = g.tensors()
     except Exception as exc:  # e.g. a quantisation type that gguf cannot dequantise
-        raise ModelUnavailableError(f"{path.name} is damaged: {exc}") from exc
+        raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=path.name, detail=str(exc)) from exc
     config = llama_config(g, tied="output.weight" not in tensors)
     for name, value in list(tensors.items()):
         if name.endswith("attn_q.weight"):

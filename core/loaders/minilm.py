@@ -8,7 +8,7 @@ from pathlib import Path
 from safetensors.numpy import load_file
 
 from ..config import ModelConfig
-from ..errors import ModelUnavailableError
+from ..errors import N_, ModelUnavailableError
 from ..model import Transformer
 from ..tokenizers import TextTokenizer, wordpiece_from_file
 from .weights import assign
@@ -39,7 +39,8 @@ def minilm_config_from(model_dir: Path) -> ModelConfig:
     try:
         return minilm_config(json.loads((model_dir / "config.json").read_text()))
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelUnavailableError(f"could not read {model_dir / 'config.json'}: {exc}") from exc
+        raise ModelUnavailableError(N_("could not read {file}: {detail}"), file=str(model_dir / "config.json"),
+                                    detail=str(exc)) from exc
 
 
 def _rename(hf_name: str) -> str | None:
@@ -71,7 +72,8 @@ def load_minilm(model_dir: Path) -> tuple[Transformer, TextTokenizer]:
         tensors = load_file(model_dir / "model.safetensors")
         tokenizer = wordpiece_from_file(model_dir / "tokenizer.json")
     except Exception as exc:  # tokenizers raises bare Exception
-        raise ModelUnavailableError(f"could not read MiniLM from {model_dir}: {exc}") from exc
+        raise ModelUnavailableError(N_("could not read MiniLM from {folder}: {detail}"), folder=str(model_dir),
+                                    detail=str(exc)) from exc
     model = Transformer.empty(minilm_config(hf))
     arrays = {ours: value for theirs, value in tensors.items() if (ours := _rename(theirs))}
     assign(model, arrays, str(model_dir / "model.safetensors"))

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ModelUnavailableError
+from ..errors import N_, ModelUnavailableError
 
 
 def assign(module: nn.Module, arrays: Mapping[str, np.ndarray | torch.Tensor], source: str) -> None:
@@ -22,14 +22,16 @@ def assign(module: nn.Module, arrays: Mapping[str, np.ndarray | torch.Tensor], s
     unexpected = sorted(set(arrays) - set(expected))
     if missing or unexpected:
         raise ModelUnavailableError(
-            f"{source} does not match the architecture: missing {missing[:3]}, unexpected {unexpected[:3]}"
+            N_("{file} does not match the architecture: missing {missing}, unexpected {unexpected}"),
+            file=source, missing=missing[:3], unexpected=unexpected[:3],
         )
     for name, value in arrays.items():
         # Read-only arrays (memory-mapped files) are copied: torch refuses to wrap them silently.
         tensor = torch.from_numpy(np.require(value, requirements="W")) if isinstance(value, np.ndarray) else value
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise ModelUnavailableError(
-                f"{source}: {name} has shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}"
+                N_("{file}: {tensor} has shape {shape}, expected {expected}"), file=source, tensor=name,
+                shape=tuple(tensor.shape), expected=tuple(expected[name].shape),
             )
         owner, _, leaf = name.rpartition(".")
         setattr(module.get_submodule(owner), leaf, nn.Parameter(tensor, requires_grad=False))

@@ -9,13 +9,13 @@ must show as itself.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
+from ..i18n import Translate, identity
 from .text import plotly_text
 
 COLOURS = "Blues"
@@ -27,21 +27,6 @@ THUMBNAIL_CELLS = 24  # a thumbnail averages blocks of cells down to at most thi
 
 
 # ---------------------------------------------------------------- data helpers
-
-
-def token_labels(tokens: Sequence[str]) -> list[str]:
-    """Readable, unique axis labels: a repeated token gets its position ("the·5"), since Plotly
-    merges equal category labels into one row."""
-    visible = [_visible(str(t)) for t in tokens]
-    counts = Counter(visible)
-    return [f"{label}·{i}" if counts[label] > 1 else label for i, label in enumerate(visible)]
-
-
-def _visible(token: str) -> str:
-    stripped = token.strip()
-    if stripped:
-        return stripped
-    return token.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥") or "∅"
 
 
 def head_weights(probs, head: int | None) -> np.ndarray:
@@ -173,32 +158,34 @@ def _is_causal(mask: np.ndarray) -> bool:
 
 def make_attention_heatmap_figure(
     weights, mask, query_labels: Sequence[str], key_labels: Sequence[str], *, title: str = "",
-    renormalised: bool = False,
+    renormalised: bool = False, _: Translate = identity,
 ) -> go.Figure:
     """Queries on y, keys on x, each cell one attention weight; masked cells are grey, not zero."""
     weights, mask = _matrix(weights, mask)
     t, s = weights.shape
     ys, xs = _escaped(query_labels, t, "the query axis"), _escaped(key_labels, s, "the key axis")
     z = np.where(mask, weights, np.nan).astype(np.float32)
-    what = "weight, renormalised" if renormalised else "weight"
+    what = _("weight, renormalised") if renormalised else _("weight")
+    where = _("query") + " %{y}<br>" + _("key") + " %{x}<br>"
     fig = go.Figure(go.Heatmap(
         z=z, x=xs, y=ys, zmin=0, zmax=1, colorscale=COLOURS, hoverongaps=False, name="attention",
         colorbar=dict(title=dict(text=what, side="right")),
-        hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{what} %{{z:.5f}}<extra></extra>",
+        hovertemplate=f"{where}{what} %{{z:.5f}}<extra></extra>",
     ))
     notes = []
     if not mask.all():
-        reason = "masked (future token)" if _is_causal(mask) else "masked"
+        reason = _("masked (future token)") if _is_causal(mask) else _("masked")
         fig.add_trace(go.Heatmap(
             z=np.where(mask, np.nan, 1.0).astype(np.float32), x=xs, y=ys, name="masked", showscale=False,
             colorscale=[[0, MASKED_COLOUR], [1, MASKED_COLOUR]], hoverongaps=False,
-            hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{reason}<extra></extra>",
+            hovertemplate=f"{where}{reason}<extra></extra>",
         ))
-        notes.append("grey = masked: a token may not look at later tokens" if _is_causal(mask) else "grey = masked")
+        notes.append(_("grey = masked: a token may not look at later tokens") if _is_causal(mask) else
+                     _("grey = masked"))
     if renormalised:
-        notes.append("rows renormalised to sum to 1 without the hidden tokens")
-    fig.update_xaxes(type="category", title_text="key (looked at)", tickangle=-60)
-    fig.update_yaxes(type="category", autorange="reversed", title_text="query (looking)")
+        notes.append(_("rows renormalised to sum to 1 without the hidden tokens"))
+    fig.update_xaxes(type="category", title_text=_("key (looked at)"), tickangle=-60)
+    fig.update_yaxes(type="category", autorange="reversed", title_text=_("query (looking)"))
     fig.update_layout(
         title=dict(text=plotly_text(title), subtitle=dict(text="; ".join(notes))),
         height=int(np.clip(200 + 22 * t, 360, 950)), margin=dict(l=10, r=10, t=80, b=10),
@@ -209,7 +196,7 @@ def make_attention_heatmap_figure(
 
 def make_attention_lines_figure(
     weights, mask, query_labels: Sequence[str], key_labels: Sequence[str], *, query: int | None = None,
-    title: str = "",
+    title: str = "", _: Translate = identity,
 ) -> go.Figure:
     """Queries on the left, keys on the right, a line for each weight with opacity = weight.
 
@@ -237,8 +224,8 @@ def make_attention_lines_figure(
     fig.update_yaxes(visible=False, range=[-rows + 0.5, 0.5], fixedrange=True)
     fig.update_layout(title=plotly_text(title) or None, showlegend=False, plot_bgcolor="white",
                       height=int(np.clip(80 + 22 * rows, 260, 1400)), margin=dict(l=10, r=10, t=50, b=10),
-                      annotations=[dict(x=0, y=1, xref="x", yref="y", text="query", showarrow=False),
-                                   dict(x=1, y=1, xref="x", yref="y", text="key", showarrow=False)])
+                      annotations=[dict(x=0, y=1, xref="x", yref="y", text=_("query"), showarrow=False),
+                                   dict(x=1, y=1, xref="x", yref="y", text=_("key"), showarrow=False)])
     return fig
 
 
@@ -254,7 +241,8 @@ def _add_line_levels(fig: go.Figure, drawn: np.ndarray, width: int) -> None:
                                  line=dict(color=LINE_COLOUR, width=width), hoverinfo="skip"))
 
 
-def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title: str = "") -> go.Figure:
+def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title: str = "",
+                              _: Translate = identity) -> go.Figure:
     """One query's weights over the keys it may see, as bars: where does this token look?"""
     row, row_mask = np.asarray(row, dtype=np.float32), np.asarray(row_mask, dtype=bool)
     if row.ndim != 1 or row_mask.shape != row.shape:
@@ -263,10 +251,10 @@ def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title
     shown = row_mask & np.isfinite(row)
     fig = go.Figure(go.Bar(
         x=[k for k, keep in zip(keys, shown) if keep], y=row[shown], marker_color=LINE_COLOUR, name="weight",
-        hovertemplate="key %{x}<br>weight %{y:.5f}<extra></extra>",
+        hovertemplate=_("key") + " %{x}<br>" + _("weight") + " %{y:.5f}<extra></extra>",
     ))
     fig.update_xaxes(type="category", tickangle=-60)
-    fig.update_yaxes(range=[0, 1], title_text="weight")
+    fig.update_yaxes(range=[0, 1], title_text=_("weight"))
     fig.update_layout(title=plotly_text(title) or None, height=320, margin=dict(l=10, r=10, t=50))
     return fig
 
@@ -274,6 +262,7 @@ def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title
 def make_attention_mosaic_figure(
     thumbs, layout: MosaicLayout, *, tile_names: Sequence[str], row_labels: Sequence[str],
     col_labels: Sequence[str], current: int | None = None, title: str = "", tile_px: int = 40,
+    _: Translate = identity,
 ) -> go.Figure:
     """Every thumbnail in one heat map (a single trace, so 270 heads stay fast), framed current
     tile, and an invisible marker on each tile's centre so a click can say which one it was."""
@@ -286,7 +275,7 @@ def make_attention_mosaic_figure(
                                name="thumbnails"))
     fig.add_trace(go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers", name="tiles", text=names,
                              marker=dict(size=max(6, tile_px // 2), symbol="square", opacity=0),
-                             hovertemplate="%{text}<extra>click to open</extra>"))
+                             hovertemplate="%{text}<extra>" + _("click to open") + "</extra>"))
     if current is not None:
         top, left = layout.origin(current)
         fig.add_shape(type="rect", x0=left - 0.5, x1=left + layout.tile_w - 0.5, y0=top - 0.5,

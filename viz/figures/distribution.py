@@ -6,12 +6,13 @@ token such as `<b>` must show as itself.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..i18n import Translate, identity
 from .text import plotly_text
 
 KEPT_COLOUR = "#1f77b4"
@@ -34,6 +35,7 @@ def make_distribution_figure(
     kept=None,
     renormalised=None,
     title: str = "",
+    _: Translate = identity,
 ) -> go.Figure:
     """Horizontal bars, most likely token on top: probability (left) and the logit behind it (right, as dots).
 
@@ -52,15 +54,15 @@ def make_distribution_figure(
     rows = np.arange(n)
     names = [plotly_text(label) for label in labels]
     colours = [KEPT_COLOUR if k else REMOVED_COLOUR for k in kept]
-    status = ["kept" if k else "removed by top-k / top-p" for k in kept]
+    status = [_("kept") if k else _("removed by top-k / top-p") for k in kept]
     hover = (
-        "%{customdata[0]}<br>logit z = %{customdata[1]:.3f}<br>p = %{customdata[2]:.4f}"
-        "<br>after filtering: %{customdata[3]:.4f} (%{customdata[4]})<extra></extra>"
+        "%{customdata[0]}<br>logit z = %{customdata[1]:.3f}<br>p = %{customdata[2]:.4f}<br>"
+        + _("after filtering") + ": %{customdata[3]:.4f} (%{customdata[4]})<extra></extra>"
     )
     customdata = np.array(list(zip(names, logits, probs, np.where(kept, renormalised, 0.0), status)), dtype=object)
 
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.7, 0.3], horizontal_spacing=0.03,
-                        subplot_titles=("probability p = softmax(z / T)", "logit z"))
+                        subplot_titles=(_("probability p = softmax(z / T)"), _("logit z")))
     filtering = not kept.all()
     if filtering:
         # An outline behind each surviving bar reaches its renormalised probability: what sampling uses.
@@ -86,7 +88,8 @@ def make_distribution_figure(
     return fig
 
 
-def make_token_loss_figure(labels: Sequence[str], probability, loss=None, title: str = "") -> go.Figure:
+def make_token_loss_figure(labels: Sequence[str], probability, loss=None, title: str = "",
+                           _: Translate = identity) -> go.Figure:
     """One bar per predicted token: the probability the model gave the token that really came next.
 
     `labels` are the predicted tokens (the text's tokens from the second one on).
@@ -105,9 +108,10 @@ def make_token_loss_figure(labels: Sequence[str], probability, loss=None, title:
     fig = go.Figure(go.Bar(
         x=positions, y=probability, marker_color=ACTUAL_COLOUR,
         customdata=np.array(list(zip(names, loss)), dtype=object),
-        hovertemplate="next token %{customdata[0]}<br>p = %{y:.4f}<br>−ln p = %{customdata[1]:.3f}<extra></extra>",
+        hovertemplate=_("next token") + " %{customdata[0]}<br>p = %{y:.4f}<br>−ln p = %{customdata[1]:.3f}"
+                      "<extra></extra>",
     ))
     fig.update_xaxes(tickmode="array", tickvals=positions, ticktext=names, tickangle=-45)
-    fig.update_yaxes(range=[0, 1], title="p(actual next token)")
+    fig.update_yaxes(range=[0, 1], title=_("p(actual next token)"))
     fig.update_layout(title=plotly_text(title) or None, height=300, margin=dict(l=10, r=10, t=40, b=10))
     return fig

@@ -12,16 +12,19 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
+from core.errors import N_
+
+from ..i18n import Translate, identity
 from .text import plotly_text
 
 ROW = 1.0  # vertical distance between stages, in data units
 LABEL_ROW = 0.6  # the space a repeated block's label takes above its first stage
 COLOURS = {"io": "#f2f2f2", "embed": "#dbe9f6", "attn": "#fde2c8", "norm": "#ececec", "ff": "#dcefd9", "head": "#eadcf2"}
 POSITIONS = {
-    "sinusoidal": "+ sin/cos positions",
-    "learned": "+ learned positions",
-    "rope": "rotary (RoPE) positions",
-    "none": "no positions",
+    "sinusoidal": N_("+ sin/cos positions"),
+    "learned": N_("+ learned positions"),
+    "rope": N_("rotary (RoPE) positions"),
+    "none": N_("no positions"),
 }
 ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "gelu_tanh": "GELU", "swiglu": "SwiGLU"}
 ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
@@ -29,15 +32,22 @@ ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
 
 @dataclass(frozen=True)
 class Stage:
+    """Title and detail are English templates, translated when drawn; `fields` fill the detail."""
+
     title: str
     detail: str
     kind: str  # a key of COLOURS
+    fields: tuple[tuple[str, object], ...] = ()
+
+    def text(self, _: Translate) -> tuple[str, str]:
+        fields = {name: _(value) if isinstance(value, str) else value for name, value in self.fields}
+        return _(self.title), _(self.detail).format(**fields)
 
 
 @dataclass(frozen=True)
 class Repeat:
     times: int
-    label: str
+    label: str  # a template with {n}
     stages: tuple[Stage, ...]
 
 
@@ -50,74 +60,81 @@ def _check(config) -> None:
 
 
 def _attention(config, title: str) -> Stage:
-    heads = f"{config.n_heads} heads × {config.head_dim} dims"
+    fields = (("heads", config.n_heads), ("dims", config.head_dim), ("kv", config.kv_heads))
     if config.kv_heads != config.n_heads:
-        heads += f", {config.kv_heads} shared key/value heads"
-    return Stage(title, heads, "attn")
+        return Stage(title, N_("{heads} heads × {dims} dims, {kv} shared key/value heads"), "attn", fields)
+    return Stage(title, N_("{heads} heads × {dims} dims"), "attn", fields)
 
 
 def _add_norm(config) -> Stage:
-    norm = "RMSNorm" if config.norm == "rmsnorm" else "LayerNorm"
+    norm = (("norm", "RMSNorm" if config.norm == "rmsnorm" else "LayerNorm"),)
     if config.norm_placement == "pre":
-        return Stage("Add & norm", f"residual add; {norm} before each sub-layer", "norm")
-    return Stage("Add & norm", f"residual add, then {norm}", "norm")
+        return Stage(N_("Add & norm"), N_("residual add; {norm} before each sub-layer"), "norm", norm)
+    return Stage(N_("Add & norm"), N_("residual add, then {norm}"), "norm", norm)
 
 
 def _block(config, causal: bool, cross: bool) -> tuple[Stage, ...]:
-    d, f = config.d_model, config.d_ff
-    attention = [_attention(config, "Masked self-attention" if causal else "Self-attention (sees both sides)"),
+    attention = [_attention(config, N_("Masked self-attention") if causal else N_("Self-attention (sees both sides)")),
                  _add_norm(config)]
     if cross:
-        attention += [Stage("Cross-attention", "queries here, keys & values from the encoder", "attn"),
+        attention += [Stage(CROSS_ATTENTION, N_("queries here, keys & values from the encoder"), "attn"),
                       _add_norm(config)]
-    ff = Stage("Feed-forward", f"{d} → {f} → {d}, {ACTIVATIONS.get(config.activation, config.activation)}", "ff")
+    ff = Stage(N_("Feed-forward"), "{d} → {f} → {d}, {activation}", "ff",
+               (("d", config.d_model), ("f", config.d_ff),
+                ("activation", ACTIVATIONS.get(config.activation, config.activation))))
     return (*attention, ff, _add_norm(config))
 
 
 def _inputs(config, text: str, what: str) -> list[Stage]:
     return [
         Stage(text, what, "io"),
-        Stage("Tokens", f"ids from a vocabulary of {config.vocab_size:,}", "io"),
-        Stage("Embeddings + positions", f"{config.d_model} numbers per token; {POSITIONS[config.positional]}", "embed"),
+        Stage(N_("Tokens"), N_("ids from a vocabulary of {vocab:,}"), "io", (("vocab", config.vocab_size),)),
+        Stage(N_("Embeddings + positions"), N_("{d} numbers per token; {positions}"), "embed",
+              (("d", config.d_model), ("positions", POSITIONS[config.positional]))),
     ]
 
 
 def _head(config) -> list[Stage]:
+    sizes = (("d", config.d_model), ("vocab", config.vocab_size))
     return [
-        Stage("Linear", f"{config.d_model} → {config.vocab_size:,}: one score (logit) per token", "head"),
-        Stage("Softmax", f"probabilities over {config.vocab_size:,} tokens", "head"),
-        Stage("Next token", "pick one, append it, run again", "io"),
+        Stage(N_("Linear"), N_("{d} → {vocab:,}: one score (logit) per token"), "head", sizes),
+        Stage(N_("Softmax"), N_("probabilities over {vocab:,} tokens"), "head", sizes),
+        Stage(N_("Next token"), N_("pick one, append it, run again"), "io"),
     ]
 
 
 def pipeline_columns(config) -> list[list[Stage | Repeat]]:
     """The stages of each stack, top to bottom: one column, or two for an encoder-decoder."""
     _check(config)
-    n = config.n_layers
+    n, d = config.n_layers, (("d", config.d_model),)
     if config.architecture == "encoder":
-        return [[*_inputs(config, "Text", "the whole sentence at once"),
-                 Repeat(n, f"× {n} encoder blocks", _block(config, causal=False, cross=False)),
-                 Stage("Hidden states", f"{config.d_model} numbers per token; no vocabulary softmax", "io"),
-                 Stage("Sentence embedding", f"mean over tokens → {config.d_model} numbers", "io")]]
+        return [[*_inputs(config, N_("Text"), N_("the whole sentence at once")),
+                 Repeat(n, N_("× {n} encoder blocks"), _block(config, causal=False, cross=False)),
+                 Stage(N_("Hidden states"), N_("{d} numbers per token; no vocabulary softmax"), "io", d),
+                 Stage(N_("Sentence embedding"), N_("mean over tokens → {d} numbers"), "io", d)]]
     if config.architecture == "decoder":
-        return [[*_inputs(config, "Text", "the sentence so far"),
-                 Repeat(n, f"× {n} decoder blocks", _block(config, causal=True, cross=False)),
+        return [[*_inputs(config, N_("Text"), N_("the sentence so far")),
+                 Repeat(n, N_("× {n} decoder blocks"), _block(config, causal=True, cross=False)),
                  *_head(config)]]
     m = config.encoder_layers
-    encoder = [*_inputs(config, "Source text", "the sentence to transform"),
-               Repeat(m, f"× {m} encoder blocks", _block(config, causal=False, cross=False)),
-               Stage("Encoder output", f"{config.d_model} numbers per source token", "io")]
-    decoder = [*_inputs(config, "Output so far", "starts with the start token <s>"),
-               Repeat(n, f"× {n} decoder blocks", _block(config, causal=True, cross=True)),
+    encoder = [*_inputs(config, N_("Source text"), N_("the sentence to transform")),
+               Repeat(m, N_("× {n} encoder blocks"), _block(config, causal=False, cross=False)),
+               Stage(ENCODER_OUTPUT, N_("{d} numbers per source token"), "io", d)]
+    decoder = [*_inputs(config, N_("Output so far"), N_("starts with the start token <s>")),
+               Repeat(n, N_("× {n} decoder blocks"), _block(config, causal=True, cross=True)),
                *_head(config)]
     return [encoder, decoder]
 
 
-def _draw_box(fig: go.Figure, x: float, y: float, width: float, stage: Stage, height: float = 0.72) -> None:
+ENCODER_OUTPUT, CROSS_ATTENTION = N_("Encoder output"), N_("Cross-attention")
+
+
+def _draw_box(fig: go.Figure, x: float, y: float, width: float, stage: Stage, _: Translate,
+              height: float = 0.72) -> None:
     fig.add_shape(type="rect", x0=x - width / 2, x1=x + width / 2, y0=y - height / 2, y1=y + height / 2,
                   fillcolor=COLOURS[stage.kind], line=dict(color="#555", width=1), layer="below")
     # "<s>" (the start token) would otherwise strike the rest through.
-    title, detail = plotly_text(stage.title), plotly_text(stage.detail)
+    title, detail = (plotly_text(part) for part in stage.text(_))
     fig.add_annotation(x=x, y=y, text=f"<b>{title}</b><br><span style='font-size:11px'>{detail}</span>",
                        showarrow=False, font=dict(size=13, color="#222"))
 
@@ -127,13 +144,15 @@ def _arrow(fig: go.Figure, x: float, y_from: float, y_to: float, x_from: float |
                        axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=1.2, arrowcolor="#555")
 
 
-def _draw_column(fig: go.Figure, items: list[Stage | Repeat], x: float, width: float) -> dict[str, float]:
+def _draw_column(fig: go.Figure, items: list[Stage | Repeat], x: float, width: float,
+                 _: Translate) -> dict[str, float]:
     """Draw one stack downward from y=0; returns the y of stages other columns connect to."""
     y, previous_bottom, anchors = 0.0, None, {}
     for item in items:
         if isinstance(item, Repeat):
             top = y + ROW / 2
-            fig.add_annotation(x=x - width / 2 + 0.01, y=y + 0.13, text=f"<b>{plotly_text(item.label)}</b>",
+            label = plotly_text(_(item.label).format(n=item.times))
+            fig.add_annotation(x=x - width / 2 + 0.01, y=y + 0.13, text=f"<b>{label}</b>",
                                showarrow=False, xanchor="left", font=dict(size=13, color="#a33"))
             y -= LABEL_ROW
             stages = item.stages
@@ -143,7 +162,7 @@ def _draw_column(fig: go.Figure, items: list[Stage | Repeat], x: float, width: f
             inner = width * (0.86 if top is not None else 1.0)
             if previous_bottom is not None:
                 _arrow(fig, x, previous_bottom, y + 0.36)
-            _draw_box(fig, x, y, inner, stage)
+            _draw_box(fig, x, y, inner, stage, _)
             anchors.setdefault(stage.title, y)
             previous_bottom, y = y - 0.36, y - ROW
         if top is not None:
@@ -154,16 +173,16 @@ def _draw_column(fig: go.Figure, items: list[Stage | Repeat], x: float, width: f
     return anchors
 
 
-def make_pipeline_figure(config) -> go.Figure:
-    """Boxes and arrows for the model described by `config` (a `ModelConfig`)."""
+def make_pipeline_figure(config, _: Translate = identity) -> go.Figure:
+    """Boxes and arrows for the model described by `config` (a `ModelConfig`), its words translated by `_`."""
     columns = pipeline_columns(config)
     width = 0.8 if len(columns) == 1 else 0.46
     centres = [0.5] if len(columns) == 1 else [0.25, 0.75]
     fig = go.Figure()
-    anchors = [_draw_column(fig, items, x, width) for items, x in zip(columns, centres)]
+    anchors = [_draw_column(fig, items, x, width, _) for items, x in zip(columns, centres)]
     if len(columns) == 2:
         # The encoder's output feeds every decoder block's cross-attention.
-        _arrow(fig, centres[1] - width * 0.43, anchors[0]["Encoder output"], anchors[1]["Cross-attention"],
+        _arrow(fig, centres[1] - width * 0.43, anchors[0][ENCODER_OUTPUT], anchors[1][CROSS_ATTENTION],
                x_from=centres[0] + width / 2)
     lowest = min(a["bottom"] for a in anchors) + ROW / 2  # "bottom" is the slot below the last stage
     top = ROW / 2 + 0.1

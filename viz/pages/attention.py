@@ -2,25 +2,26 @@
 
 import streamlit as st
 
-from viz import attention_views, presets, state
+from core import Capability, spec_of
+from viz import catalog, frame, presets, state
 from viz.loading import model_or_error, trace_or_error
+from viz.state import _
+from viz.views import attention as views
 
-st.title("👀 Attention")
-st.markdown(
-    "Every token asks a question (its **query**) and compares it with every token's label (its **key**). "
-    "A softmax turns one query's scores into weights over the keys: **one row of the matrix is one token's "
-    "attention, and it sums to 1**. The token then takes that weighted mix of the others' values.  \n"
-    "A **head** is one such set of queries, keys and values. Each layer runs several heads side by side, and "
-    "each can learn its own pattern: the previous token, the same word, the start of the sentence…"
-)
+frame.page_header(catalog.BY_ID["attention"])
+st.markdown(state.explain("attention"))
 
 preset = presets.preset_buttons("attention")
 if preset is not None and preset.note:
-    st.info(preset.note)
+    st.info(_(preset.note))
 
 text, lm = state.text(), model_or_error(state.model_name())
 if lm is not None:
-    target = attention_views.decoder_target(text) if lm.info.architecture == "encoder-decoder" else None
+    spec = spec_of(lm.name)
+    if not spec.trained:
+        st.warning(_("This model is **untrained**: its weights are random numbers, so these are real attention "
+                     "computations whose patterns carry no meaning. Compare them with a trained model."))
+    target = views.decoder_target(text) if spec.can(Capability.CROSS_ATTENTION) else None
     trace = trace_or_error(lm.name, text, target)
     if trace is not None:
-        attention_views.explorer(trace, lm.tokenizer)
+        views.explorer(trace, lm.tokenizer, focus=preset.focus if preset is not None else None)

@@ -2,40 +2,41 @@
 
 import streamlit as st
 
-from viz import generation_views as views
-from viz import state
+from core import Capability, spec_of
+from viz import catalog, frame, presets, state
 from viz.loading import model_or_error, trace_or_error
-from viz.presets import preset_buttons
+from viz.state import _
+from viz.tokens import labels_for
+from viz.views import generation as views
 
-st.title("🎲 Next token")
-st.markdown(
-    "After the last block, a decoder turns the final vector of the **last** token into one score per vocabulary "
-    "entry (the *logits* z). Softmax turns the scores into probabilities; the model then picks one token, appends "
-    "it, and runs again. That loop is all text generation is."
-)
-preset = preset_buttons("next_token")
+frame.page_header(catalog.BY_ID["next_token"])
+st.markdown(state.explain("next_token"))
+preset = presets.preset_buttons("next_token")
 if preset is not None and preset.note:
-    st.info(preset.note)
+    st.info(_(preset.note))
 
 name, text = state.model_name(), state.text()
-lm = model_or_error(name)
-trace = None
-if lm is not None and lm.info.architecture != "decoder":
-    views.not_a_decoder(lm.info)
-if lm is not None and lm.chat_template and st.toggle(
-    "Ask it as a chat message", key="chat_format",
-    help="An instruct model was trained on conversations in its own chat template: wrapped in it, the text "
-         "becomes a question and the next token starts the assistant's answer.",
+spec, lm = spec_of(name), model_or_error(name)
+if not spec.trained:
+    st.warning(_("This model is untrained: its weights are seeded random numbers, so its next-token probabilities "
+                 "below are real computations without meaning."))
+if spec.can(Capability.CROSS_ATTENTION):
+    st.caption(_("An encoder–decoder: its decoder predicts the first output token (after the start token) for "
+                 "your text."))
+if lm is not None and spec.can(Capability.CHAT) and st.toggle(
+    _("Ask it as a chat message"), key="chat_format",
+    help=_("An instruct model was trained on conversations in its own chat template: wrapped in it, the text "
+           "becomes a question and the next token starts the assistant's answer."),
 ):
     text = lm.chat_prompt(text)
     st.code(text, language=None, wrap_lines=True)
-if lm is not None and lm.info.architecture != "encoder":
-    trace = trace_or_error(name, text)
+trace = None if lm is None else trace_or_error(name, text)
 
-st.header("From logits to probabilities")
-last_tokens = "" if trace is None else "".join(views.token_label(lm.tokenizer, i) for i in trace.token_ids[-4:])
-views.sampling_playground(None if lm is None else lm.tokenizer, None if trace is None else trace.logits[-1], last_tokens)
+st.header(_("From logits to probabilities"))
+last_tokens = "" if trace is None else "".join(labels_for(lm.tokenizer, trace.token_ids)[-4:])
+views.sampling_playground(None if lm is None else lm.tokenizer, None if trace is None else trace.logits[-1],
+                          last_tokens)
 
-if trace is not None and lm.info.architecture == "decoder":
+if trace is not None and not spec.can(Capability.CROSS_ATTENTION):
     views.loss_section(lm.tokenizer, trace)
     views.generation_section(lm, text)

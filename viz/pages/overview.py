@@ -3,94 +3,82 @@
 import pandas as pd
 import streamlit as st
 
-from core.parameters import parameter_breakdown
-from viz import state
+from core import N_
+from viz import catalog, frame, state
 from viz.figures.pipeline import make_pipeline_figure
 from viz.loading import model_or_error
+from viz.state import _
 
 # GPT-1's sizes as published (Radford et al. 2018, section 4.1); seed 002 quotes the first three.
 GPT1 = {
-    "architecture": "decoder",
-    "layers (blocks)": "12",
-    "attention heads": "12",
-    "d_model (vector size)": "768",
-    "feed-forward width": "3,072",
-    "vocabulary": "BPE, 40,000 merges",
-    "context (tokens)": "512",
-    "parameters": "117 M",
+    N_("architecture"): N_("decoder"),
+    N_("layers (blocks)"): "12",
+    N_("attention heads"): "12",
+    N_("d_model (vector size)"): "768",
+    N_("feed-forward width"): "3,072",
+    N_("vocabulary"): N_("BPE, 40,000 merges"),
+    N_("context (tokens)"): "512",
+    N_("parameters"): "117 M",
 }
-GPT1_SOURCE = (
-    "GPT-1: Radford et al. (2018), *Improving Language Understanding by Generative Pre-Training*, section 4.1; "
-    "its parameter count from Radford et al. (2019), the GPT-2 paper, Table 2, whose smallest model is GPT-1's size."
-)
+ARCHITECTURE_NOTES = {
+    "decoder": N_("A decoder predicts the next token: its output ends in a softmax over the vocabulary."),
+    "encoder": N_("An encoder reads the whole text at once and stops at one vector per token: no softmax over a "
+                  "vocabulary, no next token."),
+    "encoder-decoder": N_("The original Transformer: an encoder reads the source, and the decoder's "
+                          "cross-attention looks at it while the decoder predicts the output one token at a time."),
+}
 
 
-def model_column(lm) -> dict[str, str]:
+def model_column(lm) -> list[str]:
     info, config = lm.info, lm.config
-    layers = f"{config.encoder_layers} encoder + {info.n_layers} decoder" if info.architecture == "encoder-decoder" \
-        else str(info.n_layers)
-    heads = str(info.n_heads) + (f" ({info.n_kv_heads} key/value)" if info.n_kv_heads != info.n_heads else "")
-    return {
-        "architecture": info.architecture,
-        "layers (blocks)": layers,
-        "attention heads": heads,
-        "d_model (vector size)": f"{info.d_model:,}",
-        "feed-forward width": f"{info.d_ff:,}",
-        "vocabulary": f"{info.tokenizer}, {info.vocab_size:,} tokens",
-        "context (tokens)": f"{info.max_positions:,}",
-        "parameters": f"{info.n_params / 1e6:,.1f} M ({info.n_params:,})",
-    }
+    layers = _("{encoder} encoder + {decoder} decoder").format(encoder=config.encoder_layers, decoder=info.n_layers) \
+        if info.architecture == "encoder-decoder" else str(info.n_layers)
+    heads = str(info.n_heads) + (" " + _("({count} key/value)").format(count=info.n_kv_heads)
+                                 if info.n_kv_heads != info.n_heads else "")
+    return [_(info.architecture), layers, heads, f"{info.d_model:,}", f"{info.d_ff:,}",
+            _("{kind}, {count:,} tokens").format(kind=info.tokenizer, count=info.vocab_size),
+            f"{info.max_positions:,}", f"{info.n_params / 1e6:,.1f} M ({info.n_params:,})"]
 
 
 def breakdown_table(lm) -> pd.DataFrame:
-    breakdown = parameter_breakdown(lm.module)
-    rows = [(part, count) for part, count in breakdown.groups.items()]
-    table = pd.DataFrame(rows, columns=["part", "parameters"])
-    table["share"] = (table["parameters"] / breakdown.total).map("{:.1%}".format)
+    breakdown = lm.parameters
+    names = [_(part) for part in breakdown.groups]
     if breakdown.tied_head:
-        table.loc[table["part"] == "output head", "part"] = "output head (tied to embeddings)"
+        names = [_("output head (tied to embeddings)") if part == "output head" else name
+                 for part, name in zip(breakdown.groups, names)]
+    table = pd.DataFrame({_("part"): names, _("parameters"): list(breakdown.groups.values())})
+    table[_("share")] = (table[_("parameters")] / breakdown.total).map("{:.1%}".format)
     return table
 
 
-st.title("🔭 TransformerScope")
-st.markdown(
-    "A look inside real Transformer language models. Pick a **model** and type a **text** in the sidebar: every "
-    "page runs that model on that text and shows what it computed — the tokens, the attention between them, and "
-    "the probabilities of the next token. Every number on screen comes from the model itself. "
-    "Share the page's link and others open the same model on the same text."
-)
+frame.page_header(catalog.BY_ID["overview"])
+st.markdown(state.explain("overview"))
 
 lm = model_or_error(state.model_name())
 if lm is None:
     st.stop()
 
-st.header(f"The pipeline of {lm.info.title}")
-st.caption({
-    "decoder": "A decoder predicts the next token: its output ends in a softmax over the vocabulary.",
-    "encoder": "An encoder reads the whole text at once and stops at one vector per token: no softmax over a "
-               "vocabulary, no next token.",
-    "encoder-decoder": "The original Transformer: an encoder reads the source, and the decoder's cross-attention "
-                       "looks at it while the decoder predicts the output one token at a time.",
-}[lm.info.architecture])
-st.plotly_chart(make_pipeline_figure(lm.config), key="overview_pipeline", config={"displayModeBar": False})
+st.header(_("The pipeline of {model}").format(model=_(lm.info.title)))
+st.caption(_(ARCHITECTURE_NOTES[lm.info.architecture]))
+st.plotly_chart(make_pipeline_figure(lm.config, _), key="overview_pipeline", config={"displayModeBar": False})
 
-links = st.columns(3)
-links[0].page_link("viz/pages/tokenization.py", label="Text → tokens", icon="🔤")
-links[1].page_link("viz/pages/attention.py", label="Attention inside the blocks", icon="👀")
-if lm.info.architecture != "encoder":
-    links[2].page_link("viz/pages/next_token.py", label="Linear → softmax → next token", icon="🎲")
+links = st.columns(len(catalog.PAGES) - 1)
+for column, entry in zip(links, catalog.PAGES[1:]):
+    column.page_link(entry.script, label=_(entry.title), icon=entry.icon, help=_(entry.summary))
 
 sizes, params = st.columns(2)
 with sizes:
-    st.subheader("Beside GPT-1")
-    comparison = pd.DataFrame({lm.info.name: model_column(lm), "GPT-1 (2018)": GPT1})
+    st.subheader(_("Beside GPT-1"))
+    comparison = pd.DataFrame({lm.info.name: model_column(lm), _("GPT-1 (2018)"): [_(v) for v in GPT1.values()]},
+                              index=[_(k) for k in GPT1])
     st.dataframe(comparison)
-    st.caption(GPT1_SOURCE)
+    st.caption(_("GPT-1: Radford et al. (2018), *Improving Language Understanding by Generative Pre-Training*, "
+                 "section 4.1; its parameter count from Radford et al. (2019), the GPT-2 paper, Table 2, whose "
+                 "smallest model is GPT-1's size."))
 with params:
-    st.subheader(f"{lm.info.n_params:,} parameters")
-    table = breakdown_table(lm)
-    st.dataframe(table, hide_index=True, column_config={"parameters": st.column_config.NumberColumn(format="localized")})
-    per_block = table.loc[table["part"].isin(["blocks", "decoder blocks"]), "parameters"].item() // lm.info.n_layers
-    st.caption(f"Counted from the loaded weights. Each of the {lm.info.n_layers} "
-               f"{'decoder ' if lm.info.architecture == 'encoder-decoder' else ''}blocks has the same shape, "
-               f"{per_block:,} parameters, with its own numbers.")
+    st.subheader(_("{count:,} parameters").format(count=lm.info.n_params))
+    st.dataframe(breakdown_table(lm), hide_index=True,
+                 column_config={_("parameters"): st.column_config.NumberColumn(format="localized")})
+    blocks = lm.parameters.groups.get("blocks", lm.parameters.groups.get("decoder blocks", 0))
+    st.caption(_("Counted from the loaded weights. Each of the {count} blocks has the same shape, {size:,} "
+                 "parameters, with its own numbers.").format(count=lm.info.n_layers, size=blocks // lm.info.n_layers))

@@ -1,4 +1,4 @@
-"""viz/token_chips.py: chips built from real tokenizers, and HTML that stays inert whatever the text."""
+"""viz/tokens.py: chips built from real tokenizers, and HTML that stays inert whatever the text."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ from html.parser import HTMLParser
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
+from core import load_model
 from core.registry import MODELS
 from core.tokenizers import TextTokenizer, bytes_tokenizer, wordpiece_from_file
-from viz.token_chips import (
+from viz.tokens import (
     MAX_CHIPS,
+    axis_labels,
     character_groups,
     chip_rows,
     chips_for,
     chips_html,
+    labels_for,
     legend_html,
+    piece_labels,
     shuffled,
+    token_label,
     visible,
 )
 
@@ -124,9 +129,8 @@ def test_byte_level_chips_show_whitespace_marks_and_lone_bytes_in_hex():
     chips = [c for c in chips_for(tokenizer, text) if not c.added]
     assert b"".join(c.data for c in chips) == text.encode("utf-8")
     labels = [c.label for c in chips]
-    hexes = [f"<{b:02X}>" for b in "编".encode("utf-8")]
-    assert labels == ["␣", "a", "↵", "⇥", "b", "<07>", *hexes]
-    assert [c.hex_bytes for c in chips[-3:]] == [h.strip("<>") for h in hexes]
+    assert labels == ["␣", "a", "↵", "⇥", "b", "<07>", "编(1/3)", "编(2/3)", "编(3/3)"]
+    assert [c.hex_bytes for c in chips[-3:]] == [f"{b:02X}" for b in "编".encode()]
 
 
 def test_a_newline_token_ends_the_chip_line():
@@ -179,7 +183,7 @@ def test_legend_is_empty_without_special_or_unknown_tokens():
 def test_characters_without_a_token_are_reported_as_dropped(wordpiece):
     from core.loaders.gguf_llama import GGUFModel
     from core.tokenizers import byte_bpe_from_gguf
-    from viz.token_chips import dropped_characters
+    from viz.tokens import dropped_characters
 
     g = GGUFModel(MODELS["smollm2-135m"].path())
     smollm = byte_bpe_from_gguf(g.field("tokenizer.ggml.tokens"), g.field("tokenizer.ggml.merges"),
@@ -191,3 +195,27 @@ def test_characters_without_a_token_are_reported_as_dropped(wordpiece):
     assert dropped_characters("plain text", chips_for(smollm, "plain text")) == []
     assert dropped_characters("Hello, world", chips_for(wordpiece, "Hello, world")) == []
     assert dropped_characters("a\x04b", chips_for(bytes_tokenizer(), "a\x04b")) == []
+
+
+def test_a_piece_of_a_character_names_the_character_and_its_bytes():
+    today = "今天".encode()  # two characters of three bytes each
+    assert piece_labels([today[:2], today[2:4], today[4:]]) == ["今(1-2/3)", "今(3/3)天(1/3)", "天(2-3/3)"]
+    assert piece_labels([b"\xff", b"a"]) == ["<FF>", "a"]  # a byte that belongs to no character
+    assert piece_labels([b"[CLS]", b" hi"], special=[True, False]) == ["[CLS]", "␣hi"]
+    assert token_label(today[:2]) == "<E4><BB>" and token_label(b" x") == "␣x"
+
+
+@pytest.mark.parametrize("text", ["今天太冷了,能穿多少穿多少", "🤗👩‍👩‍👧 emoji", "AI+编程 扬帆起航", "naïve café\n\tend"])
+def test_byte_level_labels_never_show_a_replacement_character(text):
+    smollm = load_model("smollm2-135m").tokenizer
+    ids = smollm.encode(text).ids
+    labels = labels_for(smollm, ids)
+    assert len(labels) == len(ids) and all(label and "\ufffd" not in label for label in labels)
+    # Every character of the text appears in some label, so a reader can find it.
+    assert all(char in "".join(labels) for char in text if not char.isspace())
+
+
+def test_axis_labels_are_unique_and_keep_whitespace_visible():
+    labels = axis_labels(["the", "␣cat", "the", "␣", "↵", "␣"])
+    assert len(set(labels)) == len(labels)
+    assert labels[1] == "cat" and labels[0].startswith("the") and "↵" in labels[4]

@@ -1,0 +1,259 @@
+"""The frame: pages and models as data, two languages through the catalogues, and the rules that keep
+the layers apart (core and figures know nothing of Streamlit, figures nothing of torch, pages stay thin)."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import inspect
+import re
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from babel.messages.extract import extract_from_dir
+from streamlit.testing.v1 import AppTest
+
+from core import MODELS, Capability, load_model, model_shape
+from viz import catalog, i18n, state
+from viz.figures import attention as attention_figures
+from viz.figures import distribution as distribution_figures
+from viz.figures import pipeline as pipeline_figures
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def source_messages() -> dict[str, str]:
+    """Every msgid in the source (what `make messages` extracts), with where it was found."""
+    found = {}
+    for folder in ("core", "viz"):
+        for filename, _lineno, message, _comments, _context in extract_from_dir(
+            ROOT / folder, method_map=[("**.py", "python")], keywords={"_": None, "N_": None}
+        ):
+            found[message] = f"{folder}/{filename}"
+    return found
+
+
+def test_every_message_in_the_source_has_a_chinese_translation_with_the_same_fields():
+    zh = i18n.catalogue("zh")
+    messages = source_messages()
+    assert len(messages) > 200  # the extraction itself works
+    missing = {m: where for m, where in messages.items() if not zh.get(m)}
+    assert not missing, f"{len(missing)} messages lack a Chinese translation, e.g. {list(missing.items())[:5]}"
+    wrong = [m for m in messages if sorted(PLACEHOLDER.findall(m)) != sorted(PLACEHOLDER.findall(zh[m]))]
+    assert not wrong, f"translations whose {{fields}} differ from the English: {wrong[:5]}"
+
+
+def test_every_translation_formats_with_the_fields_of_its_message():
+    for message, translated in i18n.catalogue("zh").items():
+        fields = {name.split(":")[0].split("!")[0]: 1.0 for name in re.findall(r"\{([^{}]*)\}", message)}
+        assert translated.format(**fields) is not None
+
+
+def test_every_explanation_exists_in_both_languages():
+    names = {path.name.split(".")[0] for path in i18n.EXPLANATIONS.glob("*.md")}
+    assert names
+    for name in names:
+        for language in i18n.LANGUAGES:
+            text = i18n.explanation_path(name, language).read_text(encoding="utf-8")
+            assert text.strip(), (name, language)
+        assert any("\u4e00" <= char <= "\u9fff" for char in i18n.explanation(name, "zh")), name
+
+
+def test_the_browser_language_decides_when_the_link_says_nothing():
+    assert i18n.language_of_locale("zh-CN") == "zh" and i18n.language_of_locale("zh_Hant_TW") == "zh"
+    assert i18n.language_of_locale("en-GB") == "en" and i18n.language_of_locale("fr-FR") is None
+    assert i18n.language_of_locale(None) is None
+
+
+# ---------------------------------------------------------------- pages as data
+
+
+def test_the_catalogue_names_existing_scripts_once_each():
+    ids = [page.id for page in catalog.PAGES]
+    assert len(ids) == len(set(ids))
+    for page in catalog.PAGES:
+        assert page.path.exists(), page.script
+    scripts = {path.name for path in catalog.PAGES_DIR.glob("*.py") if path.name != "__init__.py"}
+    assert scripts == {f"{page.id}.py" for page in catalog.PAGES}, "every page script is in the catalogue"
+
+
+def test_no_model_name_is_written_in_viz_outside_the_presets():
+    for path in (ROOT / "viz").rglob("*.py"):
+        if path.name == "presets.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for name in MODELS:
+            assert f'"{name}"' not in text, f"{path.relative_to(ROOT)} names the model {name}"
+
+
+def test_registry_entries_are_complete_data():
+    for name, spec in MODELS.items():
+        assert spec.name == name and spec.title and spec.licence and spec.capabilities <= set(Capability)
+        config, _ = model_shape(name)
+        # Capabilities agree with the architecture they describe.
+        assert spec.can(Capability.NEXT_TOKEN) == config.lm_head
+        assert spec.can(Capability.CROSS_ATTENTION) == (config.architecture == "encoder-decoder")
+
+
+# ---------------------------------------------------------------- the layers
+
+
+def imports_of(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_core_and_figures_never_import_streamlit_and_figures_never_torch():
+    for path in (ROOT / "core").rglob("*.py"):
+        assert "streamlit" not in imports_of(path), path
+    for path in [*(ROOT / "viz" / "figures").rglob("*.py"), ROOT / "viz" / "tokens.py", ROOT / "viz" / "i18n.py"]:
+        assert not {"streamlit", "torch"} & imports_of(path), path
+    for page in catalog.PAGES:
+        assert "torch" not in imports_of(page.path), page.script
+
+
+def test_page_scripts_stay_thin():
+    for page in catalog.PAGES:
+        assert len(page.path.read_text(encoding="utf-8").splitlines()) <= 150, page.script
+
+
+def _builders():
+    for module in (attention_figures, distribution_figures, pipeline_figures):
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
+                yield name, function
+
+
+@pytest.fixture(scope="module")
+def builder_arguments():
+    rng = np.random.default_rng(0)
+    weights = rng.random((4, 4)).astype(np.float32)
+    mask = np.tril(np.ones((4, 4), dtype=bool))
+    thumbs = rng.random((3, 4, 4)).astype(np.float32)
+    layout = attention_figures.mosaic_layout(thumbs, 3)
+    labels = ["a", "b", "c", "d"]
+    return {
+        "make_attention_heatmap_figure": ((weights, mask, labels, labels), {}),
+        "make_attention_lines_figure": ((weights, mask, labels, labels), {"query": 1}),
+        "make_attention_row_figure": ((weights[2], mask[2], labels), {}),
+        "make_attention_mosaic_figure": ((thumbs, layout), {"tile_names": ["x", "y", "z"], "row_labels": ["r"],
+                                                            "col_labels": ["1", "2", "3"], "current": 1}),
+        "make_distribution_figure": ((labels, np.full(4, 0.25), rng.normal(size=4)),
+                                     {"kept": np.array([True, True, False, True])}),
+        "make_token_loss_figure": ((labels, rng.random(4)), {}),
+        "make_pipeline_figure": ((model_shape("classic")[0],), {}),
+    }
+
+
+def test_every_figure_builder_leaves_its_inputs_untouched_and_speaks_both_languages(builder_arguments):
+    builders = dict(_builders())
+    assert set(builders) == set(builder_arguments), "a new builder needs arguments here"
+    for name, build in builders.items():
+        args, kwargs = builder_arguments[name]
+        before = copy.deepcopy((args, kwargs))
+        build(*args, **kwargs)
+        for old, new in zip(before[0] + tuple(before[1].values()), args + tuple(kwargs.values())):
+            if isinstance(old, np.ndarray):
+                np.testing.assert_array_equal(old, new, err_msg=name)
+            else:
+                assert old == new, name
+        assert "_" in inspect.signature(build).parameters, f"{name} takes no translator"
+        pseudo = build(*args, **kwargs, _=i18n.translator(i18n.PSEUDO_LANGUAGE))
+        assert i18n.PSEUDO_OPEN in str(pseudo.to_dict()), f"{name} shows no translated text"
+
+
+def test_served_app_hides_developer_tools_and_error_details():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["toolbarMode"] == "viewer"
+    assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_the_linter_is_configured_and_part_of_make_test():
+    assert "select" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test:.*\blint\b", makefile, re.M) and "ruff check" in makefile
+
+
+# ---------------------------------------------------------------- both languages, every page
+
+
+def open_page(page: catalog.PageEntry, query: dict[str, str], model: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    if model is not None:
+        at.session_state[state.MODEL] = model
+    at.run()
+    return at.switch_page(page.script).run()
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+@pytest.mark.parametrize("page", catalog.PAGES, ids=lambda page: page.id)
+def test_every_page_in_both_languages(page, language):
+    at = open_page(page, {"lang": language})
+    assert not at.exception, [e.value for e in at.exception]
+    translate = i18n.translator(language)
+    titles = [t.value for t in at.title]
+    assert titles and translate(page.title) in titles[0]
+    if language == "zh":
+        assert any("\u4e00" <= char <= "\u9fff" for char in titles[0])
+        shown = " ".join(m.value for m in at.markdown)
+        assert any("\u4e00" <= char <= "\u9fff" for char in shown)
+    assert at.query_params["lang"] == language
+
+
+VISIBLE_KINDS = ("title", "header", "subheader", "caption", "info", "warning", "error", "success")
+WIDGET_KINDS = ("button", "slider", "selectbox", "radio", "toggle", "text_area", "text_input", "number_input",
+                "checkbox", "multiselect")
+
+
+def untranslated(at: AppTest) -> list[str]:
+    """Visible interface text that did not pass through the catalogues (no pseudo-language marks)."""
+    found = []
+    for kind in VISIBLE_KINDS:
+        found += [e.value for e in getattr(at, kind) if i18n.PSEUDO_OPEN not in str(e.value)]
+    for kind in WIDGET_KINDS:
+        found += [f"{kind}: {w.label}" for w in getattr(at, kind)
+                  if w.label and i18n.PSEUDO_OPEN not in w.label and w.label not in ("◀", "▶")]
+    found += [m.value for m in at.markdown if m.value.strip() and i18n.PSEUDO_OPEN not in m.value
+              and not m.value.startswith("$$")]
+    found += [f"metric: {m.label}" for m in at.metric if i18n.PSEUDO_OPEN not in m.label]
+    return found
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "minilm-l6", "classic"])
+@pytest.mark.parametrize("page", catalog.PAGES, ids=lambda page: page.id)
+def test_every_string_a_page_shows_comes_from_the_catalogues(page, model, monkeypatch):
+    monkeypatch.setitem(i18n.LANGUAGES, i18n.PSEUDO_LANGUAGE, "pseudo")
+    at = open_page(page, {"lang": i18n.PSEUDO_LANGUAGE, "model": model})
+    assert not at.exception, [e.value for e in at.exception]
+    drawn = sum(len(getattr(at, kind)) for kind in (*VISIBLE_KINDS, *WIDGET_KINDS, "markdown"))
+    assert drawn > 8, "the page drew too little to judge"
+    assert not untranslated(at), untranslated(at)
+
+
+def test_a_page_the_model_cannot_serve_says_so_and_offers_one_that_can():
+    needy = next(page for page in catalog.PAGES if page.needs is not None)
+    lacking = next(name for name, spec in MODELS.items() if not spec.can(needy.needs))
+    at = open_page(needy, {}, model=lacking)
+    assert not at.exception
+    assert any(MODELS[lacking].title in i.value for i in at.info)
+    offers = [b for b in at.button if b.key and b.key.startswith("switch-")]
+    assert offers
+    offers[0].click().run()
+    assert MODELS[at.session_state[state.MODEL]].can(needy.needs)
+    assert not at.exception
+
+
+def test_the_overview_counts_parameters_from_the_core():
+    lm = load_model("classic")
+    assert lm.parameters.total == lm.info.n_params

@@ -1,0 +1,94 @@
+"""Every choice that changes a view is in the URL: a link restores it exactly, and junk in a link falls back
+to the default with a visible notice, never an exception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from viz import state
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+ATTENTION, NEXT_TOKEN, OVERVIEW = "viz/pages/attention.py", "viz/pages/next_token.py", "viz/pages/overview.py"
+TEXT = "The cat sat on the mat because it was warm"
+
+# parameter -> (page, model, a valid value other than the default, what session state then holds)
+ROUND_TRIPS = {
+    state.LANG: (OVERVIEW, "smollm2-135m", "zh", "zh"),
+    state.PRESENT: (OVERVIEW, "smollm2-135m", "true", True),
+    state.MODEL: (OVERVIEW, None, "minilm-l6", "minilm-l6"),
+    state.TEXT: (OVERVIEW, "smollm2-135m", "我喜欢吃苹果", "我喜欢吃苹果"),
+    state.LAYER: (ATTENTION, "smollm2-135m", "7", 7),
+    state.HEAD: (ATTENTION, "smollm2-135m", "3", 3),
+    state.QUERY: (ATTENTION, "smollm2-135m", "cat", "cat"),
+    state.ATTENTION: (ATTENTION, "classic", "cross", "cross"),
+    state.TEMPERATURE: (NEXT_TOKEN, "smollm2-135m", "0.5", 0.5),
+    state.TOP_K: (NEXT_TOKEN, "smollm2-135m", "5", 5),
+    state.TOP_P: (NEXT_TOKEN, "smollm2-135m", "0.9", 0.9),
+    state.SEED: (NEXT_TOKEN, "smollm2-135m", "42", 42),
+}
+HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
+
+
+def open_link(page: str, query: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.switch_page(page).run()  # the link opens this page directly
+
+
+def test_every_url_parameter_has_a_round_trip_here():
+    assert set(ROUND_TRIPS) == set(state.URL_PARAMS)
+
+
+@pytest.mark.parametrize("key", list(ROUND_TRIPS))
+def test_a_link_restores_each_choice_and_keeps_it_in_the_address(key):
+    page, model, value, expected = ROUND_TRIPS[key]
+    query = {key: value, state.TEXT: TEXT} if key != state.TEXT else {key: value}
+    if model is not None and key != state.MODEL:
+        query[state.MODEL] = model
+    at = open_link(page, query)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state[key] == expected
+    assert at.query_params[key] == value, f"the address lost {key}"
+    assert not [w.value for w in at.warning if f"“{key}”" in w.value], "a valid link gave a notice"
+
+
+def junk_cases():
+    """Every hostile value for every parameter it is junk for. Any short string is a valid text (pages show
+    it escaped: tests/test_app.py), and a query token not in the text falls back to the last token
+    (tests/test_attention_page.py): for those two, only the empty value is junk."""
+    for key in ROUND_TRIPS:
+        for junk in HOSTILE:
+            if key not in (state.TEXT, state.QUERY) or not junk:
+                yield key, junk
+
+
+@pytest.mark.parametrize(("key", "junk"), list(junk_cases()))
+def test_junk_in_a_link_falls_back_with_a_notice(key, junk):
+    page, model, _, _ = ROUND_TRIPS[key]
+    query = {state.MODEL: model or "smollm2-135m", state.TEXT: TEXT, key: junk}
+    at = open_link(page, query)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params.get(key) != junk
+    assert any(f"“{key}”" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_a_parameter_the_app_does_not_know_is_dropped_with_a_notice():
+    at = open_link(OVERVIEW, {"evil": "<b>x</b>"})
+    assert not at.exception
+    assert "evil" not in at.query_params
+    assert any("“evil”" in w.value for w in at.warning)
+
+
+def test_every_view_parameter_survives_a_round_trip_together():
+    query = {state.LANG: "zh", state.MODEL: "minilm-l6", state.TEXT: TEXT, state.LAYER: "4", state.HEAD: "2",
+             state.QUERY: "it", state.PRESENT: "true"}
+    at = open_link(ATTENTION, query)
+    assert not at.exception
+    for key, value in query.items():
+        assert at.query_params[key] == value, key
+    at.button(key="head-next").click().run()
+    assert at.query_params[state.HEAD] == "3" and at.query_params[state.LAYER] == "4"

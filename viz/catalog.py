@@ -1,0 +1,59 @@
+"""The pages, as data: the navigation, the Overview's links, the lesson order and the tests read this.
+
+A page is one entry: its id (the URL path, the same in every language), its script,
+its title and section (English, translated through the catalogues), an icon, what
+it needs of a model, and a one-line summary. Presets live in `viz.presets`, keyed
+by page id. The order of PAGES is the order of the lesson.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import N_, Capability
+
+PAGES_DIR = Path(__file__).parent / "pages"
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    id: str
+    title: str
+    icon: str
+    section: str
+    summary: str
+    needs: Capability | None = None  # None: any model will do
+
+    @property
+    def script(self) -> str:
+        return f"viz/pages/{self.id}.py"
+
+    @property
+    def path(self) -> Path:
+        return PAGES_DIR / f"{self.id}.py"
+
+
+START, INSIDE = N_("Start"), N_("Inside the model")
+
+PAGES: tuple[PageEntry, ...] = (
+    PageEntry("overview", N_("Overview"), "🗺️", START,
+              N_("The whole model as one pipeline, with its real sizes, beside GPT-1")),
+    PageEntry("tokenization", N_("Tokenization"), "🔤", INSIDE,
+              N_("Text → tokens: WordPiece and byte-level BPE side by side")),
+    PageEntry("attention", N_("Attention"), "👀", INSIDE,
+              N_("Where each token looks, layer by layer and head by head")),
+    PageEntry("next_token", N_("Next token"), "🎲", INSIDE,
+              N_("Linear → softmax → the next token, and generation one token at a time"),
+              needs=Capability.NEXT_TOKEN),
+)
+
+BY_ID = {page.id: page for page in PAGES}
+
+
+def sections() -> dict[str, list[PageEntry]]:
+    """Pages grouped by section, both in catalogue order."""
+    grouped: dict[str, list[PageEntry]] = {}
+    for page in PAGES:
+        grouped.setdefault(page.section, []).append(page)
+    return grouped

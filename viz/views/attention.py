@@ -1,0 +1,268 @@
+"""The Attention page's widgets: which attention, which layer and head, and its figures.
+
+`explorer` is one fragment: stepping through layers and heads reruns only that part
+of the page and reads the cached trace, so the model never runs again. The current
+layer, head, query token and kind of attention live in st.session_state under the
+URL parameter names of `viz.state`, bound to the URL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import streamlit as st
+
+from core import N_
+from viz import state
+from viz.figures.attention import (
+    head_weights,
+    key_shares,
+    make_attention_heatmap_figure,
+    make_attention_lines_figure,
+    make_attention_mosaic_figure,
+    make_attention_row_figure,
+    mosaic_layout,
+    thumbnails,
+    without_keys,
+)
+from viz.state import _
+from viz.tokens import axis_labels, labels_for
+
+LAYER_KEY, HEAD_KEY, KIND_KEY, QUERY_KEY = state.LAYER, state.HEAD, state.ATTENTION, state.QUERY
+MODE_KEY, HIDE_KEY, TARGET_KEY = "attention_heads", "attention_hide_sinks", "attention_target"
+QUERY_TOKENS = "attention_query_tokens"  # the tokens the query was picked from: a new text resets the pick
+EVERY_QUERY = "*"  # the query picker's "every query" in the URL
+ONE_HEAD, AVERAGE = N_("One head"), N_("Average over heads")
+SINK_NOTE_SHARE = 0.3  # above this, say what an attention sink is
+KINDS = {"self": N_("Self-attention"), "cross": N_("Cross-attention (target looks at source)"),
+         "encoder": N_("Encoder self-attention")}
+
+
+@dataclass(frozen=True)
+class AttentionSource:
+    """One kind of attention in the trace: its records per layer, and who looks at whom."""
+
+    records: tuple  # one AttentionRecord per layer
+    queries: list[str]  # readable token text of the tokens that look
+    keys: list[str]  # ... and of the tokens looked at
+    sink_keys: np.ndarray  # (S,) bool: special tokens and the first token, where attention tends to pool
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.records)
+
+    @property
+    def n_heads(self) -> int:
+        return self.records[0].probs.shape[0]
+
+
+def readable_tokens(stack, tokenizer) -> list[str]:
+    """Tokens as the text they stand for (" animal", not "Ġanimal"; 冷(1-2/3), not a byte)."""
+    return labels_for(tokenizer, stack.token_ids)
+
+
+def _source(records, query_stack, key_stack, tokenizer) -> AttentionSource:
+    sinks = np.array([i in tokenizer.special_ids and not tokenizer.is_unknown(i) for i in key_stack.token_ids])
+    sinks[0] = True  # decoders without a start token park attention on whatever comes first
+    return AttentionSource(tuple(records), readable_tokens(query_stack, tokenizer),
+                           readable_tokens(key_stack, tokenizer), sinks)
+
+
+def attention_sources(trace, tokenizer) -> dict[str, AttentionSource]:
+    """Every kind of attention the trace holds, keyed by the URL's `attn` values."""
+    decoder = trace.stack
+    sources = {"self": _source((layer.self_attn for layer in decoder.layers), decoder, decoder, tokenizer)}
+    if trace.encoder is not None:
+        encoder = trace.encoder
+        sources["cross"] = _source((layer.cross_attn for layer in decoder.layers), decoder, encoder, tokenizer)
+        sources["encoder"] = _source((layer.self_attn for layer in encoder.layers), encoder, encoder, tokenizer)
+    return sources
+
+
+def markdown_literal(text: str) -> str:
+    """Token text inside st.markdown: every Markdown/LaTeX character shown as itself."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$&])", r"\\\1", text)
+
+
+def decoder_target(text: str) -> str:
+    """The encoder-decoder's decoder input; by default the source itself, as in a copy task."""
+    typed = st.text_input(_("What the decoder has written so far (cross-attention queries)"), key=TARGET_KEY,
+                          max_chars=state.MAX_TEXT_CHARS, placeholder=_("Empty: the same text as the source"))
+    return typed or text
+
+
+# ---------------------------------------------------------------- controls
+
+
+def _clamp(value, count: int) -> int:
+    try:
+        return min(max(int(value), 0), count - 1)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _step(key: str, delta: int, count: int) -> None:
+    st.session_state[key] = _clamp(st.session_state.get(key, 0) + delta, count)
+
+
+def _stepper(label: str, key: str, count: int, disabled: bool = False) -> int:
+    value = state.index(key, count)
+    back, middle, forward = st.columns([1, 6, 1], vertical_alignment="bottom")
+    back.button("◀", key=f"{key}-previous", help=_("Previous"), on_click=_step,
+                args=(key, -1, count), disabled=disabled or value == 0)
+    if count > 1:
+        middle.slider(label, 0, count - 1, key=key, bind="query-params", disabled=disabled)
+    else:
+        middle.caption(_("{what} 0, the only one").format(what=label))
+    forward.button("▶", key=f"{key}-next", help=_("Next"), on_click=_step,
+                   args=(key, 1, count), disabled=disabled or value == count - 1)
+    return value
+
+
+def _controls(source: AttentionSource) -> tuple[int, int | None, bool]:
+    """(layer, head or None for the average over heads, hide sinks?)."""
+    mode_column, sink_column = st.columns(2)
+    mode = mode_column.radio(_("Heads"), (ONE_HEAD, AVERAGE), key=MODE_KEY, horizontal=True,
+                             label_visibility="collapsed", format_func=state.translator())
+    hide = sink_column.toggle(_("Hide attention sinks and renormalise the rest"), key=HIDE_KEY,
+                              help=_("Drops the special tokens and the first token from the keys and rescales "
+                                     "every row to sum to 1 again, so the weaker patterns show."))
+    layer_column, head_column = st.columns(2)
+    with layer_column:
+        layer = _stepper(_("Layer"), LAYER_KEY, source.n_layers)
+    with head_column:
+        head = _stepper(_("Head"), HEAD_KEY, source.n_heads, disabled=mode == AVERAGE)
+    return layer, None if mode == AVERAGE else head, hide
+
+
+def _pick_query(labels: list[str], focus: str | None) -> int | None:
+    """The query token whose lines are drawn, by label, so that the URL names a token of the text.
+    A choice that does not belong to the current text falls back to the preset's focus word, else
+    the last token."""
+    options = [EVERY_QUERY, *labels]
+    default = next((label for label in labels if focus and label.strip("␣").lower() == focus), labels[-1])
+    seen = st.session_state.get(QUERY_TOKENS)
+    if seen is not None and seen != labels:
+        st.session_state[QUERY_KEY] = default
+    state.settle_choice(QUERY_KEY, options, default)
+    st.session_state[QUERY_TOKENS] = labels
+    choice = st.selectbox(_("Whose lines? (a query token)"), options, key=QUERY_KEY,
+                          format_func=lambda option, every=_("every query"): every if option == EVERY_QUERY else option)
+    state.link(QUERY_KEY, choice, None)
+    return None if choice == EVERY_QUERY else labels.index(choice)
+
+
+# ---------------------------------------------------------------- views
+
+
+def _sink_message(shares: np.ndarray, source: AttentionSource, labels: list[str], whose: str) -> str:
+    sinks = sorted(np.flatnonzero(source.sink_keys), key=lambda j: -shares[j])
+    names = [f"“{markdown_literal(labels[j])}” {shares[j]:.0%}" for j in sinks]
+    total = float(shares[source.sink_keys].sum())
+    message = _("**{share:.0%}** of {whose} attention goes to the special and first tokens: {names}.").format(
+        share=total, whose=whose, names=", ".join(names))
+    if total > SINK_NOTE_SHARE:
+        message += " " + _("Tokens that soak up attention like this are called *attention sinks*: a head with "
+                           "nothing useful to find parks its weight on a token that is always there.")
+        message += " " + (_("They are hidden below.") if st.session_state.get(HIDE_KEY) else
+                          _("Hide them to see the rest."))
+    return message
+
+
+def _open_tile(chart_key: str, layout, n_heads: int, layer: int | None) -> None:
+    """A click on a thumbnail opens that head in the main view."""
+    points = st.session_state[chart_key]["selection"]["points"]
+    index = layout.tile_at(points[0]["x"], points[0]["y"]) if points else None
+    if index is None:
+        return
+    if layer is None:
+        layer, head = divmod(index, n_heads)
+    else:
+        head = index
+    st.session_state[LAYER_KEY], st.session_state[HEAD_KEY] = layer, head
+    st.session_state[MODE_KEY] = ONE_HEAD
+
+
+def _mosaic(chart_key: str, thumbs, n_cols: int, names, rows, cols, current, title, tile_px, n_heads, layer):
+    layout = mosaic_layout(thumbs, n_cols)
+    figure = make_attention_mosaic_figure(thumbs, layout, tile_names=names, row_labels=rows, col_labels=cols,
+                                          current=current, title=title, tile_px=tile_px, _=_)
+    st.plotly_chart(figure, key=chart_key, on_select=partial(_open_tile, chart_key, layout, n_heads, layer),
+                    selection_mode="points", config={"displayModeBar": False})
+
+
+GRID_NONE, GRID_LAYER, GRID_MODEL = N_("None"), N_("All heads of this layer"), N_("Every layer × head (model view)")
+
+
+def _grids(source: AttentionSource, layer: int, head: int | None) -> None:
+    """One grid of thumbnails at a time: each is a large figure, rebuilt on every step."""
+    heads = range(source.n_heads)
+    grid = st.segmented_control(_("Thumbnails"), (GRID_LAYER, GRID_MODEL, GRID_NONE), default=GRID_LAYER,
+                                key="attention_grid", format_func=state.translator())
+    tile = _("layer {layer}, head {head}")
+    if grid == GRID_LAYER:
+        record = source.records[layer]
+        _mosaic("attention-layer-mosaic", thumbnails(record.probs, record.mask), source.n_heads,
+                [tile.format(layer=layer, head=h) for h in heads], [f"L{layer}"], [f"h{h}" for h in heads], head,
+                _("Click a head to open it"), 90, source.n_heads, layer)
+    elif grid == GRID_MODEL:
+        thumbs = np.concatenate([thumbnails(r.probs, r.mask) for r in source.records])
+        current = None if head is None else layer * source.n_heads + head
+        _mosaic("attention-model-mosaic", thumbs, source.n_heads,
+                [tile.format(layer=i, head=h) for i in range(source.n_layers) for h in heads],
+                [f"L{i}" for i in range(source.n_layers)], [f"h{h}" for h in heads], current,
+                _("{layers} layers × {heads} heads: click one to open it").format(
+                    layers=source.n_layers, heads=source.n_heads), 30, source.n_heads, None)
+    if grid in (GRID_LAYER, GRID_MODEL):
+        st.caption(_("Thumbnails show the raw weights, averaged over blocks of tokens for long texts."))
+
+
+def _architecture_note(architecture: str) -> None:
+    if architecture == "decoder":
+        st.caption(_("A **decoder**: each token sees only itself and the tokens before it, so the upper "
+                     "triangle is masked (grey), not merely zero."))
+    elif architecture == "encoder":
+        st.caption(_("An **encoder**: every token sees every other token, in both directions; nothing is masked."))
+
+
+@st.fragment
+def explorer(trace, tokenizer, focus: str | None = None) -> None:
+    """Layer/head controls and every figure of the chosen head: reruns alone, never runs the model.
+    `focus` is a word whose lines to draw first (a preset's point), if the text has it."""
+    _architecture_note(trace.architecture)
+    sources = attention_sources(trace, tokenizer)
+    state.settle_choice(KIND_KEY, sources, "self")
+    kind = "self"
+    if len(sources) > 1:
+        kind = st.radio(_("Which attention"), list(sources), key=KIND_KEY, horizontal=True,
+                        format_func=lambda kind, translate=state.translator(): translate(KINDS[kind]))
+    state.link(KIND_KEY, kind, "self")
+    source = sources[kind]
+    layer, head, hide = _controls(source)
+    record = source.records[layer]
+    weights, mask = head_weights(record.probs, head), np.asarray(record.mask, dtype=bool)
+    query_labels, key_labels = axis_labels(source.queries), axis_labels(source.keys)
+    whose = _("this head's") if head is not None else _("the {count} heads' average").format(count=source.n_heads)
+    st.info(_sink_message(key_shares(weights, mask), source, key_labels, whose))
+    hide = hide and not source.sink_keys.all()
+    if hide:
+        weights, mask = without_keys(weights, mask, source.sink_keys)
+        key_labels = [label for label, sink in zip(key_labels, source.sink_keys) if not sink]
+    name = (_("layer {layer}, head {head}").format(layer=layer, head=head) if head is not None
+            else _("layer {layer}, mean of {count} heads").format(layer=layer, count=source.n_heads))
+    matrix_column, lines_column = st.columns([3, 2])
+    with matrix_column:
+        st.plotly_chart(make_attention_heatmap_figure(weights, mask, query_labels, key_labels,
+                                                      title=f"{_(KINDS[kind])}, {name}", renormalised=hide, _=_))
+    with lines_column:
+        query = _pick_query(query_labels, focus)
+        st.plotly_chart(make_attention_lines_figure(weights, mask, query_labels, key_labels, query=query,
+                                                    title=_("Lines: opacity = weight"), _=_))
+        if query is not None:
+            st.plotly_chart(make_attention_row_figure(
+                weights[query], mask[query], key_labels, _=_,
+                title=_("Where does “{token}” look? ({name})").format(token=query_labels[query], name=name)))
+    _grids(source, layer, head)

@@ -1,0 +1,201 @@
+"""The Next-token page's parts: the sampling playground, the pre-training loss, and step-by-step generation.
+
+Sampling controls are widgets with keys, so the generation buttons read the same
+settings the playground shows. The generated continuation lives in session state
+under the `gen_*` keys, and starts over when the model or the shared text changes.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import N_, InputError
+from core.generation import Sampling, filter_distribution, generate_step, next_token_losses, softmax, step_rng
+from viz import state
+from viz.figures.distribution import make_distribution_figure, make_token_loss_figure
+from viz.state import _, render
+from viz.tokens import label_of, labels_for
+
+TEMPERATURE_KEY, TOP_K_KEY, TOP_P_KEY, SEED_KEY = state.TEMPERATURE, state.TOP_K, state.TOP_P, state.SEED
+BARS_KEY, DECODING_KEY, STEPS_KEY = "nt_bars", "nt_decoding", "nt_steps"
+GEN_PROMPT, GEN_MODEL, GEN_IDS, GEN_START, GEN_LAST = "gen_prompt", "gen_model", "gen_ids", "gen_start", "gen_last"
+GREEDY, SAMPLE = N_("Greedy (most likely)"), N_("Sample")
+
+# Seed 002's three-word example: the logits are its input, the rounded probabilities its claim.
+THREE_WORDS = ("apple", "banana", "cherry")
+THREE_WORD_LOGITS = np.array([2.5, 1.0, -0.5], dtype=np.float32)
+SEED_ROUNDED = (0.8, 0.18, 0.02)
+
+PROMPT_STYLE = "background:#f1f3f6;border:1px solid #ccd;"
+GENERATED_STYLE = "background:#ffe08a;border:1px solid #d4a017;font-weight:600;"
+
+
+def current_sampling() -> Sampling:
+    """The settings of the sampling widgets (their defaults before they are first drawn)."""
+    get = st.session_state.get
+    top_p = float(get(TOP_P_KEY, 1.0))
+    return Sampling(greedy=get(DECODING_KEY, GREEDY) == GREEDY, temperature=float(get(TEMPERATURE_KEY, 1.0)),
+                    top_k=int(get(TOP_K_KEY, 0)) or None, top_p=None if top_p >= 1.0 else top_p,
+                    seed=int(get(SEED_KEY, 0)))
+
+
+def _sampling_controls() -> None:
+    st.latex(r"p_i = \mathrm{softmax}(z/T)_i = \frac{e^{z_i/T}}{\sum_j e^{z_j/T}}")
+    left, middle, right, bars = st.columns([3, 2, 3, 2])
+    left.slider(_("Temperature T"), 0.05, 5.0, 1.0, 0.05, key=TEMPERATURE_KEY, bind="query-params",
+                help=_("Below 1 sharpens the distribution (T → 0 is greedy); above 1 flattens it."))
+    middle.number_input(_("top-k (0 = off)"), 0, 1000, 0, key=TOP_K_KEY, bind="query-params",
+                        help=_("Keep only the k most likely tokens."))
+    right.slider(_("top-p (1 = off)"), 0.05, 1.0, 1.0, 0.05, key=TOP_P_KEY, bind="query-params",
+                 help=_("Keep the fewest most likely tokens whose probabilities add up to at least p."))
+    bars.slider(_("Bars shown"), 5, 30, 12, key=BARS_KEY)
+
+
+def distribution_chart(tokenizer, logits: np.ndarray, sampling: Sampling, title: str, key: str) -> None:
+    """The most likely tokens: probabilities at temperature T, logits, and which survive top-k/top-p."""
+    filtered = filter_distribution(logits, sampling)
+    shown = np.argsort(-logits, kind="stable")[: int(st.session_state.get(BARS_KEY, 12))]
+    labels = [label_of(tokenizer, int(i)) for i in shown]
+    st.plotly_chart(make_distribution_figure(labels, filtered.probs[shown], logits[shown], filtered.kept[shown],
+                                             filtered.renormalised[shown], title=title, _=_), key=key)
+    if not filtered.kept.all():
+        st.caption(_("{kept:,} of {count:,} tokens survive top-k / top-p. Grey bars are removed; the red outlines "
+                     "show the survivors' probabilities renormalised to sum to 1.").format(
+            kept=int(filtered.kept.sum()), count=logits.size))
+
+
+def three_word_example(sampling: Sampling) -> None:
+    st.subheader(_("The seed's three-word vocabulary"))
+    exact, at_t = softmax(THREE_WORD_LOGITS), filter_distribution(THREE_WORD_LOGITS, sampling)
+    st.dataframe(pd.DataFrame({
+        _("token"): THREE_WORDS, "logit z": THREE_WORD_LOGITS, _("seed's figure"): SEED_ROUNDED,
+        _("exact softmax(z)"): exact.round(4), f"softmax(z / {sampling.temperature:g})": at_t.probs.round(4),
+    }), hide_index=True)
+    st.markdown(_(
+        "The exact probabilities are **{apple:.3f}, {banana:.3f}, {cherry:.3f}**. The seed's [0.8, 0.18, 0.02] is "
+        "an illustration: 0.8 and 0.18 round the first two fairly, but *cherry* really gets {cherry:.3f}, "
+        "{ratio:.1f}× the seed's 0.02 (two decimals would give {cherry:.2f})."
+    ).format(apple=exact[0], banana=exact[1], cherry=exact[2], ratio=exact[2] / SEED_ROUNDED[2]))
+    st.plotly_chart(make_distribution_figure(
+        THREE_WORDS, at_t.probs, THREE_WORD_LOGITS, at_t.kept, at_t.renormalised, _=_,
+        title=_("apple / banana / cherry at T = {t:g}").format(t=sampling.temperature)), key="nt_three_words")
+
+
+@st.fragment
+def sampling_playground(tokenizer, logits: np.ndarray | None, context: str) -> None:
+    """Controls and charts; moving a slider reruns only this fragment and never the model."""
+    _sampling_controls()
+    sampling = current_sampling()
+    if logits is not None:
+        distribution_chart(tokenizer, logits, sampling, key="nt_distribution",
+                           title=_("Next token after “…{context}”").format(context=context))
+    three_word_example(sampling)
+
+
+def loss_section(tokenizer, trace) -> None:
+    """Seed #14: the pre-training objective, read from the trace's logits."""
+    st.subheader(_("How surprised is the model by your text?"))
+    if len(trace.token_ids) < 2:
+        st.info(_("Type at least two tokens: each one is predicted from those before it."))
+        return
+    losses = next_token_losses(trace.logits, trace.token_ids)
+    labels = labels_for(tokenizer, trace.token_ids)[1:]
+    st.latex(r"\mathcal{L} = -\frac{1}{T-1}\sum_{t=1}^{T-1} \ln p(x_{t+1} \mid x_1, \dots, x_t)")
+    st.plotly_chart(make_token_loss_figure(labels, losses.probability, losses.loss, _=_), key="nt_losses")
+    st.caption(_("Each bar is the probability the model gave the token that really came next. Pre-training raises "
+                 "these bars on billions of texts; here the average cross-entropy is {loss:.2f} nats (perplexity "
+                 "{perplexity:.1f}).").format(loss=losses.mean_loss, perplexity=np.exp(losses.mean_loss)))
+
+
+def _start(lm, prompt: str) -> bool:
+    """Begin a fresh continuation of `prompt` when the model or text changed; False if there is nothing to continue."""
+    if st.session_state.get(GEN_PROMPT) == prompt and st.session_state.get(GEN_MODEL) == lm.name:
+        return True
+    try:
+        ids = lm.encode(prompt)[0].ids
+    except InputError as exc:
+        st.info(render(exc))
+        return False
+    st.session_state.update({GEN_PROMPT: prompt, GEN_MODEL: lm.name, GEN_IDS: list(ids), GEN_START: len(ids),
+                             GEN_LAST: None})
+    return True
+
+
+def _restart() -> None:
+    st.session_state[GEN_PROMPT] = None
+
+
+def _advance(lm, steps: int) -> None:
+    sampling, ids = current_sampling(), st.session_state[GEN_IDS]
+    bar = st.progress(0.0, text=_("Generating {count} tokens…").format(count=steps)) if steps > 1 else None
+    for done in range(1, steps + 1):
+        try:
+            step = generate_step(lm, ids, sampling, step_rng(sampling.seed, len(ids)))
+        except InputError as exc:
+            st.warning(render(exc))
+            break
+        ids = step.ids
+        st.session_state[GEN_IDS], st.session_state[GEN_LAST] = ids, (step, sampling)
+        if bar is not None:
+            bar.progress(done / steps, text=_("{done} of {count} tokens").format(done=done, count=steps))
+        if step.token_id in lm.tokenizer.special_ids:
+            st.info(_("The model produced `{token}`, which ends a text; stopped.").format(
+                token=label_of(lm.tokenizer, step.token_id)))
+            break
+    if bar is not None:
+        bar.empty()
+
+
+def _continuation(tokenizer) -> str:
+    ss = st.session_state
+    return ss[GEN_PROMPT] + tokenizer.decode(ss[GEN_IDS][ss[GEN_START]:])
+
+
+def _study(tokenizer) -> None:
+    state.set_text(_continuation(tokenizer))
+
+
+def token_chips(tokenizer, ids: list[int], start: int) -> str:
+    """The prompt's tokens plain and the generated ones highlighted, as escaped HTML."""
+    chips = []
+    for position, (token_id, label) in enumerate(zip(ids, labels_for(tokenizer, ids))):
+        generated = position >= start
+        chips.append(
+            f'<span class="nt-chip{" nt-generated" if generated else ""}" title="id {token_id}" '
+            f'style="{GENERATED_STYLE if generated else PROMPT_STYLE}border-radius:4px;padding:1px 4px;margin:2px;'
+            f'display:inline-block;font-family:monospace">{html.escape(label)}</span>'
+        )
+    return f'<div style="line-height:1.9">{"".join(chips)}</div>'
+
+
+def generation_section(lm, prompt: str) -> None:
+    st.subheader(_("Generate, one token at a time"))
+    if not _start(lm, prompt):
+        return
+    decoding, seed, steps = st.columns(3)
+    decoding.radio(_("Decoding"), (GREEDY, SAMPLE), key=DECODING_KEY, horizontal=True, format_func=state.translator(),
+                   help=_("Greedy always gives the same continuation; sampling uses the temperature, top-k and "
+                          "top-p above."))
+    seed.number_input(_("Seed"), 0, state.MAX_SEED, 0, key=SEED_KEY, disabled=current_sampling().greedy,
+                      bind="query-params", help=_("The same seed gives the same sampled continuation."))
+    steps.number_input(_("Tokens to generate"), 1, 50, 10, key=STEPS_KEY)
+    one, many, restart = st.columns(3)
+    if one.button(_("Next token"), key="nt_next", type="primary"):
+        _advance(lm, 1)
+    if many.button(_("Generate {count}").format(count=st.session_state[STEPS_KEY]), key="nt_generate"):
+        _advance(lm, int(st.session_state[STEPS_KEY]))
+    restart.button(_("Start over"), key="nt_restart", on_click=_restart)
+    ss = st.session_state
+    st.html(token_chips(lm.tokenizer, ss[GEN_IDS], ss[GEN_START]))
+    st.caption(_("Grey chips are your text; yellow chips are what the model generated."))
+    if ss[GEN_LAST] is not None:
+        step, sampling = ss[GEN_LAST]
+        chosen = label_of(lm.tokenizer, step.token_id)
+        distribution_chart(lm.tokenizer, step.logits, sampling, key="nt_last_step",
+                           title=_("Last step: chose “{token}”").format(token=chosen))
+        st.button(_("Study this text on the other pages"), key="nt_study", on_click=_study, args=(lm.tokenizer,))
+        st.page_link("viz/pages/attention.py", label=_("Then see what the generated tokens attended to"), icon="👀")
