@@ -14,7 +14,17 @@ from streamlit.testing.v1 import AppTest
 
 from core import LanguageModel
 from viz.loading import get_trace, trace_cache
-from viz.views.attention import AVERAGE, HEAD_KEY, KIND_KEY, LAYER_KEY, MODE_KEY, QUERY_KEY
+from core.head_ranking import rank_heads
+from viz.views.attention import (
+    AVERAGE,
+    HEAD_KEY,
+    KIND_KEY,
+    LAYER_KEY,
+    LINE_WINDOW,
+    MODE_KEY,
+    QUERY_KEY,
+    SCALE_KEY,
+)
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "viz/pages/attention.py"
@@ -57,8 +67,9 @@ def _array(value) -> np.ndarray:
 
 
 def _heatmap(at: AppTest) -> dict:
-    """The main view's weights trace (the first chart on the page)."""
-    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    """The main view's weights trace: the visible head of the first chart on the page."""
+    data = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    return next(t for t in data if t.get("visible", True) is not False and t["name"] != "masked")
 
 
 def _probs(model: str, text: str, layer: int, head: int, target: str | None = None, kind: str = "self_attn"):
@@ -183,3 +194,58 @@ def test_smollm2_masks_the_future_and_names_its_first_token_sink():
     np.testing.assert_array_equal(z[~np.isnan(z)], _probs("smollm2-135m", TEXT, 0, 0)[~np.isnan(z)])
     assert any("“The”" in info.value for info in at.info)  # no start token: the first word soaks up attention
     assert at.selectbox(key=QUERY_KEY).value == "once"
+
+
+def test_an_attention_preset_opens_the_head_its_ranking_finds():
+    at = _open("smollm2-135m", "Hello")
+    at.button(key="preset-attention-0").click().run()  # "it … tired": which word does "it" attend to?
+    assert not at.exception
+    trace = get_trace("smollm2-135m", at.session_state["text"])
+    labels = [t.strip("␣") for t in at.selectbox(key=QUERY_KEY).options[1:]]
+    query = labels.index("it")
+    sinks = np.zeros(len(labels), dtype=bool)
+    sinks[0] = True
+    best = rank_heads([layer.self_attn.probs for layer in trace.layers], query, sinks)[0]
+    assert (at.session_state[LAYER_KEY], at.session_state[HEAD_KEY]) == (best.layer, best.head)
+    assert labels[best.key] == "animal"  # the head shows the preset's point
+    worth = [b for b in at.button if b.key and b.key.startswith("worth-")]
+    assert worth and worth[0].key == f"worth-{best.layer}-{best.head}"
+    worth[1].click().run()
+    assert at.session_state[LAYER_KEY] != best.layer or at.session_state[HEAD_KEY] != best.head
+
+
+def test_every_head_of_the_layer_is_in_the_figure_with_a_button_each():
+    at = _open("minilm-l6", TEXT, layer="2", head="3")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    heads = [t for t in spec["data"] if t["name"].startswith("head ")]
+    probs = get_trace("minilm-l6", TEXT).layers[2].self_attn.probs.astype(np.float32)
+    assert len(heads) == len(probs)
+    for h, trace in enumerate(heads):
+        np.testing.assert_array_equal(_array(trace["z"]), probs[h])
+        assert trace.get("visible", True) == (h == 3)
+    buttons = spec["layout"]["updatemenus"][0]["buttons"]
+    assert [b["label"] for b in buttons] == [str(h) for h in range(len(probs))]
+    assert spec["layout"]["updatemenus"][0]["active"] == 3
+    for h, button in enumerate(buttons):
+        assert button["args"][0]["visible"][: len(probs)] == [i == h for i in range(len(probs))]
+        assert button["args"][1]["title.text"].endswith(f"head {h}")
+
+
+@pytest.mark.parametrize("scale", ["row", "log"])
+def test_a_colour_scale_shows_small_weights_and_hover_keeps_the_true_ones(scale):
+    at = _open("minilm-l6", TEXT)
+    at.selectbox(key=SCALE_KEY).set_value(scale).run()
+    trace, exact = _heatmap(at), _probs("minilm-l6", TEXT, 0, 0)
+    z, hover = _array(trace["z"]), _array(trace["customdata"])
+    np.testing.assert_array_equal(hover, exact)
+    expected = exact / exact.max(axis=1, keepdims=True) if scale == "row" else np.log10(np.maximum(exact, 1e-4))
+    np.testing.assert_allclose(z, expected, rtol=1e-6)
+
+
+def test_the_line_view_of_a_long_text_is_a_window_around_the_query():
+    long_text = " ".join(f"word{i}" for i in range(80)) + " and it ends"
+    at = _open("minilm-l6", long_text)
+    lines = json.loads(at.get("plotly_chart")[1].proto.spec)
+    queries = next(t for t in lines["data"] if t["name"] == "queries")["text"]
+    assert len(queries) == LINE_WINDOW
+    assert any("[SEP]" in q for q in queries)  # the default query, the last token, is inside the window

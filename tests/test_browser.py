@@ -41,8 +41,9 @@ XSS = "<img src=x onerror=window.__xss=1>"
 HEAT_MAP_JS = """(prefix) => {
     for (const graph of document.querySelectorAll('.js-plotly-plot')) {
         const title = graph.layout && graph.layout.title && graph.layout.title.text;
-        if (title && title.includes(prefix) && graph.data && graph.data[0].type === 'heatmap') {
-            return {title: title.replace(/<[^>]*>/g, ''), z: JSON.stringify(graph.data[0].z)};
+        const shown = (graph.data || []).find((t) => t.type === 'heatmap' && t.visible !== false);
+        if (title && title.includes(prefix) && shown) {
+            return {title: title.replace(/<[^>]*>/g, ''), z: JSON.stringify(shown.z)};
         }
     }
     return null;
@@ -119,7 +120,7 @@ def click_next_head(page, expected_head: int) -> dict:
 
 
 def test_next_head_button_changes_the_heat_map(server, page):
-    open_page(page, f"{server.url}/attention?model={MODEL}", ".js-plotly-plot")
+    open_page(page, f"{server.url}/attention?model={MODEL}&layer=0&head=0", ".js-plotly-plot")
     first = heat_map(page)
     assert first["title"].endswith("head 0"), first["title"]
 
@@ -160,3 +161,32 @@ def test_chinese_tokens_read_as_characters_everywhere(server, page, name):
         .map(element => element.textContent).join(' ')""")
     assert "\ufffd" not in shown
     assert "冷" in shown
+
+
+SWITCH_HEAD_JS = """(head) => new Promise((resolve) => {
+    const graph = [...document.querySelectorAll('.js-plotly-plot')].find((g) => g.layout?.updatemenus?.length);
+    const button = graph.querySelectorAll('g.updatemenu-button')[head];
+    const start = performance.now();
+    graph.on('plotly_update', () => requestAnimationFrame(() => resolve({
+        ms: performance.now() - start, title: graph.layout.title.text,
+        visible: graph.data.filter((t) => t.name.startsWith('head ')).map((t) => t.visible !== false)})));
+    button.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+})"""
+
+
+def test_head_buttons_switch_the_heat_map_in_the_browser(server, page):
+    """The heads of a layer travel with the figure: a click redraws without asking the server. The time
+    from click to the next painted frame is logged (test-artifacts/browser-timings.json), not asserted."""
+    text = " ".join(["The animal didn't cross the street because it was too tired."] * 5)  # about 64 tokens
+    open_page(page, f"{server.url}/attention?model=smollm2-135m&text={quote(text)}", "g.updatemenu-button")
+    timings = []
+    for head in (1, 2, 3, 4):
+        switched = page.evaluate(SWITCH_HEAD_JS, head)
+        assert switched["title"].endswith(f"head {head}")
+        assert switched["visible"] == [h == head for h in range(len(switched["visible"]))]
+        timings.append(switched["ms"])
+    assert_no_exception(page, "attention after switching heads in the browser")
+    screenshot(page, "attention-head-buttons")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser-timings.json").write_text(json.dumps({"head_switch_ms_64_tokens": timings}, indent=1))
+    print(f"head switch in the browser, 64 tokens: {sorted(timings)[len(timings) // 2]:.0f} ms (median)")

@@ -66,6 +66,8 @@ def _apply(preset: Preset) -> None:
     state.set_text(preset.text)
     if preset.model:
         state.set_model(preset.model)
+    if preset.focus:
+        st.session_state[state.OPEN_BEST] = True
 
 
 def preset_buttons(page: str) -> Preset | None:

@@ -30,6 +30,7 @@ MAX_TEXT_CHARS = 2_000  # a page studies a sentence or a paragraph; the URL carr
 MAX_SEED = 2**31 - 1
 ATTENTION_KINDS = ("self", "cross", "encoder")
 NOTICES = "_url_notices"
+OPEN_BEST = "_open_best_head"  # set by a preset: the Attention page opens the head that shows its point
 CHECKED = "_url_checked"
 
 

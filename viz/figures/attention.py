@@ -156,22 +156,57 @@ def _is_causal(mask: np.ndarray) -> bool:
     return bool(np.array_equal(mask, np.tril(np.ones((t, s), dtype=bool), k=s - t)))
 
 
+SCALES = ("linear", "row", "log")
+LOG_FLOOR = 1e-4  # the log scale's lowest colour: weights below it look the same
+INSTANT_HEADS_MAX_CELLS = 400_000  # above this (heads × T × S), only the shown head is sent
+
+
+def _display(weights: np.ndarray, mask: np.ndarray, scale: str) -> tuple[np.ndarray, float, float]:
+    """The colour values for a (…, T, S) stack of weights under `scale`, with their colour range."""
+    z = np.where(mask, weights, np.nan).astype(np.float32)
+    if scale == "row":  # each query's largest weight is full colour: a row's pattern shows however flat it is
+        peak = np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=-1, keepdims=True)
+        return np.divide(z, peak, out=np.full_like(z, np.nan), where=peak > 0).astype(np.float32), 0.0, 1.0
+    if scale == "log":
+        return np.log10(np.maximum(z, LOG_FLOOR)).astype(np.float32), float(np.log10(LOG_FLOOR)), 0.0
+    return z, 0.0, 1.0
+
+
 def make_attention_heatmap_figure(
     weights, mask, query_labels: Sequence[str], key_labels: Sequence[str], *, title: str = "",
-    renormalised: bool = False, _: Translate = identity,
+    renormalised: bool = False, scale: str = "linear", head: int | None = None, head_titles: Sequence[str] = (),
+    _: Translate = identity,
 ) -> go.Figure:
-    """Queries on y, keys on x, each cell one attention weight; masked cells are grey, not zero."""
-    weights, mask = _matrix(weights, mask)
-    t, s = weights.shape
+    """Queries on y, keys on x, each cell one attention weight; masked cells are grey, not zero.
+
+    `weights` is one (T, S) matrix, or every head of a layer as (heads, T, S) with `head` the one shown
+    first: then one trace per head and a row of buttons switch between them in the browser, with no
+    round trip to the server (`head_titles` name each). `scale` colours the weights as they are
+    ("linear"), divided by each row's largest ("row"), or as log10 ("log"); hover shows the true weight."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    stack = np.asarray(weights, dtype=np.float32)
+    if stack.ndim == 3:
+        if head is None or not 0 <= head < len(stack) or len(head_titles) != len(stack):
+            raise ValueError("a (heads, T, S) stack needs the head shown first and a title per head")
+    else:
+        stack, head, head_titles = _matrix(weights, mask)[0][None], 0, [title]
+    mask = np.asarray(mask, dtype=bool)
+    _matrix(stack[0], mask)
+    t, s = mask.shape
     ys, xs = _escaped(query_labels, t, "the query axis"), _escaped(key_labels, s, "the key axis")
-    z = np.where(mask, weights, np.nan).astype(np.float32)
+    shown, zmin, zmax = _display(stack, mask, scale)
     what = _("weight, renormalised") if renormalised else _("weight")
     where = _("query") + " %{y}<br>" + _("key") + " %{x}<br>"
-    fig = go.Figure(go.Heatmap(
-        z=z, x=xs, y=ys, zmin=0, zmax=1, colorscale=COLOURS, hoverongaps=False, name="attention",
-        colorbar=dict(title=dict(text=what, side="right")),
-        hovertemplate=f"{where}{what} %{{z:.5f}}<extra></extra>",
-    ))
+    colour_title = {"linear": what, "row": _("weight ÷ row's largest"), "log": "log₁₀ " + what}[scale]
+    fig = go.Figure()
+    for index, (z, exact) in enumerate(zip(shown, stack)):
+        fig.add_trace(go.Heatmap(
+            z=z, x=xs, y=ys, zmin=zmin, zmax=zmax, colorscale=COLOURS, hoverongaps=False, name=f"head {index}",
+            customdata=np.where(mask, exact, np.nan).astype(np.float32), visible=index == head,
+            colorbar=dict(title=dict(text=colour_title, side="right")),
+            hovertemplate=f"{where}{what} %{{customdata:.5f}}<extra></extra>",
+        ))
     notes = []
     if not mask.all():
         reason = _("masked (future token)") if _is_causal(mask) else _("masked")
@@ -184,14 +219,33 @@ def make_attention_heatmap_figure(
                      _("grey = masked"))
     if renormalised:
         notes.append(_("rows renormalised to sum to 1 without the hidden tokens"))
-    fig.update_xaxes(type="category", title_text=_("key (looked at)"), tickangle=-60)
-    fig.update_yaxes(type="category", autorange="reversed", title_text=_("query (looking)"))
+    if scale != "linear":
+        notes.append({"row": _("colour: each row divided by its largest weight"),
+                      "log": _("colour: log₁₀ of the weight, from 10⁻⁴ to 1")}[scale])
+    if len(stack) > 1:
+        _add_head_buttons(fig, head_titles, head, has_mask=not mask.all(), _=_)
+    fig.update_xaxes(type="category", title_text=_("key (looked at)"), tickangle=-60, automargin=True)
+    fig.update_yaxes(type="category", autorange="reversed", title_text=_("query (looking)"), automargin=True)
     fig.update_layout(
-        title=dict(text=plotly_text(title), subtitle=dict(text="; ".join(notes))),
-        height=int(np.clip(200 + 22 * t, 360, 950)), margin=dict(l=10, r=10, t=80, b=10),
+        title=dict(text=plotly_text(head_titles[head]), subtitle=dict(text="; ".join(notes))),
+        height=int(np.clip(240 + 22 * t, 400, 990)), margin=dict(l=10, r=10, t=110 if len(stack) > 1 else 80, b=10),
         plot_bgcolor="white",
     )
     return fig
+
+
+def _add_head_buttons(fig: go.Figure, head_titles: Sequence[str], head: int, has_mask: bool, _: Translate) -> None:
+    """One button per head: a click shows that head's trace and title, in the browser alone."""
+    n = len(head_titles)
+    buttons = [dict(label=str(h), method="update",
+                    args=[{"visible": [i == h for i in range(n)] + ([True] if has_mask else [])},
+                          {"title.text": plotly_text(title)}])
+               for h, title in enumerate(head_titles)]
+    fig.update_layout(updatemenus=[dict(type="buttons", direction="right", buttons=buttons, active=head,
+                                        showactive=True, x=0, xanchor="left", y=1.0, yanchor="bottom",
+                                        pad=dict(t=4, b=4), font=dict(size=12))],
+                      annotations=[dict(text=_("head:"), x=0, xref="paper", xanchor="right", y=1.0, yref="paper",
+                                        yanchor="bottom", showarrow=False, yshift=8)])
 
 
 def make_attention_lines_figure(

@@ -16,8 +16,11 @@ import numpy as np
 import streamlit as st
 
 from core import N_
+from core.head_ranking import rank_heads
 from viz import state
 from viz.figures.attention import (
+    INSTANT_HEADS_MAX_CELLS,
+    SCALES,
     head_weights,
     key_shares,
     make_attention_heatmap_figure,
@@ -35,8 +38,11 @@ LAYER_KEY, HEAD_KEY, KIND_KEY, QUERY_KEY = state.LAYER, state.HEAD, state.ATTENT
 MODE_KEY, HIDE_KEY, TARGET_KEY = "attention_heads", "attention_hide_sinks", "attention_target"
 QUERY_TOKENS = "attention_query_tokens"  # the tokens the query was picked from: a new text resets the pick
 EVERY_QUERY = "*"  # the query picker's "every query" in the URL
+SCALE_KEY = "attention_scale"
+LINE_WINDOW = 24  # beyond this many tokens the line view shows a window around the chosen query
 ONE_HEAD, AVERAGE = N_("One head"), N_("Average over heads")
 SINK_NOTE_SHARE = 0.3  # above this, say what an attention sink is
+SCALE_NAMES = {"linear": "0 – 1", "row": "÷ max", "log": "log₁₀"}
 KINDS = {"self": N_("Self-attention"), "cross": N_("Cross-attention (target looks at source)"),
          "encoder": N_("Encoder self-attention")}
 
@@ -124,12 +130,15 @@ def _stepper(label: str, key: str, count: int, disabled: bool = False) -> int:
 
 def _controls(source: AttentionSource) -> tuple[int, int | None, bool]:
     """(layer, head or None for the average over heads, hide sinks?)."""
-    mode_column, sink_column = st.columns(2)
+    mode_column, sink_column, scale_column = st.columns([2, 3, 2])
     mode = mode_column.radio(_("Heads"), (ONE_HEAD, AVERAGE), key=MODE_KEY, horizontal=True,
                              label_visibility="collapsed", format_func=state.translator())
     hide = sink_column.toggle(_("Hide attention sinks and renormalise the rest"), key=HIDE_KEY,
                               help=_("Drops the special tokens and the first token from the keys and rescales "
                                      "every row to sum to 1 again, so the weaker patterns show."))
+    scale_column.selectbox(_("Colour scale"), SCALES, key=SCALE_KEY, format_func=SCALE_NAMES.get,
+                           help=_("Long texts spread attention thin: dividing each row by its largest weight, "
+                                  "or a log scale, makes the small weights visible. Hover shows the true weight."))
     layer_column, head_column = st.columns(2)
     with layer_column:
         layer = _stepper(_("Layer"), LAYER_KEY, source.n_layers)
@@ -228,6 +237,58 @@ def _architecture_note(architecture: str) -> None:
         st.caption(_("An **encoder**: every token sees every other token, in both directions; nothing is masked."))
 
 
+def _open_head(layer: int, head: int) -> None:
+    st.session_state[LAYER_KEY], st.session_state[HEAD_KEY], st.session_state[MODE_KEY] = layer, head, ONE_HEAD
+
+
+def _worth_a_look(source: AttentionSource, query: int, key_labels: list[str], open_best: bool) -> None:
+    """The heads where the query looks somewhere a trivial head would not, one click each; with
+    `open_best`, the best of them is opened (a preset's point, found rather than hard-coded)."""
+    ranked = rank_heads([record.probs for record in source.records], query, source.sink_keys)
+    if not ranked:
+        return
+    if open_best:
+        _open_head(ranked[0].layer, ranked[0].head)
+    st.caption(_("Heads worth a look for “{token}”: where it looks beyond itself, its neighbour and the sinks")
+               .format(token=source.queries[query]))
+    for column, score in zip(st.columns(len(ranked)), ranked):
+        column.button(f"L{score.layer}·h{score.head} → {key_labels[score.key]} {score.score:.0%}",
+                      key=f"worth-{score.layer}-{score.head}", on_click=_open_head, args=(score.layer, score.head),
+                      width="stretch")
+
+
+def _line_window(query: int | None, t: int) -> slice:
+    """The queries the line view draws: all of a short text, else a window around the chosen query."""
+    if t <= LINE_WINDOW:
+        return slice(0, t)
+    centre = t - 1 if query is None else query
+    start = min(max(centre - LINE_WINDOW // 2, 0), t - LINE_WINDOW)
+    return slice(start, start + LINE_WINDOW)
+
+
+def _heatmap(source, record, layer, head, kind_name, mask, query_labels, key_labels, hide, scale):
+    """The main heat map: every head of the layer in the figure (switched in the browser) when small enough."""
+    name = (_("layer {layer}, head {head}").format(layer=layer, head=head) if head is not None
+            else _("layer {layer}, mean of {count} heads").format(layer=layer, count=source.n_heads))
+    probs = np.asarray(record.probs)
+    instant = head is not None and probs.size <= INSTANT_HEADS_MAX_CELLS
+    weights = probs.astype(np.float32) if instant else head_weights(probs, head)
+    if hide:
+        weights = (np.stack([without_keys(w, mask, source.sink_keys)[0] for w in weights]) if instant
+                   else without_keys(weights, mask, source.sink_keys)[0])
+        mask = mask[:, ~source.sink_keys]
+    titles = [f"{kind_name}, " + _("layer {layer}, head {head}").format(layer=layer, head=h)
+              for h in range(source.n_heads)] if instant else ()
+    figure = make_attention_heatmap_figure(weights, mask, query_labels, key_labels, title=f"{kind_name}, {name}",
+                                           renormalised=hide, scale=scale, head=head if instant else None,
+                                           head_titles=titles, _=_)
+    st.plotly_chart(figure, key="attention-heatmap")
+    if instant:
+        st.caption(_("The buttons above the matrix switch heads at once, in your browser; ◀ ▶ under “Head” also "
+                     "move the lines, bars and thumbnails."))
+    return name
+
+
 @st.fragment
 def explorer(trace, tokenizer, focus: str | None = None) -> None:
     """Layer/head controls and every figure of the chosen head: reruns alone, never runs the model.
@@ -241,28 +302,37 @@ def explorer(trace, tokenizer, focus: str | None = None) -> None:
                         format_func=lambda kind, translate=state.translator(): translate(KINDS[kind]))
     state.link(KIND_KEY, kind, "self")
     source = sources[kind]
+    query_labels, key_labels = axis_labels(source.queries), axis_labels(source.keys)
+    first_visit = LAYER_KEY not in st.session_state and LAYER_KEY not in st.query_params
+    query = _pick_query(query_labels, focus)
+    if query is not None:
+        open_best = st.session_state.pop(state.OPEN_BEST, False) or (first_visit and focus is not None)
+        _worth_a_look(source, query, key_labels, open_best)
     layer, head, hide = _controls(source)
     record = source.records[layer]
     weights, mask = head_weights(record.probs, head), np.asarray(record.mask, dtype=bool)
-    query_labels, key_labels = axis_labels(source.queries), axis_labels(source.keys)
     whose = _("this head's") if head is not None else _("the {count} heads' average").format(count=source.n_heads)
     st.info(_sink_message(key_shares(weights, mask), source, key_labels, whose))
     hide = hide and not source.sink_keys.all()
-    if hide:
-        weights, mask = without_keys(weights, mask, source.sink_keys)
-        key_labels = [label for label, sink in zip(key_labels, source.sink_keys) if not sink]
-    name = (_("layer {layer}, head {head}").format(layer=layer, head=head) if head is not None
-            else _("layer {layer}, mean of {count} heads").format(layer=layer, count=source.n_heads))
+    shown_keys = [label for label, sink in zip(key_labels, source.sink_keys) if not (hide and sink)]
     matrix_column, lines_column = st.columns([3, 2])
     with matrix_column:
-        st.plotly_chart(make_attention_heatmap_figure(weights, mask, query_labels, key_labels,
-                                                      title=f"{_(KINDS[kind])}, {name}", renormalised=hide, _=_))
+        name = _heatmap(source, record, layer, head, _(KINDS[kind]), mask, query_labels, shown_keys, hide,
+                        st.session_state.get(SCALE_KEY, "linear"))
+    if hide:
+        weights, mask = without_keys(weights, mask, source.sink_keys)
     with lines_column:
-        query = _pick_query(query_labels, focus)
-        st.plotly_chart(make_attention_lines_figure(weights, mask, query_labels, key_labels, query=query,
-                                                    title=_("Lines: opacity = weight"), _=_))
+        window = _line_window(query, len(query_labels))
+        if window != slice(0, len(query_labels)):
+            st.caption(_("Lines of tokens {first}–{last} of {count}, around the chosen one.").format(
+                first=window.start, last=window.stop - 1, count=len(query_labels)))
+        keys = _line_window(query, len(shown_keys)) if len(shown_keys) == len(query_labels) else slice(None)
+        st.plotly_chart(make_attention_lines_figure(
+            weights[window, keys], mask[window, keys], query_labels[window], shown_keys[keys], _=_,
+            query=None if query is None or not window.start <= query < window.stop else query - window.start,
+            title=_("Lines: opacity = weight")))
         if query is not None:
             st.plotly_chart(make_attention_row_figure(
-                weights[query], mask[query], key_labels, _=_,
+                weights[query], mask[query], shown_keys, _=_,
                 title=_("Where does “{token}” look? ({name})").format(token=query_labels[query], name=name)))
     _grids(source, layer, head)
