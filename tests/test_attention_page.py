@@ -13,8 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import LanguageModel
-from viz.loading import get_trace, trace_cache
 from core.head_ranking import rank_heads
+from viz.loading import get_trace, trace_cache
 from viz.views.attention import (
     AVERAGE,
     HEAD_KEY,
