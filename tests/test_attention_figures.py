@@ -216,10 +216,24 @@ def test_mosaic_places_every_tile_and_maps_clicks_back():
                                        row_labels=[f"L{i}" for i in range(layers)],
                                        col_labels=[f"h{h}" for h in range(heads)], current=10)
     assert fig.data[0].z.shape == layout.shape and fig.data[0].z.dtype == np.float32
-    clicked = [layout.tile_at(x, y) for x, y in zip(fig.data[1].x, fig.data[1].y)]
+    tiles = next(trace for trace in fig.data if trace.name == "tiles")
+    clicked = [layout.tile_at(x, y) for x, y in zip(tiles.x, tiles.y)]
     assert clicked == list(range(layers * heads))
     frame = fig.layout.shapes[0]
     assert layout.tile_at((frame.x0 + frame.x1) / 2, (frame.y0 + frame.y1) / 2) == 10
+
+
+def test_masked_cells_are_grey_inside_the_tiles_and_the_gaps_stay_white():
+    thumbs = np.tril(np.ones((2, 3, 3), dtype=np.float32))
+    thumbs[thumbs == 0] = np.nan  # a causal head's masked corner
+    layout = mosaic_layout(thumbs, 2)
+    fig = make_attention_mosaic_figure(thumbs, layout, tile_names=["a", "b"], row_labels=["L0"], col_labels=["0", "1"])
+    masked = next(trace for trace in fig.data if trace.name == "masked").z
+    image = tile_mosaic(thumbs, layout)
+    inside = ~np.isnan(tile_mosaic(np.zeros_like(thumbs), layout))
+    np.testing.assert_array_equal(masked == 1, inside & np.isnan(image))
+    assert np.isnan(masked[:, 3]).all()  # the gap column between the two tiles
+    assert fig.layout.plot_bgcolor == "white"
 
 
 def test_a_partial_last_row_has_no_phantom_tiles():

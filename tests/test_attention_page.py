@@ -249,3 +249,22 @@ def test_the_line_view_of_a_long_text_is_a_window_around_the_query():
     queries = next(t for t in lines["data"] if t["name"] == "queries")["text"]
     assert len(queries) == LINE_WINDOW
     assert any("[SEP]" in q for q in queries)  # the default query, the last token, is inside the window
+
+
+def test_the_layer_survives_a_visit_to_a_smaller_model():
+    at = _open("smollm2-135m", CLASSIC_TEXT, layer="20")
+    assert at.session_state[LAYER_KEY] == 20
+    at.session_state["model"] = "minilm-l6"
+    at.run()
+    assert at.session_state[LAYER_KEY] == 5 and not at.exception
+    at.session_state["model"] = "smollm2-135m"
+    at.run()
+    assert at.session_state[LAYER_KEY] == 20
+
+
+def test_an_untrained_model_gets_no_preset_point_to_look_for():
+    at = _open("classic", "Hello")
+    at.button(key="preset-attention-0").click().run()
+    assert not at.exception
+    assert not any("attend to" in info.value for info in at.info)
+    assert any("untrained" in warning.value for warning in at.warning)

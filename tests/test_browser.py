@@ -18,6 +18,7 @@ from browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     PAGE_DEADLINE_MS,
+    REPO,
     open_page,
     screenshot,
     start_server,
@@ -190,3 +191,70 @@ def test_head_buttons_switch_the_heat_map_in_the_browser(server, page):
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "browser-timings.json").write_text(json.dumps({"head_switch_ms_64_tokens": timings}, indent=1))
     print(f"head switch in the browser, 64 tokens: {sorted(timings)[len(timings) // 2]:.0f} ms (median)")
+
+
+FIT_JS = """() => {
+    const problems = [];
+    for (const button of document.querySelectorAll('[data-testid="stMain"] button, [data-testid="stSidebar"] button')) {
+        const box = button.getBoundingClientRect();
+        if (box.width > 0 && box.height > 0 && !button.innerText.trim() && !button.getAttribute('aria-label')) {
+            problems.push('empty button ' + button.outerHTML.slice(0, 120));
+        }
+    }
+    for (const label of document.querySelectorAll('[data-testid="stMetricLabel"] p')) {
+        if (label.scrollWidth > label.clientWidth + 1) problems.push('metric label cut: ' + label.textContent);
+    }
+    const h1 = document.querySelector('[data-testid="stMain"] h1');
+    if (h1 && h1.scrollWidth > h1.clientWidth + 1) problems.push('page title overflows');
+    for (const graph of document.querySelectorAll('.js-plotly-plot')) {
+        const title = graph.querySelector('.gtitle');
+        if (!title) continue;
+        const outer = graph.getBoundingClientRect(), box = title.getBoundingClientRect();
+        if (box.left < outer.left - 1 || box.right > outer.right + 1) problems.push('figure title cut: ' + title.textContent);
+    }
+    return problems;
+}"""
+SIZES = {"projector": (1024, 768), "hd": (1280, 720), "phone": (390, 844)}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_tokenization_page_fits_projector_and_phone_widths(server, browser, size, language):
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(PAGE_DEADLINE_MS)
+    tab = context.new_page()
+    try:
+        open_page(tab, f"{server.url}/tokenization?model=smollm2-135m&lang={language}", TITLE)
+        assert_no_exception(tab, f"tokenization at {size}")
+        screenshot(tab, f"tokenization-{size}-{language}")
+        assert tab.evaluate(FIT_JS) == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_attention_page_fits_projector_and_phone_widths(server, browser, size, language):
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(PAGE_DEADLINE_MS)
+    tab = context.new_page()
+    try:
+        open_page(tab, f"{server.url}/attention?model=smollm2-135m&lang={language}", "g.updatemenu-button")
+        assert_no_exception(tab, f"attention at {size}")
+        screenshot(tab, f"attention-{size}-{language}")
+        assert tab.evaluate(FIT_JS) == []
+        previous = tab.locator(".st-key-head-previous").filter(visible=True).first.bounding_box()
+        following = tab.locator(".st-key-head-next").filter(visible=True).first.bounding_box()
+        assert abs(previous["y"] - following["y"]) < 10, "the step buttons sit on one row with their slider"
+    finally:
+        context.close()
+
+
+def test_a_long_paragraph_renders_on_every_page(server, page):
+    paragraph = (REPO / "bench" / "corpus.txt").read_text()[:1500]
+    for name in PAGE_PATHS:
+        open_page(page, f"{server.url}/{PAGE_PATHS[name]}?model=smollm2-135m&text={quote(paragraph)}", TITLE)
+        assert_no_exception(page, f"{name} with a 1,500-character paragraph")
+        screenshot(page, f"{name}-long-paragraph")

@@ -120,3 +120,13 @@ def test_pipeline_rejects_an_unknown_architecture():
 
     with pytest.raises(ValueError, match="architecture"):
         make_pipeline_figure(Odd())
+
+
+def test_the_probability_axis_never_passes_100_percent_and_keeps_small_digits():
+    labels = ["a", "b", "c"]
+    sure = make_distribution_figure(labels, [0.5, 0.3, 0.2], [3.0, 2.0, 1.0], kept=[True, False, False],
+                                    renormalised=[1.0, 0.0, 0.0])
+    assert sure.layout.xaxis.range[1] <= 1.0
+    flat = make_distribution_figure(labels, [0.0004, 0.0003, 0.0002], [0.3, 0.2, 0.1])
+    low, high = flat.layout.xaxis.range
+    assert high < 0.001 and flat.layout.xaxis.tickformat == ".2~%"  # 0.05%, not 0%

@@ -168,3 +168,25 @@ def test_chips_escape_token_text_and_mark_only_the_continuation():
 def test_visible_whitespace():
     assert visible(" the\n") == "␣the↵"
     assert visible("\x00") == "<00>"
+
+
+def test_a_long_text_shows_its_loss_as_coloured_text():
+    from viz.loading import get_trace
+
+    text = " ".join(f"Sentence number {i} says something." for i in range(12))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["model"] = "smollm2-135m"
+    at.session_state["text"] = text
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    shown = [h.value for h in at.html if "ts-loss" in h.value]
+    assert len(shown) == 1 and shown[0].count('class="ts-loss"') == len(get_trace("smollm2-135m", text).token_ids) - 1
+    assert not any(json.loads(c.proto.spec)["layout"].get("yaxis", {}).get("title", {}).get("text", "")
+                   .startswith("p(actual") for c in at.get("plotly_chart"))
+
+
+def test_the_progress_bar_goes_once_generation_is_done(at):
+    at.number_input(key="nt_steps").set_value(3).run()
+    at.button(key="nt_generate").click().run()
+    assert not at.exception
+    assert not at.get("progress")

@@ -219,3 +219,15 @@ def test_axis_labels_are_unique_and_keep_whitespace_visible():
     labels = axis_labels(["the", "␣cat", "the", "␣", "↵", "␣"])
     assert len(set(labels)) == len(labels)
     assert labels[1] == "cat" and labels[0].startswith("the") and "↵" in labels[4]
+
+
+def test_loss_text_tints_each_token_by_its_surprise_and_escapes_it():
+    from viz.tokens import LOSS_CEILING_NATS, loss_text_html
+
+    markup = loss_text_html(["<b>", " cat", "x"], [0.9, 0.01, 1e-6], [0.105, 4.6, 13.8])
+    parsed = ParsedHtml(markup)
+    assert "b" not in parsed.tags and "&lt;b&gt;" in markup
+    alphas = [float(a) for a in __import__("re").findall(r"rgba\(214,39,40,([0-9.]+)\)", markup)]
+    assert alphas == sorted(alphas) and alphas[-1] == 1.0  # beyond the ceiling: full tint
+    assert alphas[1] == pytest.approx(4.6 / LOSS_CEILING_NATS, abs=0.01)
+    assert "0.0100" in markup and "4.60" in markup  # the numbers are on hover

@@ -74,9 +74,8 @@ def preset_buttons(page: str) -> Preset | None:
     """A row of preset buttons; returns the preset whose text is loaded now, to show its note."""
     presets = for_page(page)
     st.caption(_("Examples from the articles, one click each:"))
-    columns = st.columns(len(presets))
-    for index, (column, preset) in enumerate(zip(columns, presets)):
-        column.button(_(preset.label), on_click=_apply, args=(preset,), key=f"preset-{page}-{index}",
-                      help=preset.text, width="stretch")
+    row = st.container(horizontal=True)  # wraps onto more lines on a narrow screen; no label is cut
+    for index, preset in enumerate(presets):
+        row.button(_(preset.label), on_click=_apply, args=(preset,), key=f"preset-{page}-{index}", help=preset.text)
     current = state.text()
     return next((p for p in presets if p.text == current), None)

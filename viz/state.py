@@ -31,6 +31,7 @@ MAX_SEED = 2**31 - 1
 ATTENTION_KINDS = ("self", "cross", "encoder")
 NOTICES = "_url_notices"
 OPEN_BEST = "_open_best_head"  # set by a preset: the Attention page opens the head that shows its point
+INDEX_MEMORY = "_indices"  # (model, "layer" / "head") -> the last value shown
 CHECKED = "_url_checked"
 
 
@@ -154,10 +155,14 @@ def show_notices() -> None:
         st.warning(render(message), icon="🔗")
 
 
-def index(key: str, count: int) -> int:
+def index(key: str, count: int, scope: str = "") -> int:
     """A layer or head stored under `key`, from the session or the link, clamped into [0, count).
 
-    Runs before its slider exists: a slider refuses a value out of its range."""
+    Runs before its slider exists: a slider refuses a value out of its range. Each `scope` (a model)
+    remembers its own value, so layer 20 of one model survives a visit to a model with 6 layers."""
+    memory = st.session_state.setdefault(INDEX_MEMORY, {})
+    if st.session_state.get(f"{INDEX_MEMORY}-{key}") != scope and (scope, key) in memory:
+        st.session_state[key] = memory[(scope, key)]
     value = st.session_state.get(key)
     if value is None:
         raw = st.query_params.get(key)
@@ -166,7 +171,8 @@ def index(key: str, count: int) -> int:
     if shown != value:
         st.warning(_("There is no {what} {value} here (0 to {last}); showing {shown}.").format(
             what=_(INDEX_NAMES.get(key, key)), value=value, last=count - 1, shown=shown), icon="🔗")
-    st.session_state[key] = shown
+    st.session_state[key] = memory[(scope, key)] = shown
+    st.session_state[f"{INDEX_MEMORY}-{key}"] = scope
     return shown
 
 

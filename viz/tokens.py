@@ -305,3 +305,20 @@ def chip_rows(chips: list[TokenChip], _: Translate = identity) -> list[dict[str,
         }
         for c in chips
     ]
+
+
+LOSS_CEILING_NATS = 8.0  # a token at or beyond this surprise gets the full tint
+
+
+def loss_text_html(labels: Sequence[str], probability: Sequence[float], loss: Sequence[float],
+                   _: Translate = identity) -> str:
+    """A long text as itself, each predicted token tinted by how surprised the model was (−ln p), the exact
+    numbers on hover: readable where a bar chart of hundreds of tokens is not."""
+    spans = []
+    for label, p, nats in zip(labels, probability, loss):
+        alpha = min(float(nats) / LOSS_CEILING_NATS, 1.0)
+        title = _("p(actual next token) = {p:.4f} · −ln p = {loss:.2f}").format(p=float(p), loss=float(nats))
+        spans.append(f'<span class="ts-loss" style="background:rgba(214,39,40,{alpha:.2f})" '
+                     f'title="{html.escape(title, quote=True)}">{html.escape(label)}</span>')
+    return (f'{STYLE}<style>.ts-loss {{ border-radius: 3px; padding: 1px 1px; margin: 0 1px; white-space: pre-wrap; '
+            f'line-height: 1.9; }}</style><div class="ts-chips">{"".join(spans)}</div>')

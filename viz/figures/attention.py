@@ -228,7 +228,7 @@ def make_attention_heatmap_figure(
     fig.update_yaxes(type="category", autorange="reversed", title_text=_("query (looking)"), automargin=True)
     fig.update_layout(
         title=dict(text=plotly_text(head_titles[head]), subtitle=dict(text="; ".join(notes))),
-        height=int(np.clip(240 + 22 * t, 400, 990)), margin=dict(l=10, r=10, t=110 if len(stack) > 1 else 80, b=10),
+        height=int(np.clip(240 + 22 * t, 400, 990)), margin=dict(l=10, r=10, t=140 if len(stack) > 1 else 80, b=10),
         plot_bgcolor="white",
     )
     return fig
@@ -295,7 +295,7 @@ def _add_line_levels(fig: go.Figure, drawn: np.ndarray, width: int) -> None:
                                  line=dict(color=LINE_COLOUR, width=width), hoverinfo="skip"))
 
 
-def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title: str = "",
+def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title: str = "", subtitle: str = "",
                               _: Translate = identity) -> go.Figure:
     """One query's weights over the keys it may see, as bars: where does this token look?"""
     row, row_mask = np.asarray(row, dtype=np.float32), np.asarray(row_mask, dtype=bool)
@@ -309,7 +309,8 @@ def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title
     ))
     fig.update_xaxes(type="category", tickangle=-60)
     fig.update_yaxes(range=[0, 1], title_text=_("weight"))
-    fig.update_layout(title=plotly_text(title) or None, height=320, margin=dict(l=10, r=10, t=50))
+    fig.update_layout(title=dict(text=plotly_text(title), subtitle=dict(text=plotly_text(subtitle))),
+                      height=340, margin=dict(l=10, r=10, t=70))
     return fig
 
 
@@ -327,6 +328,10 @@ def make_attention_mosaic_figure(
     centres = np.array([layout.centre(i) for i in range(layout.n_tiles)], dtype=np.float32)
     fig = go.Figure(go.Heatmap(z=image, zmin=0, zmax=1, colorscale=COLOURS, showscale=False, hoverinfo="skip",
                                name="thumbnails"))
+    # Masked cells are grey inside each tile; the gaps between tiles stay white.
+    inside = tile_mosaic(np.zeros_like(np.asarray(thumbs, dtype=np.float32)), layout) == 0
+    fig.add_trace(go.Heatmap(z=np.where(inside & np.isnan(image), 1.0, np.nan).astype(np.float32), showscale=False,
+                             colorscale=[[0, MASKED_COLOUR], [1, MASKED_COLOUR]], hoverinfo="skip", name="masked"))
     fig.add_trace(go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers", name="tiles", text=names,
                              marker=dict(size=max(6, tile_px // 2), symbol="square", opacity=0),
                              hovertemplate="%{text}<extra>" + _("click to open") + "</extra>"))
@@ -340,7 +345,8 @@ def make_attention_mosaic_figure(
     fig.update_yaxes(tickmode="array", tickvals=[r * step_y + (layout.tile_h - 1) / 2 for r in range(layout.n_rows)],
                      ticktext=rows, autorange="reversed", showgrid=False, zeroline=False, fixedrange=True,
                      scaleanchor="x", constrain="domain")
-    fig.update_layout(title=plotly_text(title) or None, showlegend=False, plot_bgcolor=MASKED_COLOUR,
+    fig.update_layout(title=plotly_text(title) or None, showlegend=False, plot_bgcolor="white",
                       hoverdistance=-1, hovermode="closest",
-                      height=int(np.clip(90 + tile_px * layout.n_rows, 200, 1200)), margin=dict(l=10, r=10, t=70, b=10))
+                      height=int(np.clip(90 + tile_px * layout.n_rows, 200, 1200)), margin=dict(l=10, r=10, t=70, b=10),
+                      width=int(max(320, 60 + tile_px * layout.n_cols)))
     return fig

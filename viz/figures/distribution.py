@@ -80,7 +80,10 @@ def make_distribution_figure(
                              text=[f"{z:.1f}" for z in logits], textposition="middle right", cliponaxis=False,
                              customdata=customdata, hovertemplate=hover), row=1, col=2)
     fig.update_yaxes(tickmode="array", tickvals=rows, ticktext=names, autorange="reversed", row=1, col=1)
-    fig.update_xaxes(range=[0, max(float(probs.max()), float(renormalised.max())) * 1.3], tickformat=".0%", row=1, col=1)
+    # Room for the percentages written beside the bars, but never past 100%; small probabilities keep
+    # their digits on the ticks (0.05%, not 0%).
+    top = min(max(float(probs.max()), float(renormalised.max())) * 1.3, 1.0)
+    fig.update_xaxes(range=[0, top], tickformat=".2~%", row=1, col=1)
     spread = max(float(logits.max() - logits.min()), 1.0)
     fig.update_xaxes(range=[logits.min() - 0.1 * spread, logits.max() + 0.35 * spread], row=1, col=2)
     fig.update_layout(title=plotly_text(title) or None, showlegend=False, barmode="overlay",

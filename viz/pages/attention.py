@@ -12,12 +12,11 @@ frame.page_header(catalog.BY_ID["attention"])
 st.markdown(state.explain("attention"))
 
 preset = presets.preset_buttons("attention")
-if preset is not None and preset.note:
-    st.info(_(preset.note))
-
 text, lm = state.text(), model_or_error(state.model_name())
 if lm is not None:
     spec = spec_of(lm.name)
+    if preset is not None and preset.note and spec.trained:  # an untrained model has no point to make
+        st.info(_(preset.note))
     if not spec.trained:
         st.warning(_("This model is **untrained**: its weights are random numbers, so these are real attention "
                      "computations whose patterns carry no meaning. Compare them with a trained model."))

@@ -114,26 +114,27 @@ def _step(key: str, delta: int, count: int) -> None:
     st.session_state[key] = _clamp(st.session_state.get(key, 0) + delta, count)
 
 
-def _stepper(label: str, key: str, count: int, disabled: bool = False) -> int:
-    value = state.index(key, count)
-    back, middle, forward = st.columns([1, 6, 1], vertical_alignment="bottom")
-    back.button("◀", key=f"{key}-previous", help=_("Previous"), on_click=_step,
-                args=(key, -1, count), disabled=disabled or value == 0)
+def _stepper(label: str, key: str, count: int, scope: str, disabled: bool = False) -> int:
+    value = state.index(key, count, scope)
+    # One row that never wraps: on a phone the arrows stay beside their slider.
+    row = st.container(horizontal=True, wrap=False, vertical_alignment="bottom")
+    row.button("◀", key=f"{key}-previous", help=_("Previous"), on_click=_step,
+               args=(key, -1, count), disabled=disabled or value == 0)
     if count > 1:
-        middle.slider(label, 0, count - 1, key=key, bind="query-params", disabled=disabled)
+        row.slider(label, 0, count - 1, key=key, bind="query-params", disabled=disabled)
     else:
-        middle.caption(_("{what} 0, the only one").format(what=label))
-    forward.button("▶", key=f"{key}-next", help=_("Next"), on_click=_step,
-                   args=(key, 1, count), disabled=disabled or value == count - 1)
+        row.caption(_("{what} 0, the only one").format(what=label))
+    row.button("▶", key=f"{key}-next", help=_("Next"), on_click=_step,
+               args=(key, 1, count), disabled=disabled or value == count - 1)
     return value
 
 
-def _controls(source: AttentionSource) -> tuple[int, int | None, bool]:
+def _controls(source: AttentionSource, scope: str) -> tuple[int, int | None, bool]:
     """(layer, head or None for the average over heads, hide sinks?)."""
     mode_column, sink_column, scale_column = st.columns([2, 3, 2])
     mode = mode_column.radio(_("Heads"), (ONE_HEAD, AVERAGE), key=MODE_KEY, horizontal=True,
                              label_visibility="collapsed", format_func=state.translator())
-    hide = sink_column.toggle(_("Hide attention sinks and renormalise the rest"), key=HIDE_KEY,
+    hide = sink_column.toggle(_("Hide attention sinks"), key=HIDE_KEY,
                               help=_("Drops the special tokens and the first token from the keys and rescales "
                                      "every row to sum to 1 again, so the weaker patterns show."))
     scale_column.selectbox(_("Colour scale"), SCALES, key=SCALE_KEY, format_func=SCALE_NAMES.get,
@@ -141,9 +142,9 @@ def _controls(source: AttentionSource) -> tuple[int, int | None, bool]:
                                   "or a log scale, makes the small weights visible. Hover shows the true weight."))
     layer_column, head_column = st.columns(2)
     with layer_column:
-        layer = _stepper(_("Layer"), LAYER_KEY, source.n_layers)
+        layer = _stepper(_("Layer"), LAYER_KEY, source.n_layers, scope)
     with head_column:
-        head = _stepper(_("Head"), HEAD_KEY, source.n_heads, disabled=mode == AVERAGE)
+        head = _stepper(_("Head"), HEAD_KEY, source.n_heads, scope, disabled=mode == AVERAGE)
     return layer, None if mode == AVERAGE else head, hide
 
 
@@ -200,7 +201,7 @@ def _mosaic(chart_key: str, thumbs, n_cols: int, names, rows, cols, current, tit
     figure = make_attention_mosaic_figure(thumbs, layout, tile_names=names, row_labels=rows, col_labels=cols,
                                           current=current, title=title, tile_px=tile_px, _=_)
     st.plotly_chart(figure, key=chart_key, on_select=partial(_open_tile, chart_key, layout, n_heads, layer),
-                    selection_mode="points", config={"displayModeBar": False})
+                    selection_mode="points", config={"displayModeBar": False}, width="content")
 
 
 GRID_NONE, GRID_LAYER, GRID_MODEL = N_("None"), N_("All heads of this layer"), N_("Every layer × head (model view)")
@@ -241,7 +242,8 @@ def _open_head(layer: int, head: int) -> None:
     st.session_state[LAYER_KEY], st.session_state[HEAD_KEY], st.session_state[MODE_KEY] = layer, head, ONE_HEAD
 
 
-def _worth_a_look(source: AttentionSource, query: int, key_labels: list[str], open_best: bool) -> None:
+def _worth_a_look(source: AttentionSource, query: int, query_label: str, key_labels: list[str],
+                  open_best: bool) -> None:
     """The heads where the query looks somewhere a trivial head would not, one click each; with
     `open_best`, the best of them is opened (a preset's point, found rather than hard-coded)."""
     ranked = rank_heads([record.probs for record in source.records], query, source.sink_keys)
@@ -250,11 +252,11 @@ def _worth_a_look(source: AttentionSource, query: int, key_labels: list[str], op
     if open_best:
         _open_head(ranked[0].layer, ranked[0].head)
     st.caption(_("Heads worth a look for “{token}”: where it looks beyond itself, its neighbour and the sinks")
-               .format(token=source.queries[query]))
-    for column, score in zip(st.columns(len(ranked)), ranked):
-        column.button(f"L{score.layer}·h{score.head} → {key_labels[score.key]} {score.score:.0%}",
-                      key=f"worth-{score.layer}-{score.head}", on_click=_open_head, args=(score.layer, score.head),
-                      width="stretch")
+               .format(token=query_label))
+    row = st.container(horizontal=True)
+    for score in ranked:
+        row.button(f"L{score.layer}·h{score.head} → {key_labels[score.key]} {score.score:.0%}",
+                   key=f"worth-{score.layer}-{score.head}", on_click=_open_head, args=(score.layer, score.head))
 
 
 def _line_window(query: int | None, t: int) -> slice:
@@ -307,20 +309,19 @@ def explorer(trace, tokenizer, focus: str | None = None) -> None:
     query = _pick_query(query_labels, focus)
     if query is not None:
         open_best = st.session_state.pop(state.OPEN_BEST, False) or (first_visit and focus is not None)
-        _worth_a_look(source, query, key_labels, open_best)
-    layer, head, hide = _controls(source)
+        _worth_a_look(source, query, query_labels[query], key_labels, open_best)
+    layer, head, hide = _controls(source, scope=trace.model)
     record = source.records[layer]
     weights, mask = head_weights(record.probs, head), np.asarray(record.mask, dtype=bool)
     whose = _("this head's") if head is not None else _("the {count} heads' average").format(count=source.n_heads)
     st.info(_sink_message(key_shares(weights, mask), source, key_labels, whose))
     hide = hide and not source.sink_keys.all()
     shown_keys = [label for label, sink in zip(key_labels, source.sink_keys) if not (hide and sink)]
-    matrix_column, lines_column = st.columns([3, 2])
-    with matrix_column:
-        name = _heatmap(source, record, layer, head, _(KINDS[kind]), mask, query_labels, shown_keys, hide,
-                        st.session_state.get(SCALE_KEY, "linear"))
+    name = _heatmap(source, record, layer, head, _(KINDS[kind]), mask, query_labels, shown_keys, hide,
+                    st.session_state.get(SCALE_KEY, "linear"))
     if hide:
         weights, mask = without_keys(weights, mask, source.sink_keys)
+    lines_column, row_column = st.columns(2)
     with lines_column:
         window = _line_window(query, len(query_labels))
         if window != slice(0, len(query_labels)):
@@ -331,8 +332,9 @@ def explorer(trace, tokenizer, focus: str | None = None) -> None:
             weights[window, keys], mask[window, keys], query_labels[window], shown_keys[keys], _=_,
             query=None if query is None or not window.start <= query < window.stop else query - window.start,
             title=_("Lines: opacity = weight")))
-        if query is not None:
+    if query is not None:
+        with row_column:
             st.plotly_chart(make_attention_row_figure(
-                weights[query], mask[query], shown_keys, _=_,
-                title=_("Where does “{token}” look? ({name})").format(token=query_labels[query], name=name)))
+                weights[query], mask[query], shown_keys, _=_, subtitle=name,
+                title=_("Where does “{token}” look?").format(token=query_labels[query])))
     _grids(source, layer, head)

@@ -18,12 +18,13 @@ from core.generation import Sampling, filter_distribution, generate_step, next_t
 from viz import state
 from viz.figures.distribution import make_distribution_figure, make_token_loss_figure
 from viz.state import _, render
-from viz.tokens import label_of, labels_for
+from viz.tokens import LOSS_CEILING_NATS, label_of, labels_for, loss_text_html
 
 TEMPERATURE_KEY, TOP_K_KEY, TOP_P_KEY, SEED_KEY = state.TEMPERATURE, state.TOP_K, state.TOP_P, state.SEED
 BARS_KEY, DECODING_KEY, STEPS_KEY = "nt_bars", "nt_decoding", "nt_steps"
 GEN_PROMPT, GEN_MODEL, GEN_IDS, GEN_START, GEN_LAST = "gen_prompt", "gen_model", "gen_ids", "gen_start", "gen_last"
 GREEDY, SAMPLE = N_("Greedy (most likely)"), N_("Sample")
+LOSS_BARS_MAX = 40  # beyond this many tokens the per-token loss is coloured text, not bars
 
 # Seed 002's three-word example: the logits are its input, the rounded probabilities its claim.
 THREE_WORDS = ("apple", "banana", "cherry")
@@ -105,7 +106,12 @@ def loss_section(tokenizer, trace) -> None:
     losses = next_token_losses(trace.logits, trace.token_ids)
     labels = labels_for(tokenizer, trace.token_ids)[1:]
     st.latex(r"\mathcal{L} = -\frac{1}{T-1}\sum_{t=1}^{T-1} \ln p(x_{t+1} \mid x_1, \dots, x_t)")
-    st.plotly_chart(make_token_loss_figure(labels, losses.probability, losses.loss, _=_), key="nt_losses")
+    if len(labels) <= LOSS_BARS_MAX:
+        st.plotly_chart(make_token_loss_figure(labels, losses.probability, losses.loss, _=_), key="nt_losses")
+    else:
+        st.html(loss_text_html(labels, losses.probability, losses.loss, _))
+        st.caption(_("A long text: each token is tinted by how surprised the model was (−ln p, full red at {ceiling:g} "
+                     "nats or more); hover over a token for its numbers.").format(ceiling=LOSS_CEILING_NATS))
     st.caption(_("Each bar is the probability the model gave the token that really came next. Pre-training raises "
                  "these bars on billions of texts; here the average cross-entropy is {loss:.2f} nats (perplexity "
                  "{perplexity:.1f}).").format(loss=losses.mean_loss, perplexity=np.exp(losses.mean_loss)))

@@ -36,11 +36,11 @@ def tokenizer_models() -> list[str]:
 
 
 def show_counts(text: str, chips: list[TokenChip]) -> None:
-    characters, tokens, per_char = st.columns(3)
-    characters.metric(_("Characters"), len(text),
-                      help=_("{count} bytes in UTF-8").format(count=len(text.encode("utf-8"))))
-    tokens.metric(_("Tokens"), len(chips), help=_("Including the special tokens the tokenizer adds"))
-    per_char.metric(_("Tokens / character"), f"{len(chips) / len(text):.2f}")
+    row = st.container(horizontal=True)  # metrics as wide as their labels: none is cut on a projector
+    row.metric(_("Characters"), len(text), width="content",
+               help=_("{count} bytes in UTF-8").format(count=len(text.encode("utf-8"))))
+    row.metric(_("Tokens"), len(chips), help=_("Including the special tokens the tokenizer adds"), width="content")
+    row.metric(_("Tokens / character"), f"{len(chips) / len(text):.2f}", width="content")
 
 
 @st.fragment
