@@ -1,7 +1,8 @@
-"""Server-side page speed, measured with Streamlit's AppTest on the Attention page:
+"""Server-side page speed, measured with Streamlit's AppTest:
 
-  - changing the head on a 64-token text (no model call: the trace is cached);
-  - a new 64-token text on SmolLM2 (one forward with full capture, then the page).
+  - Attention page: changing the head on a 64-token text (no model call: the trace is cached);
+  - Attention page: a new 64-token text on SmolLM2 (one forward with full capture, then the page);
+  - Next-token page: a new 1,500-character paragraph (about 300 tokens) on SmolLM2.
 
 AppTest reruns the whole page script, so these are upper bounds of what the
 layer/head fragment alone costs in the browser session.
@@ -18,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m"
 N_TOKENS = 64
+PARAGRAPH_CHARS = 1_500
 
 
 def texts(lm, count: int) -> list[str]:
@@ -56,12 +58,30 @@ def main(repeats: int = 7) -> dict:
     result = {
         "head_change_ms": 1e3 * statistics.median(head_changes),
         "new_text_ms": 1e3 * statistics.median(new_texts),
+        "next_token_paragraph_ms": 1e3 * next_token_paragraph(repeats),
     }
     print(
         f"Attention page, {MODEL}, {N_TOKENS} tokens (whole-page rerun, median of {repeats}): "
-        f"change head {result['head_change_ms']:.0f} ms, new text {result['new_text_ms']:.0f} ms"
+        f"change head {result['head_change_ms']:.0f} ms, new text {result['new_text_ms']:.0f} ms; "
+        f"Next-token page, a new {PARAGRAPH_CHARS:,}-character paragraph: {result['next_token_paragraph_ms']:.0f} ms"
     )
     return result
+
+
+def next_token_paragraph(repeats: int) -> float:
+    """Median seconds for the Next-token page to show a new paragraph (model run, loss, generation chips)."""
+    corpus = (ROOT / "bench" / "corpus.txt").read_text()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.session_state["model"] = MODEL
+    at.session_state["text"] = corpus[:PARAGRAPH_CHARS]
+    at.run()
+    at.switch_page("viz/pages/next_token.py").run()
+    times = []
+    for i in range(1, repeats + 1):
+        rotated = corpus[i * 20 :] + " " + corpus[: i * 20]  # a different paragraph of the same length each time
+        at.session_state["text"] = rotated[:PARAGRAPH_CHARS]
+        times.append(timed_run(at))
+    return statistics.median(times)
 
 
 if __name__ == "__main__":
