@@ -258,3 +258,11 @@ def test_model_and_text_persist_across_page_switches():
         assert at.session_state[state.TEXT] == text, page
         assert at.selectbox(key=state.MODEL).value == "minilm-l6", page
         assert at.text_area(key=state.TEXT).value == text, page
+
+
+def test_the_sidebar_counts_both_stacks_and_the_model_cannot_be_cleared():
+    at = open_app("classic")
+    assert_clean(at)
+    assert any("2 + 2" in caption.value for caption in at.sidebar.caption)
+    picker = at.selectbox(key=state.MODEL)
+    assert picker.proto.HasField("default") and picker.value == "classic"  # a default: no "Choose an option"

@@ -241,3 +241,17 @@ def test_a_partial_last_row_has_no_phantom_tiles():
     assert layout.n_rows == 2
     assert layout.tile_at(*layout.centre(4)) == 4
     assert layout.tile_at(2 * 5 + 1, 5 + 1) is None  # where a sixth tile would be
+
+
+def test_a_long_axis_labels_every_kth_token_and_says_so():
+    t = 100
+    weights = np.tril(np.ones((t, t), dtype=np.float32))
+    weights /= weights.sum(axis=1, keepdims=True)
+    labels = [f"w{i}" for i in range(t)]
+    fig = make_attention_heatmap_figure(weights, weights > 0, labels, labels)
+    step = -(-t // 40)
+    assert list(fig.layout.xaxis.ticktext) == labels[::step] and list(fig.layout.yaxis.tickvals) == labels[::step]
+    assert f"every {step}th token" in fig.layout.title.subtitle.text
+    short = make_attention_heatmap_figure(weights[:5, :5] / weights[:5, :5].sum(1, keepdims=True),
+                                          weights[:5, :5] > 0, labels[:5], labels[:5])
+    assert list(short.layout.xaxis.ticktext) == labels[:5] and "every" not in short.layout.title.subtitle.text

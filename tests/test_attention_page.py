@@ -268,3 +268,12 @@ def test_an_untrained_model_gets_no_preset_point_to_look_for():
     assert not at.exception
     assert not any("attend to" in info.value for info in at.info)
     assert any("untrained" in warning.value for warning in at.warning)
+
+
+def test_the_sink_notice_says_what_the_switch_has_done():
+    at = _open("minilm-l6", TEXT, layer="0", head="0")
+    sink = next(i.value for i in at.info if "attention sinks" in i.value)
+    assert "Hide them" in sink
+    at.toggle(key="attention_hide_sinks").set_value(True).run()
+    sink = next(i.value for i in at.info if "attention sinks" in i.value)
+    assert "hidden below" in sink and "Hide them" not in sink

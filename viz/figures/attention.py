@@ -159,6 +159,7 @@ def _is_causal(mask: np.ndarray) -> bool:
 SCALES = ("linear", "row", "log")
 LOG_FLOOR = 1e-4  # the log scale's lowest colour: weights below it look the same
 INSTANT_HEADS_MAX_CELLS = 400_000  # above this (heads × T × S), only the shown head is sent
+AXIS_LABELS_MAX = 40  # more tokens than this on an axis: label every k-th, and say so
 
 
 def _display(weights: np.ndarray, mask: np.ndarray, scale: str) -> tuple[np.ndarray, float, float]:
@@ -224,8 +225,13 @@ def make_attention_heatmap_figure(
                       "log": _("colour: log₁₀ of the weight, from 10⁻⁴ to 1")}[scale])
     if len(stack) > 1:
         _add_head_buttons(fig, head_titles, head, has_mask=not mask.all(), _=_)
-    fig.update_xaxes(type="category", title_text=_("key (looked at)"), tickangle=-60, automargin=True)
-    fig.update_yaxes(type="category", autorange="reversed", title_text=_("query (looking)"), automargin=True)
+    step = -(-max(t, s) // AXIS_LABELS_MAX)
+    if step > 1:  # say which labels are shown, rather than letting Plotly drop some silently
+        notes.append(_("every {step}th token labelled; hover shows each").format(step=step))
+    fig.update_xaxes(type="category", title_text=_("key (looked at)"), tickangle=-60, automargin=True,
+                     tickmode="array", tickvals=xs[::step], ticktext=xs[::step])
+    fig.update_yaxes(type="category", autorange="reversed", title_text=_("query (looking)"), automargin=True,
+                     tickmode="array", tickvals=ys[::step], ticktext=ys[::step])
     fig.update_layout(
         title=dict(text=plotly_text(head_titles[head]), subtitle=dict(text="; ".join(notes))),
         height=int(np.clip(240 + 22 * t, 400, 990)), margin=dict(l=10, r=10, t=140 if len(stack) > 1 else 80, b=10),
