@@ -1,4 +1,6 @@
-"""A Llama-architecture GGUF file (SmolLM2) into our decoder, dequantised once at load."""
+"""A Llama-architecture GGUF file (SmolLM2) into our decoder, dequantised once at load.
+
+`GGUFModel`, `dequantized` and `build` serve every GGUF loader (gguf_gemma.py too)."""
 
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ from .weights import assign
 class GGUFModel:
     """The metadata and tensors of a GGUF file, read without executing anything from it."""
 
-    def __init__(self, path: Path):
-        self.file = GGUFFile(path)  # raises ModelUnavailableError on a damaged or truncated file
-        self.path = path
+    def __init__(self, source: Path | GGUFFile):
+        # GGUFFile raises ModelUnavailableError on a damaged or truncated file.
+        self.file = source if isinstance(source, GGUFFile) else GGUFFile(source)
+        self.path = self.file.path
 
     def field(self, key: str, default=None):
         return self.file.metadata.get(key, default)
@@ -39,6 +42,20 @@ class GGUFModel:
         with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
             arrays = pool.map(lambda t: dequantize(t.data, t.tensor_type), self.file.tensors)
             return {t.name: a for t, a in zip(self.file.tensors, arrays)}
+
+    def dequantized(self) -> dict[str, np.ndarray]:
+        """`tensors()`, with any failure (a quantisation type gguf cannot dequantise) as ModelUnavailableError."""
+        try:
+            return self.tensors()
+        except Exception as exc:
+            raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=self.path.name, detail=str(exc)) from exc
+
+
+def build(config: ModelConfig, arrays: dict[str, np.ndarray], source: str) -> Transformer:
+    """Our model with `arrays` (our parameter names) as its parameters, the output head tied where configured."""
+    model = Transformer.empty(config)
+    assign(model, arrays, source)
+    return model.tie_weights()
 
 
 def llama_config(g: GGUFModel, tied: bool) -> ModelConfig:
@@ -103,19 +120,14 @@ def load_gguf_llama(path: Path) -> tuple[Transformer, TextTokenizer, GGUFModel]:
     if g.field("general.architecture") != "llama":
         raise ModelUnavailableError(N_("{file} is a {found!r} model, not {expected}"), file=path.name,
                                     found=g.field("general.architecture"), expected="llama")
-    try:
-        tensors = g.tensors()
-    except Exception as exc:  # e.g. a quantisation type that gguf cannot dequantise
-        raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=path.name, detail=str(exc)) from exc
+    tensors = g.dequantized()
     config = llama_config(g, tied="output.weight" not in tensors)
     for name, value in list(tensors.items()):
         if name.endswith("attn_q.weight"):
             tensors[name] = unpermute_rotary_rows(value, config.n_heads)
         elif name.endswith("attn_k.weight"):
             tensors[name] = unpermute_rotary_rows(value, config.kv_heads)
-    model = Transformer.empty(config)
-    assign(model, {_rename(name): value for name, value in tensors.items()}, path.name)
-    model.tie_weights()
+    model = build(config, {_rename(name): value for name, value in tensors.items()}, path.name)
     tokenizer = byte_bpe_from_gguf(
         g.field("tokenizer.ggml.tokens"), g.field("tokenizer.ggml.merges"), g.field("tokenizer.ggml.token_type")
     )

