@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,8 +74,9 @@ class TextTokenizer:
         )
         self.unk_token = "[UNK]" if tokenizer.token_to_id("[UNK]") is not None else None
 
-    @property
+    @functools.cached_property
     def vocab_size(self) -> int:
+        # Cached: `tokenizers` counts the vocabulary anew on every call (0.3 ms for Gemma's 262k entries).
         return self._tok.get_vocab_size(with_added_tokens=True)
 
     def encode(self, text: str) -> Encoded:
@@ -88,6 +90,12 @@ class TextTokenizer:
         if self.bos_id is not None:
             ids, tokens, offsets = [self.bos_id] + ids, [self.id_to_token(self.bos_id)] + tokens, [(0, 0)] + offsets
         return Encoded(ids, tokens, offsets)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of many texts at once (on every core), the start token added as by `encode`."""
+        texts = [_LONE_SURROGATE.sub("\ufffd", t) for t in texts]
+        start = [] if self.bos_id is None else [self.bos_id]
+        return [start + list(e.ids) for e in self._tok.encode_batch(texts)]
 
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
         return self._tok.decode(ids, skip_special_tokens=skip_special_tokens)

@@ -142,14 +142,20 @@ def load_gguf_gemma(source: Path | GGUFFile) -> tuple[Transformer, TextTokenizer
     # No rotary un-permutation here: llama.cpp's converter permutes Q/K rows for llama-arch files only,
     # and Gemma rotates the half-split pairs that our Rotary uses (tests/test_gemma_parity.py checks it).
     model = build(config, {_rename(name): value for name, value in tensors.items()}, g.path.name)
-    tokenizer = sentencepiece_from_gguf(
+    return model, gemma_tokenizer(g), g
+
+
+def gemma_tokenizer(g: GGUFModel) -> TextTokenizer:
+    """The SentencePiece tokenizer from the file's vocabulary, scores and token types, with <bos> in
+    front where the file asks for it (Gemma does: add_bos_token is true)."""
+    add_bos = g.field("tokenizer.ggml.add_bos_token", True)
+    return sentencepiece_from_gguf(
         g.field("tokenizer.ggml.tokens"),
         g.field("tokenizer.ggml.scores"),
         g.field("tokenizer.ggml.token_type"),
-        bos_id=g.field("tokenizer.ggml.bos_token_id") if g.field("tokenizer.ggml.add_bos_token", True) else None,
+        bos_id=g.field("tokenizer.ggml.bos_token_id") if add_bos else None,
         add_space_prefix=bool(g.field("tokenizer.ggml.add_space_prefix", False)),
     )
-    return model, tokenizer, g
 
 
 # -- the PyPI package -------------------------------------------------------------------------------------
