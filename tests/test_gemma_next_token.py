@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gemma_support import gemma_package, gguf_path
 
 import core
 from core.generation import softmax
-from gemma_support import gemma_package, gguf_path
 
 gemma_package()
 

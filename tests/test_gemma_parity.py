@@ -18,7 +18,6 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 import numpy as np
 import pytest
 import torch
-
 from gemma_support import gemma_package, gguf_path
 
 gemma_package()

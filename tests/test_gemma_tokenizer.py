@@ -5,17 +5,17 @@ from __future__ import annotations
 import ctypes
 
 import pytest
-
-from core.loaders.gguf_gemma import _open, gemma_tokenizer, packaged_gguf
-from core.tokenizers import BYTE, CONTROL
 from gemma_support import gemma_package, gguf_path
+
+from core.loaders.gguf_gemma import gemma_gguf, gemma_tokenizer, packaged_gguf
+from core.tokenizers import BYTE, CONTROL
 
 gemma_package()
 
 
 @pytest.fixture(scope="module")
 def gguf():
-    return _open(packaged_gguf(verify=False))
+    return gemma_gguf(packaged_gguf(verify=False))
 
 
 @pytest.fixture(scope="module")

@@ -89,7 +89,7 @@ def gemma_config(g: GGUFModel, tied: bool) -> ModelConfig:
 
 def gemma_config_from(source: Path | GGUFFile) -> ModelConfig:
     """The architecture alone, from the file's metadata (no tensor is dequantised)."""
-    g = _open(source)
+    g = gemma_gguf(source)
     return gemma_config(g, tied=all(t.name != "output.weight" for t in g.file.tensors))
 
 
@@ -121,7 +121,8 @@ def _rename(gguf_name: str) -> str:
     return f"stack.layers.{layer}.{_LAYER_NAMES.get(rest, rest)}"
 
 
-def _open(source: Path | GGUFFile) -> GGUFModel:
+def gemma_gguf(source: Path | GGUFFile) -> GGUFModel:
+    """The file's metadata and tensors, checked to be a Gemma 3 model with a SentencePiece vocabulary."""
     g = GGUFModel(source)
     if g.field("general.architecture") != ARCHITECTURE:
         raise ModelUnavailableError(f"{g.path.name} is a {g.field('general.architecture')!r} model, not {ARCHITECTURE}")
@@ -131,7 +132,7 @@ def _open(source: Path | GGUFFile) -> GGUFModel:
 
 
 def load_gguf_gemma(source: Path | GGUFFile) -> tuple[Transformer, TextTokenizer, GGUFModel]:
-    g = _open(source)
+    g = gemma_gguf(source)
     tensors = g.dequantized()
     config = gemma_config(g, tied="output.weight" not in tensors)
     for name, value in tensors.items():
