@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -74,7 +73,7 @@ class TextTokenizer:
         )
         self.unk_token = "[UNK]" if tokenizer.token_to_id("[UNK]") is not None else None
 
-    @functools.cached_property
+    @cached_property
     def vocab_size(self) -> int:
         # Cached: `tokenizers` counts the vocabulary anew on every call (0.3 ms for Gemma's 262k entries).
         return self._tok.get_vocab_size(with_added_tokens=True)
