@@ -106,3 +106,6 @@ def test_gemma_terms_ship_with_the_package():
     path = gguf_gemma.licence_path()
     assert path is not None and path.name == "GEMMA_TERMS.html"
     assert "Gemma Terms of Use" in path.read_text(encoding="utf-8")
+    text = gguf_gemma.licence_text()
+    assert text.startswith("Gemma Terms of Use") and "3.2 Use Restrictions" in text and "4.9 No Waiver" in text
+    assert "<" not in text and "{" not in text  # no markup, scripts or styles

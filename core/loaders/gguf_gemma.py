@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from collections.abc import Sequence
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +196,41 @@ def licence_path() -> Path | None:
         return None
     path = Path(spec.submodule_search_locations[0]) / LICENCE_FILE
     return path if path.exists() else None
+
+
+def licence_text() -> str | None:
+    """The Gemma Terms of Use as plain text (the article of the shipped web page, without its scripts,
+    styles and navigation), for a page to show without rendering someone else's HTML."""
+    path = licence_path()
+    if path is None:
+        return None
+    parser = _ArticleText()
+    parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+    text = re.sub(r"\s*\n\s*\n\s*", "\n\n", re.sub(r"[ \t]+", " ", "".join(parser.parts)))
+    text = text[max(text.find("Gemma Terms of Use"), 0) :]  # from the title on, without the breadcrumbs
+    return text.removesuffix("Send feedback").strip() or None
+
+
+class _ArticleText(HTMLParser):
+    """Text inside <article>, outside <script> and <style>; block ends become line breaks."""
+
+    BLOCKS = {"p", "li", "h1", "h2", "h3", "h4", "br", "tr", "div"}
+
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self.article = self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.article += tag == "article"
+        self.skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self.article -= tag == "article" and self.article > 0
+        self.skip -= tag in ("script", "style") and self.skip > 0
+        if tag in self.BLOCKS and self.article:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data):
+        if self.article and not self.skip:
+            self.parts.append(data)
