@@ -114,11 +114,13 @@ class GGUFFile:
                 with open(part, "rb") as f:
                     filled += f.readinto(memoryview(data)[filled:])
         except OSError as exc:
-            raise ModelUnavailableError(f"{name} cannot be read from its parts ({exc})") from exc
+            raise ModelUnavailableError(N_("{file} cannot be read as a GGUF file ({detail})"), file=name,
+                                        detail=f"a part cannot be read: {exc}") from exc
         if filled != data.size:
-            raise ModelUnavailableError(f"{name}: its parts changed while being read")
+            raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=name, detail="a part changed while being read")
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256.lower():
-            raise ModelUnavailableError(f"{name} is damaged: its parts do not join into the expected file (SHA-256)")
+            raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=name,
+                                        detail="its parts do not join into the expected file (SHA-256)")
         data.flags.writeable = False  # like the memory map: tensors are views, and nothing may change them
         return cls(name, data=data)
 

