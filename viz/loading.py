@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import LanguageModel, ScopeError, Trace, load_model
+from core import LanguageModel, ScopeError, Trace, load_model, spec_of
 from core.devices import device_name
 
 from .state import _, render
@@ -43,6 +43,12 @@ def get_trace(name: str, text: str, target: str | None = None) -> Trace:
         with st.spinner(_("Running the model…")):
             trace = cache.put(key, lm.trace(text, target=target, dtype=np.float16))
     return trace
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def licence_text(name: str) -> str | None:
+    """A model's shipped licence as plain text, read once per process."""
+    return spec_of(name).licence_text()
 
 
 def model_or_error(name: str) -> LanguageModel | None:

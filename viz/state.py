@@ -207,6 +207,14 @@ def default_model() -> str:
     return (preferred or installed or list(MODELS))[0]
 
 
+def model_for_language(language: str, needs: Capability | None = None) -> str | None:
+    """The first installed, trained model (registry order) trained on `language` with what a page needs."""
+    for name, spec in MODELS.items():
+        if spec.trained and language in spec.languages and (needs is None or spec.can(needs)) and spec.available():
+            return name
+    return None
+
+
 def model_name() -> str:
     name = st.session_state.get(MODEL)
     return name if name in MODELS else default_model()

@@ -207,21 +207,9 @@ def packaged_gguf(verify: bool = True) -> GGUFFile:
     return GGUFFile.from_parts(parts, package.MODEL_NAME, package.EXPECTED_SHA256 if verify else None)
 
 
-def licence_path() -> Path | None:
-    """The Gemma Terms of Use shipped in the package (HTML), found without importing it; None if absent."""
-    spec = importlib.util.find_spec(MODULE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(spec.submodule_search_locations[0]) / LICENCE_FILE
-    return path if path.exists() else None
-
-
-def licence_text(path: Path | None = None) -> str | None:
-    """The Gemma Terms of Use (default: the package's copy) as plain text: the article of the shipped
-    web page without its scripts, styles and navigation, for a page to show without rendering its HTML."""
-    path = path or licence_path()
-    if path is None:
-        return None
+def licence_text(path: Path) -> str | None:
+    """The Gemma Terms of Use at `path` (the package's copy, an HTML page) as plain text: the article without
+    its scripts, styles and navigation, for a page to show without rendering its HTML."""
     parser = _ArticleText()
     parser.feed(path.read_text(encoding="utf-8", errors="replace"))
     text = re.sub(r"\s*\n\s*\n\s*", "\n\n", re.sub(r"[ \t]+", " ", "".join(parser.parts)))

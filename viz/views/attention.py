@@ -255,7 +255,8 @@ def _worth_a_look(source: AttentionSource, query: int, query_label: str, key_lab
                .format(token=query_label))
     row = st.container(horizontal=True)
     for score in ranked:
-        row.button(f"L{score.layer}·h{score.head} → {key_labels[score.key]} {score.score:.0%}",
+        row.button(_("L{layer}·h{head} → {token} {weight:.0%}").format(
+                   layer=score.layer, head=score.head, token=key_labels[score.key], weight=score.score),
                    key=f"worth-{score.layer}-{score.head}", on_click=_open_head, args=(score.layer, score.head))
 
 
