@@ -92,3 +92,16 @@ def test_every_view_parameter_survives_a_round_trip_together():
         assert at.query_params[key] == value, key
     at.button(key="head-next").click().run()
     assert at.query_params[state.HEAD] == "3" and at.query_params[state.LAYER] == "4"
+
+
+def test_switching_the_language_keeps_the_page_model_text_and_selections():
+    query = {state.MODEL: "minilm-l6", state.TEXT: TEXT, state.LAYER: "4", state.HEAD: "2", state.QUERY: "it"}
+    at = open_link(ATTENTION, query)
+    before = at.title[0].value
+    at.sidebar.radio(key=state.LANG).set_value("zh").run()
+    assert not at.exception
+    assert at.title[0].value != before and "注意力" in at.title[0].value  # the same page, now in Chinese
+    for key, value in query.items():
+        assert at.query_params[key] == value, key
+    assert (at.session_state[state.LAYER], at.session_state[state.HEAD]) == (4, 2)
+    assert at.query_params[state.LANG] == "zh"
