@@ -17,6 +17,7 @@ from core.head_ranking import rank_heads
 from viz.loading import get_trace, trace_cache
 from viz.views.attention import (
     AVERAGE,
+    EVERY_QUERY,
     HEAD_KEY,
     KIND_KEY,
     LAYER_KEY,
@@ -294,3 +295,19 @@ def test_a_long_text_shows_an_image_and_a_zoom_with_exact_weights():
     last = probs.shape[0]
     np.testing.assert_array_equal(window, probs[last - LINE_WINDOW :, last - LINE_WINDOW :])
     assert any("tokens · model" in c.value for c in at.caption)
+
+
+def test_token_text_in_buttons_and_captions_is_shown_as_itself():
+    at = _open("smollm2-135m", "The price was 5 *")
+    assert not at.exception
+    assert at.selectbox(key=QUERY_KEY).value.strip("␣") == "*"  # the last token, chosen by default
+    caption = next(c.value for c in at.caption if "worth a look" in c.value)
+    assert "“\\*”" in caption  # escaped: Markdown would otherwise start an emphasis here
+
+
+def test_every_query_is_a_choice_the_link_keeps():
+    at = _open("minilm-l6", TEXT)
+    at.selectbox(key=QUERY_KEY).set_value(EVERY_QUERY).run()
+    assert at.query_params[QUERY_KEY] == EVERY_QUERY
+    again = _open("minilm-l6", TEXT, q=EVERY_QUERY)
+    assert again.selectbox(key=QUERY_KEY).value == EVERY_QUERY and not again.warning

@@ -59,11 +59,13 @@ def test_a_link_restores_each_choice_and_keeps_it_in_the_address(key):
 def junk_cases():
     """Every hostile value for every parameter it is junk for. Any short string is a valid text (pages show
     it escaped: tests/test_app.py), and a query token not in the text falls back to the last token
-    (tests/test_attention_page.py): for those two, only the empty value is junk."""
+    (tests/test_attention_page.py; an empty one means every query): for the text only the empty value is
+    junk, for the query token only an overlong one."""
     for key in ROUND_TRIPS:
         for junk in HOSTILE:
-            if key not in (state.TEXT, state.QUERY) or not junk:
+            if key not in (state.TEXT, state.QUERY) or (key == state.TEXT and not junk):
                 yield key, junk
+    yield state.QUERY, "x" * 201
 
 
 @pytest.mark.parametrize(("key", "junk"), list(junk_cases()))

@@ -66,7 +66,7 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(PRESENT, lambda raw: raw in ("true", "false"), "true / false"),
     UrlParam(LAYER, _is_int(0, 10_000), "0, 1, 2, …"),
     UrlParam(HEAD, _is_int(0, 10_000), "0, 1, 2, …"),
-    UrlParam(QUERY, lambda raw: 0 < len(raw) <= 200, "a token of the text"),
+    UrlParam(QUERY, lambda raw: len(raw) <= 200, "a token of the text"),
     UrlParam(ATTENTION, lambda raw: raw in ATTENTION_KINDS, " / ".join(ATTENTION_KINDS)),
     UrlParam(TEMPERATURE, _is_float(0.05, 5.0), "0.05–5"),
     UrlParam(TOP_K, _is_int(0, 1000), "0–1000"),

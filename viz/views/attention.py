@@ -40,7 +40,7 @@ from viz.tokens import axis_labels, labels_for
 LAYER_KEY, HEAD_KEY, KIND_KEY, QUERY_KEY = state.LAYER, state.HEAD, state.ATTENTION, state.QUERY
 MODE_KEY, HIDE_KEY, TARGET_KEY = "attention_heads", "attention_hide_sinks", "attention_target"
 QUERY_TOKENS = "attention_query_tokens"  # the tokens the query was picked from: a new text resets the pick
-EVERY_QUERY = "*"  # the query picker's "every query" in the URL
+EVERY_QUERY = ""  # the query picker's "every query", in the URL as q= (no token label is empty)
 SCALE_KEY = "attention_scale"
 LINE_WINDOW = 24  # beyond this many tokens the line view shows a window around the chosen query
 ONE_HEAD, AVERAGE = N_("One head"), N_("Average over heads")
@@ -255,11 +255,12 @@ def _worth_a_look(source: AttentionSource, query: int, query_label: str, key_lab
     if open_best:
         _open_head(ranked[0].layer, ranked[0].head)
     st.caption(_("Heads worth a look for “{token}”: where it looks beyond itself, its neighbour and the sinks")
-               .format(token=query_label))
+               .format(token=markdown_literal(query_label)))
     row = st.container(horizontal=True)
     for score in ranked:
         row.button(_("L{layer}·h{head} → {token} {weight:.0%}").format(
-                   layer=score.layer, head=score.head, token=key_labels[score.key], weight=score.score),
+                   layer=score.layer, head=score.head, token=markdown_literal(key_labels[score.key]),
+                   weight=score.score),
                    key=f"worth-{score.layer}-{score.head}", on_click=_open_head, args=(score.layer, score.head))
 
 
