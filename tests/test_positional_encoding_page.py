@@ -110,17 +110,25 @@ def test_the_dimension_follows_a_smaller_d_model():
     assert at.session_state[state.PE_DIM] == 63
 
 
+def comparison_table(at: AppTest) -> dict[str, dict[str, str]]:
+    """The comparison, one column per model: {model title: {row name: value}}."""
+    return at.dataframe[0].value.to_dict()
+
+
 def test_the_permutation_table_is_the_cores_comparison():
     at = open_page(text="我爱你")
-    rows = table(at)[0]
+    columns = comparison_table(at)
     encoder, decoder = load_model("minilm-l6"), load_model("smollm2-135m")
-    for row, lm in zip(rows, (encoder, decoder)):
+    assert list(columns) == [encoder.info.title, decoder.info.title]
+    for lm in (encoder, decoder):
         ids = lm.encode("我爱你")[0].ids
         result = compare_orders(lm, ids, reorder(lm.tokenizer, ids, "reversed"))
-        assert row["max |difference|, with positions"] == f"{result.max_with:.3g}"
-        assert row["max |difference|, positions off"] == f"{result.max_without:.3g}"
-    assert rows[0]["positions off gives"] == "the same vectors, permuted" and rows[0]["positions"] == "learned"
-    assert rows[1]["positions off gives"] == "different vectors" and rows[1]["mask"] == "causal"
+        assert columns[lm.info.title]["max |difference|, with positions"] == f"{result.max_with:.3g}"
+        assert columns[lm.info.title]["max |difference|, positions off"] == f"{result.max_without:.3g}"
+    encoder_column, decoder_column = columns[encoder.info.title], columns[decoder.info.title]
+    assert encoder_column["positions off gives"] == "the same vectors, permuted"
+    assert encoder_column["positions"] == "learned"
+    assert decoder_column["positions off gives"] == "different vectors" and decoder_column["mask"] == "causal"
     assert any("[UNK]" in caption.value for caption in at.caption)  # MiniLM spells neither 爱 nor 你
     assert any("你爱我" in code.value for code in at.code)  # SmolLM2's bytes, reversed in whole characters
 
@@ -155,4 +163,5 @@ def test_odd_and_hostile_text_never_breaks_the_page(text):
 def test_a_shuffled_order_is_kept_in_the_link():
     at = open_page(text="AI+编程 扬帆起航", order="shuffled")
     assert at.session_state[state.ORDER] == "shuffled" and at.query_params[state.ORDER] == "shuffled"
-    assert math.isfinite(float(table(at)[0][0]["max |difference|, positions off"]))
+    for column in comparison_table(at).values():
+        assert math.isfinite(float(column["max |difference|, positions off"]))

@@ -11,7 +11,7 @@ from viz.views.models import models_where
 frame.page_header(catalog.BY_ID["masks"])
 st.markdown(state.explain("masks"))
 st.latex(r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}}+M\right)V,"
-         r"\qquad M_{ij}=\begin{cases}0 & \text{if query } i \text{ may see key } j\\-\infty & \text{if not}\end{cases}")
+         r"\qquad M_{ij}\in\{0,\,-\infty\}")
 preset = presets.preset_buttons("masks")
 if preset is not None and preset.note:
     st.info(_(preset.note))
@@ -30,9 +30,8 @@ views.encoder_and_decoder_section(text, name)
 
 st.header(_("Adding −∞, not multiplying by 0"))
 st.markdown(state.explain("masks_ways"))
-st.latex(r"\text{wrong: } \mathrm{softmax}(S\odot A)_{ij}=\frac{e^{S_{ij}A_{ij}}}{\sum_{j'} e^{S_{ij'}A_{ij'}}}"
-         r"\;\Rightarrow\; A_{ij}=0 \text{ still weighs } \frac{e^0}{\sum_{j'}\cdots}>0"
-         r"\qquad \text{right: } e^{S_{ij}-\infty}=0")
+st.latex(r"\mathrm{softmax}(S\odot A):\ A_{ij}=0\;\Rightarrow\; w_{ij}=\frac{e^{0}}{\sum_{j'}e^{S_{ij'}A_{ij'}}}>0"
+         r"\qquad\mathrm{softmax}(S+M):\ M_{ij}=-\infty\;\Rightarrow\; w_{ij}=\frac{e^{-\infty}}{\sum_{j'}e^{S_{ij'}+M_{ij'}}}=0")
 causal = models_where(lambda config: config.is_causal, name)
 if causal:
     views.ways_section(causal[0], text)

@@ -247,7 +247,7 @@ def positions_off_section(text: str, order: str, preferred: str) -> None:
             details = (result, lm)
     if not rows:
         return
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.dataframe(pd.DataFrame(rows).set_index(_("model")).T)  # one column per model: the verdicts fit a phone
     if details is not None:
         _token_table(*details)
 
