@@ -158,7 +158,8 @@ def builder_arguments():
         "make_position_similarity_figure": ((weights,), {"measure": "cosine"}),
         "make_offset_curves_figure": ((np.arange(4), weights[:2], ["p = 0", "p = 1"]),
                                       {"points": np.array([[1.0, 0.5]]), "point_labels": ["a"]}),
-        "make_rope_rotation_figure": ((rng.normal(size=(2, 5, 2)), ["pair 0", "pair 3"]), {}),
+        "make_rope_rotation_figure": ((rng.normal(size=(2, 5, 2)), ["pair 0", "pair 3"]),
+                                      {"key_paths": rng.normal(size=(2, 5, 2))}),
         "make_mask_figure": ((mask, labels, labels), {"padding_keys": np.array([False, False, False, True])}),
         "make_masking_ways_figure": ((weights, weights, mask, weights[:, 0], labels, labels), {}),
     }

@@ -162,8 +162,14 @@ def test_a_pair_turns_on_a_circle_by_its_frequency():
         np.testing.assert_allclose(radii, radii[0])
         turns = np.diff(np.unwrap(np.arctan2(path[:, 1], path[:, 0])))
         np.testing.assert_allclose(turns, theta[pair], rtol=1e-5)  # the model's angles are float32
-    figure = make_rope_rotation_figure(np.stack([rope_pair_path(vector, 0, range(12), base)]), ["pair 0"])
-    np.testing.assert_allclose(figure.data[1].x, rope_pair_path(vector, 0, range(12), base)[:, 0])
+    other = rng.normal(size=32)
+    figure = make_rope_rotation_figure(np.stack([rope_pair_path(vector, 0, range(12), base)]), ["pair 0"],
+                                       key_paths=np.stack([rope_pair_path(other, 0, range(12), base)]))
+    query, key = (trace for trace in figure.data if trace.name in ("query", "key"))
+    np.testing.assert_allclose(query.x, rope_pair_path(vector, 0, range(12), base)[:, 0])
+    # At equal positions the angle between the query and the key never changes.
+    between = np.unwrap(np.arctan2(query.y, query.x) - np.arctan2(key.y, key.x))
+    np.testing.assert_allclose(between, between[0], atol=1e-5)
 
 
 def test_recorded_scores_are_the_unrotated_vectors_at_their_offset(decoder):

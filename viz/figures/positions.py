@@ -128,29 +128,42 @@ def make_offset_curves_figure(offsets, curves, names: Sequence[str], *, title: s
     return fig
 
 
-def make_rope_rotation_figure(paths, pair_titles: Sequence[str], *, title: str = "",
+ROTATION_COLOURS = ("#1f77b4", "#d62728")  # the query, the key
+
+
+def make_rope_rotation_figure(paths, pair_titles: Sequence[str], *, key_paths=None, title: str = "",
                               _: Translate = identity) -> go.Figure:
     """One panel per pair of dimensions: the pair's 2-D point at each position (numbered), turning on a
-    circle. `paths` is (pairs, P, 2)."""
+    circle. `paths` is (pairs, P, 2) for a query; `key_paths`, the same shape, for a key turning beside it:
+    at equal positions the angle between the two never changes."""
     paths = np.asarray(paths, dtype=np.float64)
     if paths.ndim != 3 or paths.shape[2] != 2 or len(pair_titles) != len(paths) or not len(paths):
         raise ValueError(f"paths must be (pairs, P, 2) with a title each, got {paths.shape}, {len(pair_titles)} titles")
+    drawn = [(paths, _("query"))]
+    if key_paths is not None:
+        key_paths = np.asarray(key_paths, dtype=np.float64)
+        if key_paths.shape != paths.shape:
+            raise ValueError(f"key_paths must have the shape of paths {paths.shape}, got {key_paths.shape}")
+        drawn.append((key_paths, _("key")))
     fig = make_subplots(rows=1, cols=len(paths), subplot_titles=[plotly_text(t) for t in pair_titles],
                         horizontal_spacing=0.06)
     circle = np.linspace(0, 2 * np.pi, 121)
-    for col, path in enumerate(paths, start=1):
-        radius = float(np.hypot(path[0, 0], path[0, 1]))
-        fig.add_trace(go.Scatter(x=radius * np.cos(circle), y=radius * np.sin(circle), mode="lines", hoverinfo="skip",
-                                 line=dict(color="#cccccc", width=1), showlegend=False, name="circle"), row=1, col=col)
-        labels = [str(p) for p in range(len(path))]
-        fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers+text", text=labels,
-                                 textposition="top center", showlegend=False, name=f"pair {col}",
-                                 marker=dict(size=7, color=np.arange(len(path)), colorscale="Viridis"),
-                                 line=dict(color="#999999", width=1),
-                                 hovertemplate=_("position") + " %{text}<br>(%{x:.3f}, %{y:.3f})<extra></extra>"),
-                      row=1, col=col)
+    for col in range(1, len(paths) + 1):
+        for index, (stack, name) in enumerate(drawn):
+            path = stack[col - 1]
+            radius = float(np.hypot(path[0, 0], path[0, 1]))
+            fig.add_trace(go.Scatter(x=radius * np.cos(circle), y=radius * np.sin(circle), mode="lines",
+                                     hoverinfo="skip", line=dict(color="#dddddd", width=1), showlegend=False,
+                                     name="circle"), row=1, col=col)
+            labels = [str(p) for p in range(len(path))]
+            fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers+text", text=labels,
+                                     textposition="top center", name=plotly_text(name), legendgroup=name,
+                                     showlegend=col == 1, marker=dict(size=7, color=ROTATION_COLOURS[index]),
+                                     line=dict(color=ROTATION_COLOURS[index], width=1),
+                                     hovertemplate=plotly_text(name) + ", " + _("position")
+                                     + " %{text}<br>(%{x:.3f}, %{y:.3f})<extra></extra>"), row=1, col=col)
         axis = "" if col == 1 else str(col)
         fig.update_yaxes(scaleanchor=f"x{axis}", row=1, col=col)
-    fig.update_layout(title=plotly_text(title) or None, height=380, margin=dict(l=10, r=10, t=80, b=10),
-                      plot_bgcolor="white")
+    fig.update_layout(title=plotly_text(title) or None, height=400, margin=dict(l=10, r=10, t=80, b=10),
+                      plot_bgcolor="white", legend=dict(orientation="h", y=-0.15))
     return fig

@@ -175,10 +175,11 @@ def rope_section(name: str, text: str) -> None:
     turned = frequencies * (ROTATION_POSITIONS - 1)
     pairs = sorted({0, int(np.abs(turned - np.pi).argmin()), int(np.abs(turned - np.pi / 4).argmin())})
     paths = np.stack([rope_pair_path(found.q, j, range(ROTATION_POSITIONS), base) for j in pairs])
+    key_paths = np.stack([rope_pair_path(found.keys[0], j, range(ROTATION_POSITIONS), base) for j in pairs])
     titles = [_("pair {j}: {theta:.3g} rad per position").format(j=j, theta=frequencies[j]) for j in pairs]
-    st.plotly_chart(make_rope_rotation_figure(paths, titles, _=_, title=_("The query of “{token}” (layer {layer}, "
-                    "head {head}) placed at positions 0–15").format(token=labels[-1], layer=layer, head=head)),
-                    key="rope-rotation", config=CHART)
+    st.plotly_chart(make_rope_rotation_figure(paths, titles, key_paths=key_paths, _=_, title=_(
+        "The query of “{token}” and the key of “{first}” (layer {layer}, head {head}), each placed at positions 0–15")
+        .format(token=labels[-1], first=labels[0], layer=layer, head=head)), key="rope-rotation", config=CHART)
     keys = sorted({0, max(t - 2, 0), t - 1})
     offsets = np.arange(max(t, 32))
     curves = np.stack([found.by_offset(j, offsets) for j in keys])
