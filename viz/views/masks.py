@@ -109,6 +109,8 @@ def ways_section(name: str, text: str) -> None:
         layer = index_slider(_("Layer"), state.LAYER, config.n_layers, name)
     with right:
         head = index_slider(_("Head"), state.HEAD, config.n_heads, name)
+    if not MODELS[name].trained:
+        st.caption(_("This model is untrained: these are real computations on random weights."))
     record = trace.layers[layer].self_attn
     ways = two_ways(record.scores[head], record.mask)
     labels = _labels(name, trace.stack)
