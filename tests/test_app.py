@@ -25,7 +25,8 @@ HOSTILE = '<img src=x onerror=alert(1)><script>alert("x")</script>'
 
 PAGES, DEFAULT_PAGE = [page.script for page in catalog.PAGES], catalog.PAGES[0].script
 # The pages that study the text, so must say something when there is none.
-TEXT_PAGES = [p for p in PAGES if Path(p).stem in {"tokenization", "attention", "next_token"}]
+TEXT_PAGES = [p for p in PAGES if Path(p).stem in {"tokenization", "positional_encoding", "attention", "masks",
+                                                    "next_token"}]
 
 
 def open_app(model: str | None = None, query: dict[str, str] | None = None) -> AppTest:

@@ -19,7 +19,9 @@ from core import MODELS, Capability, load_model, model_shape
 from viz import catalog, i18n, state
 from viz.figures import attention as attention_figures
 from viz.figures import distribution as distribution_figures
+from viz.figures import masks as mask_figures
 from viz.figures import pipeline as pipeline_figures
+from viz.figures import positions as position_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -127,7 +129,7 @@ def test_page_scripts_stay_thin():
 
 
 def _builders():
-    for module in (attention_figures, distribution_figures, pipeline_figures):
+    for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -152,6 +154,15 @@ def builder_arguments():
                                      {"kept": np.array([True, True, False, True])}),
         "make_token_loss_figure": ((labels, rng.random(4)), {}),
         "make_pipeline_figure": ((model_shape("classic")[0],), {}),
+        "make_position_table_figure": ((rng.normal(size=(6, 4)),), {}),
+        "make_sinusoid_waves_figure": ((rng.normal(size=(6, 4)), [0, 3], np.arange(1.0, 5.0)), {}),
+        "make_position_similarity_figure": ((weights,), {"measure": "cosine"}),
+        "make_offset_curves_figure": ((np.arange(4), weights[:2], ["p = 0", "p = 1"]),
+                                      {"points": np.array([[1.0, 0.5]]), "point_labels": ["a"]}),
+        "make_rope_rotation_figure": ((rng.normal(size=(2, 5, 2)), ["pair 0", "pair 3"]),
+                                      {"key_paths": rng.normal(size=(2, 5, 2))}),
+        "make_mask_figure": ((mask, labels, labels), {"padding_keys": np.array([False, False, False, True])}),
+        "make_masking_ways_figure": ((weights, weights, mask, weights[:, 0], labels, labels), {}),
     }
 
 

@@ -12,6 +12,7 @@ from viz import state
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ATTENTION, NEXT_TOKEN, OVERVIEW = "viz/pages/attention.py", "viz/pages/next_token.py", "viz/pages/overview.py"
+POSITIONS, MASKS = "viz/pages/positional_encoding.py", "viz/pages/masks.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -28,6 +29,11 @@ ROUND_TRIPS = {
     state.TOP_K: (NEXT_TOKEN, "smollm2-135m", "5", 5),
     state.TOP_P: (NEXT_TOKEN, "smollm2-135m", "0.9", 0.9),
     state.SEED: (NEXT_TOKEN, "smollm2-135m", "42", 42),
+    state.PE_D: (POSITIONS, "smollm2-135m", "64", 64),
+    state.PE_LEN: (POSITIONS, "smollm2-135m", "50", 50),
+    state.PE_DIM: (POSITIONS, "smollm2-135m", "5", 5),
+    state.ORDER: (POSITIONS, "minilm-l6", "shuffled", "shuffled"),
+    state.PAD: (MASKS, "minilm-l6", "Hello there", "Hello there"),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 
@@ -59,11 +65,12 @@ def test_a_link_restores_each_choice_and_keeps_it_in_the_address(key):
 def junk_cases():
     """Every hostile value for every parameter it is junk for. Any short string is a valid text (pages show
     it escaped: tests/test_app.py), and a query token not in the text falls back to the last token
-    (tests/test_attention_page.py; an empty one means every query): for the text only the empty value is
-    junk, for the query token only an overlong one."""
+    (tests/test_attention_page.py; an empty one means every query); a second sentence for the padding batch is
+    any text too: for the text and the padding sentence only the empty value is junk, for the query token only
+    an overlong one."""
     for key in ROUND_TRIPS:
         for junk in HOSTILE:
-            if key not in (state.TEXT, state.QUERY) or (key == state.TEXT and not junk):
+            if key not in (state.TEXT, state.QUERY, state.PAD) or (key != state.QUERY and not junk):
                 yield key, junk
     yield state.QUERY, "x" * 201
 

@@ -25,6 +25,7 @@ class Preset:
     note: str = ""  # translated
     focus: str | None = None  # the word the page should open on (the query token of the Attention page)
     language: str | None = None  # the text's language: a trained model that reads it is chosen where installed
+    settings: tuple[tuple[str, object], ...] = ()  # (session key, value) for the page's controls
 
 
 PRESETS: tuple[Preset, ...] = (
@@ -63,6 +64,25 @@ PRESETS: tuple[Preset, ...] = (
     Preset("next_token", N_("few-shot sentiment"), "Review: I loved this film. Sentiment: positive\n"
            "Review: The plot was dull and slow. Sentiment: negative\nReview: What a wonderful day! Sentiment:",
            "smollm2-135m", N_("In-context learning: the demonstrations steer the next token (seed 004).")),
+    Preset("positional_encoding", N_("PE formula"), "Transformer没有循环结构,因此无法自然地捕捉序列中的位置信息。",
+           note=N_("Seed 003's formula with the paper's d_model = 512: the heat map, single dimensions as waves, and "
+                   "dot products that depend only on the distance between two positions."),
+           settings=((state.PE_D, 512), (state.PE_LEN, 128))),
+    Preset("positional_encoding", N_("我爱你 → 你爱我"), "我爱你",
+           note=N_("“我爱你” and “你爱我” are the same tokens in another order (seed 001). Without positions an "
+                   "encoder gives them the same vectors, only permuted."), settings=((state.ORDER, "reversed"),)),
+    Preset("positional_encoding", N_("dog bites man"), "dog bites man",
+           note=N_("The same three words, reversed: “man bites dog”. Only the positions tell them apart."),
+           settings=((state.ORDER, "reversed"),)),
+    Preset("positional_encoding", N_("AI+编程 扬帆起航"), "AI+编程 扬帆起航",
+           note=N_("Without positions, “AI+编程 扬帆起航” could as well be “编AI+程,航帆扬起” (seed 002): its tokens "
+                   "shuffled give the same bag of vectors."), settings=((state.ORDER, "shuffled"),)),
+    Preset("masks", N_("× 0/1 mask"), "I am a student",
+           note=N_("Seed 002 multiplies QKᵀ by a 0/1 mask, then takes the softmax: every future token keeps e⁰ = 1 "
+                   "of unnormalised weight. Adding −∞ before the softmax gives exactly zero.")),
+    Preset("masks", N_("我是一名学生"), "我是一名学生",
+           note=N_("The seed's decoder example (seed 002): each token may look only at itself and the tokens "
+                   "before it.")),
 )
 
 
@@ -79,6 +99,8 @@ def _apply(preset: Preset) -> None:
         state.set_model(model)
     if preset.focus:
         st.session_state[state.OPEN_BEST] = True
+    for key, value in preset.settings:
+        st.session_state[key] = value
 
 
 def preset_buttons(page: str) -> Preset | None:

@@ -19,12 +19,15 @@ import streamlit as st
 from streamlit.runtime.state.session_state_proxy import get_session_state
 
 from core import MODELS, N_, Capability, Message, available_models
+from core.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
 
 from . import i18n
 
 MODEL, TEXT, LANG, PRESENT = "model", "text", "lang", "present"
 LAYER, HEAD, QUERY, ATTENTION = "layer", "head", "q", "attn"
 TEMPERATURE, TOP_K, TOP_P, SEED = "temp", "top_k", "top_p", "seed"
+PE_D, PE_LEN, PE_DIM, ORDER, PAD = "pe_d", "pe_len", "pe_dim", "order", "pad"
+PE_D_RANGE, PE_LEN_RANGE = (4, 512), (8, 512)  # the sinusoid's controls: bounded, so a link cannot ask for a huge table
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 MAX_TEXT_CHARS = 2_000  # a page studies a sentence or a paragraph; the URL carries it
 MAX_SEED = 2**31 - 1
@@ -72,6 +75,12 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(TOP_K, _is_int(0, 1000), "0–1000"),
     UrlParam(TOP_P, _is_float(0.05, 1.0), "0.05–1"),
     UrlParam(SEED, _is_int(0, MAX_SEED), f"0–{MAX_SEED:,}"),
+    UrlParam(PE_D, lambda raw: _is_int(*PE_D_RANGE)(raw) and int(raw) % 2 == 0,
+             f"an even number, {PE_D_RANGE[0]}–{PE_D_RANGE[1]}"),
+    UrlParam(PE_LEN, _is_int(*PE_LEN_RANGE), f"{PE_LEN_RANGE[0]}–{PE_LEN_RANGE[1]}"),
+    UrlParam(PE_DIM, _is_int(0, PE_D_RANGE[1] - 1), f"0–{PE_D_RANGE[1] - 1}"),
+    UrlParam(ORDER, lambda raw: raw in ORDERS, " / ".join(ORDERS)),
+    UrlParam(PAD, lambda raw: 0 < len(raw) <= MAX_TEXT_CHARS, f"1–{MAX_TEXT_CHARS:,} characters"),
 )}
 
 
@@ -176,7 +185,7 @@ def index(key: str, count: int, scope: str = "") -> int:
     return shown
 
 
-INDEX_NAMES = {LAYER: N_("layer"), HEAD: N_("head")}
+INDEX_NAMES = {LAYER: N_("layer"), HEAD: N_("head"), PE_DIM: N_("dimension")}
 
 
 def settle_choice(key: str, options, default) -> None:

@@ -1,0 +1,33 @@
+"""Finding models by what they are (their architecture, their positions), never by name, and the layer and
+head sliders pages share."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import MODELS, ScopeError, model_shape
+from viz import state
+
+
+def models_where(test, preferred: str | None = None) -> list[str]:
+    """Installed models whose config passes `test`: the chosen one first, then trained ones, in registry order."""
+    names = sorted(MODELS, key=lambda name: (name != preferred, not MODELS[name].trained))
+    found = []
+    for name in names:
+        if not MODELS[name].available():
+            continue
+        try:
+            config = model_shape(name)[0]
+        except ScopeError:
+            continue
+        if test(config):
+            found.append(name)
+    return found
+
+
+def index_slider(label: str, key: str, count: int, scope: str) -> int:
+    """A layer or head slider bound to the URL, its value clamped for this model first (`state.index`)."""
+    value = state.index(key, count, scope)
+    if count == 1:
+        return value
+    return st.slider(label, 0, count - 1, key=key, bind="query-params")
