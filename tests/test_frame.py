@@ -18,7 +18,9 @@ from streamlit.testing.v1 import AppTest
 from core import MODELS, Capability, load_model, model_shape
 from viz import catalog, i18n, state
 from viz.figures import attention as attention_figures
+from viz.figures import bpe as bpe_figures
 from viz.figures import distribution as distribution_figures
+from viz.figures import embeddings as embedding_figures
 from viz.figures import pipeline as pipeline_figures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +129,7 @@ def test_page_scripts_stay_thin():
 
 
 def _builders():
-    for module in (attention_figures, distribution_figures, pipeline_figures):
+    for module in (attention_figures, distribution_figures, pipeline_figures, embedding_figures, bpe_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -151,6 +153,13 @@ def builder_arguments():
                                      {"kept": np.array([True, True, False, True])}),
         "make_token_loss_figure": ((labels, rng.random(4)), {}),
         "make_pipeline_figure": ((model_shape("classic")[0],), {}),
+        "make_embedding_heatmap_figure": ((weights, labels), {}),
+        "make_similarity_figure": ((np.corrcoef(weights), labels), {}),
+        "make_projection_figure": ((weights[:, :3], labels), {"groups": ["x", "x", "y", "y"],
+                                                              "highlight": [True, False, False, False],
+                                                              "explained": [0.5, 0.3, 0.1]}),
+        "make_layer_cosine_figure": ((weights[:2], ["p", "q"]), {"layer": 1}),
+        "make_merge_curve_figure": ((np.array([9, 7, 5]), np.array([90, 60, 50])), {"step": 1}),
     }
 
 

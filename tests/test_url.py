@@ -12,6 +12,7 @@ from viz import state
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ATTENTION, NEXT_TOKEN, OVERVIEW = "viz/pages/attention.py", "viz/pages/next_token.py", "viz/pages/overview.py"
+TOKENIZER_TRAINING, EMBEDDINGS = "viz/pages/tokenizer_training.py", "viz/pages/embeddings.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -28,6 +29,11 @@ ROUND_TRIPS = {
     state.TOP_K: (NEXT_TOKEN, "smollm2-135m", "5", 5),
     state.TOP_P: (NEXT_TOKEN, "smollm2-135m", "0.9", 0.9),
     state.SEED: (NEXT_TOKEN, "smollm2-135m", "42", 42),
+    state.CORPUS: (TOKENIZER_TRAINING, "smollm2-135m", "own", "own"),
+    state.MERGES: (TOKENIZER_TRAINING, "smollm2-135m", "300", 300),
+    state.STEP: (TOKENIZER_TRAINING, "smollm2-135m", "5", 5),
+    state.TOKEN: (EMBEDDINGS, "smollm2-135m", "3", 3),
+    state.HIDDEN: (EMBEDDINGS, "smollm2-135m", "7", 7),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 

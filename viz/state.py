@@ -19,12 +19,14 @@ import streamlit as st
 from streamlit.runtime.state.session_state_proxy import get_session_state
 
 from core import MODELS, N_, Capability, Message, available_models
+from core.bpe_training import MAX_MERGES, MERGE_CHOICES
 
 from . import i18n
 
 MODEL, TEXT, LANG, PRESENT = "model", "text", "lang", "present"
 LAYER, HEAD, QUERY, ATTENTION = "layer", "head", "q", "attn"
 TEMPERATURE, TOP_K, TOP_P, SEED = "temp", "top_k", "top_p", "seed"
+CORPUS, MERGES, STEP, TOKEN, HIDDEN = "corpus", "merges", "step", "token", "hidden"
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 MAX_TEXT_CHARS = 2_000  # a page studies a sentence or a paragraph; the URL carries it
 MAX_SEED = 2**31 - 1
@@ -72,6 +74,11 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(TOP_K, _is_int(0, 1000), "0–1000"),
     UrlParam(TOP_P, _is_float(0.05, 1.0), "0.05–1"),
     UrlParam(SEED, _is_int(0, MAX_SEED), f"0–{MAX_SEED:,}"),
+    UrlParam(CORPUS, lambda raw: raw in ("lesson", "own"), "lesson / own"),
+    UrlParam(MERGES, lambda raw: raw in {str(n) for n in MERGE_CHOICES}, " / ".join(map(str, MERGE_CHOICES))),
+    UrlParam(STEP, _is_int(0, MAX_MERGES), f"0–{MAX_MERGES:,}"),
+    UrlParam(TOKEN, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
+    UrlParam(HIDDEN, _is_int(0, 10_000), "0, 1, 2, … (a layer)"),
 )}
 
 
