@@ -1,6 +1,6 @@
 """Scaled dot-product attention, written out so that every matrix exists.
 
-    scores = Q K^T / sqrt(d_k)
+    scores = Q K^T / sqrt(d_k)             # Gemma: Q K^T * query_pre_attn_scalar^-0.5
     probs  = softmax(scores + mask)        # mask: 0 or -inf, added
     out    = probs V
 """
@@ -15,6 +15,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .masks import additive
+from .norms import make_norm
 from .positional import Rotary
 from .trace import AttentionRecord
 
@@ -27,10 +28,16 @@ class AttentionResult:
 
 
 def attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None = None
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    allowed: torch.Tensor | None = None,
+    scale: float | None = None,
 ) -> AttentionResult:
-    """q (B, nh, T, hs), k and v (B, nh, S, hs); allowed broadcasts to (B, nh, T, S), True = may attend."""
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, nh, T, S)
+    """q (B, nh, T, hs), k and v (B, nh, S, hs); allowed broadcasts to (B, nh, T, S), True = may attend.
+    scale multiplies Q K^T; None divides by sqrt(hs)."""
+    qk = q @ k.transpose(-2, -1)  # (B, nh, T, S)
+    scores = qk / math.sqrt(q.size(-1)) if scale is None else qk * scale
     masked = scores if allowed is None else scores + additive(allowed, scores.dtype)
     # Softmax in float32 at least: half-precision exponentials lose the small weights.
     probs = torch.softmax(masked.to(torch.promote_types(masked.dtype, torch.float32)), dim=-1).to(q.dtype)  # (B, nh, T, S)
@@ -55,6 +62,10 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = nn.Linear(d, config.kv_heads * hs, bias=config.bias)
         self.v_proj = nn.Linear(d, config.kv_heads * hs, bias=config.bias)
         self.o_proj = nn.Linear(config.n_heads * hs, d, bias=config.bias)
+        # Gemma 3 normalises each query and key head, which keeps Q K^T in range without a soft-cap.
+        self.q_norm = make_norm(config, hs) if config.qk_norm else None
+        self.k_norm = make_norm(config, hs) if config.qk_norm else None
+        self.scale = config.attn_scale  # None: 1/sqrt(hs)
 
     def _split(self, x: torch.Tensor, heads: int) -> torch.Tensor:
         b, t, _ = x.shape
@@ -73,10 +84,12 @@ class MultiHeadAttention(nn.Module):
         q = self._split(self.q_proj(x), self.n_heads)  # (B, nh, T, hs)
         k = self._split(self.k_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
         v = self._split(self.v_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
         if rotary is not None:
             q, k = rotary(q), rotary(k)
         groups = self.n_heads // self.n_kv_heads
-        result = attention(q, repeat_kv(k, groups), repeat_kv(v, groups), allowed)
+        result = attention(q, repeat_kv(k, groups), repeat_kv(v, groups), allowed, self.scale)
         b, _, t, _ = q.shape
         z = result.out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)  # (B, T, nh*hs)
         out = self.o_proj(z)  # (B, T, d)

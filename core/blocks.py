@@ -2,6 +2,7 @@
 
 Pre-norm (GPT-2, Llama):  x = x + sublayer(norm(x))
 Post-norm (the paper, BERT): x = norm(x + sublayer(x))
+Sandwich (Gemma 2/3):      x = x + post_norm(sublayer(norm(x)))
 """
 
 from __future__ import annotations
@@ -12,43 +13,28 @@ from torch import nn
 
 from .attention import MultiHeadAttention
 from .config import ModelConfig
+from .norms import RMSNorm, make_norm
 from .positional import Rotary
 from .trace import FeedForwardRecord, LayerRecord
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, d: int, eps: float):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(d))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Normalise in float32 as Llama does: the mean of squares overflows or underflows in half precision.
-        xf = x.float()
-        normed = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * normed.to(x.dtype)
-
-
-def make_norm(config: ModelConfig) -> nn.Module:
-    if config.norm == "rmsnorm":
-        return RMSNorm(config.d_model, config.norm_eps)
-    return nn.LayerNorm(config.d_model, eps=config.norm_eps)
-
 
 _ACTIVATIONS = {
     "relu": F.relu,
     "gelu": F.gelu,
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": F.silu,
     "swiglu": F.silu,  # SwiGLU = silu(gate) * up
 }
 
+__all__ = ["Block", "FeedForward", "RMSNorm", "make_norm"]
+
 
 class FeedForward(nn.Module):
-    """Two projections with a non-linearity between; SwiGLU adds a gating projection."""
+    """Two projections with a non-linearity between; gated ones (SwiGLU, GeGLU) add an "up" projection
+    that multiplies the activation element-wise."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.gated = config.activation == "swiglu"
+        self.gated = config.is_gated
         self.activation = _ACTIVATIONS[config.activation]
         self.fc_in = nn.Linear(config.d_model, config.d_ff, bias=config.bias)
         self.fc_up = nn.Linear(config.d_model, config.d_ff, bias=config.bias) if self.gated else None
@@ -70,20 +56,25 @@ class Block(nn.Module):
         self.pre_norm = config.norm_placement == "pre"
         self.self_attn = MultiHeadAttention(config)
         self.attn_norm = make_norm(config)
+        self.attn_post_norm = make_norm(config) if config.sandwich_norm else None
         self.cross_attn = MultiHeadAttention(config) if cross_attention else None
         self.cross_norm = make_norm(config) if cross_attention else None
         self.mlp = FeedForward(config)
         self.mlp_norm = make_norm(config)
+        self.mlp_post_norm = make_norm(config) if config.sandwich_norm else None
 
-    def _sublayer(self, x: torch.Tensor, norm: nn.Module, run) -> tuple[torch.Tensor, torch.Tensor, object]:
-        """Returns (new residual stream, norm output, sub-layer record)."""
+    def _sublayer(
+        self, x: torch.Tensor, norm: nn.Module, run, post_norm: nn.Module | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, object, torch.Tensor | None]:
+        """Returns (new residual stream, norm output, sub-layer record, post-norm output or None)."""
         if self.pre_norm:
             normed = norm(x)
             out, record = run(normed)
-            return x + out, normed, record
+            posted = None if post_norm is None else post_norm(out)  # (B, T, d) what the residual stream receives
+            return x + (out if posted is None else posted), normed, record, posted
         out, record = run(x)
         normed = norm(x + out)
-        return normed, normed, record
+        return normed, normed, record, None
 
     def forward(
         self,
@@ -95,26 +86,30 @@ class Block(nn.Module):
         capture: bool = False,
     ) -> tuple[torch.Tensor, LayerRecord | None]:
         resid_pre = x
-        x, attn_norm, attn = self._sublayer(
-            x, self.attn_norm, lambda h: self.self_attn(h, allowed, rotary=rotary, capture=capture)
+        x, attn_norm, attn, attn_post_norm = self._sublayer(
+            x, self.attn_norm, lambda h: self.self_attn(h, allowed, rotary=rotary, capture=capture), self.attn_post_norm
         )
         resid_mid = x
         cross_norm = cross = resid_cross = None
         if self.cross_attn is not None:
-            x, cross_norm, cross = self._sublayer(
+            x, cross_norm, cross, _ = self._sublayer(
                 x, self.cross_norm, lambda h: self.cross_attn(h, memory_allowed, memory=memory, capture=capture)
             )
             resid_cross = x
-        x, mlp_norm, mlp = self._sublayer(x, self.mlp_norm, lambda h: self.mlp(h, capture=capture))
+        x, mlp_norm, mlp, mlp_post_norm = self._sublayer(
+            x, self.mlp_norm, lambda h: self.mlp(h, capture=capture), self.mlp_post_norm
+        )
         if not capture:
             return x, None
         record = LayerRecord(
             resid_pre=resid_pre,
             attn_norm=attn_norm,
             self_attn=attn,
+            attn_post_norm=attn_post_norm,
             resid_mid=resid_mid,
             mlp_norm=mlp_norm,
             mlp=mlp,
+            mlp_post_norm=mlp_post_norm,
             resid_post=x,
             cross_norm=cross_norm,
             cross_attn=cross,

@@ -40,15 +40,24 @@ def norms(vectors) -> np.ndarray:
     return np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=-1)
 
 
+def finite_rows(vectors) -> np.ndarray:
+    """(n,) True for the rows whose every value is a number. A trace kept as float16 holds ±inf where a
+    value passed 65,504: Gemma's first token does, in its middle layers."""
+    return np.isfinite(np.asarray(vectors, dtype=np.float64)).all(axis=-1)
+
+
 def unit_rows(vectors) -> np.ndarray:
-    """Each row divided by its length (a zero row stays zero)."""
+    """Each row divided by its length (a zero row stays zero; a row that is not all numbers is NaN)."""
     vectors = np.asarray(vectors, dtype=np.float64)
-    lengths = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return np.divide(vectors, lengths, out=np.zeros_like(vectors), where=lengths > 0)
+    finite = finite_rows(vectors)[..., None]
+    clean = np.where(finite, vectors, 0.0)
+    lengths = np.linalg.norm(clean, axis=-1, keepdims=True)
+    unit = np.divide(clean, lengths, out=np.zeros_like(clean), where=lengths > 0)
+    return np.where(finite, unit, np.nan)
 
 
 def cosine(a, b) -> float:
-    """cos of the angle between two vectors; 0 where either has no length."""
+    """cos of the angle between two vectors; 0 where either has no length, NaN where either is not all numbers."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(unit_rows(a[None])[0] @ unit_rows(b[None])[0])
 
@@ -116,10 +125,13 @@ def pca(points, k: int = 2, unit: bool = False) -> Projection:
 
     With `unit`, each point is first scaled to length 1, so that the picture shows directions (what
     cosine compares) rather than lengths. Axes beyond the rank of the points are zero. Each axis
-    is signed so that its largest loading is positive: the same points always give the same picture."""
+    is signed so that its largest loading is positive: the same points always give the same picture.
+    Points must be finite (leave out the others with `finite_rows`)."""
     x = np.asarray(points, dtype=np.float64)
     if x.ndim != 2 or len(x) == 0:
         raise ValueError(f"points must be (n, d) with n ≥ 1, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("points must be finite numbers")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     if unit:
@@ -145,7 +157,8 @@ def pca(points, k: int = 2, unit: bool = False) -> Projection:
 
 def layer_cosines(hidden_a, position_a: int, hidden_b, position_b: int) -> np.ndarray:
     """(layers + 1,) cosine between token `position_a` of one text and `position_b` of another, at every
-    depth: hidden states are (layers + 1, T, d) as a trace stores them."""
+    depth: hidden states are (layers + 1, T, d) as a trace stores them. NaN at a depth where either
+    vector is not all numbers."""
     a, b = np.asarray(hidden_a)[:, position_a], np.asarray(hidden_b)[:, position_b]
     if a.shape != b.shape:
         raise ValueError(f"the two stacks differ in shape: {a.shape} and {b.shape}")

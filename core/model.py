@@ -15,7 +15,7 @@ from torch import nn
 
 from .blocks import Block, make_norm
 from .config import ModelConfig
-from .masks import causal_allowed, padding_allowed
+from .masks import causal_allowed, padding_allowed, sliding_window_allowed
 from .positional import Rotary, rope_angles, sinusoidal_table
 from .trace import PositionRecord, StackRecord, cast_floats
 
@@ -28,7 +28,11 @@ class EmbeddingOutput:
     embeddings: torch.Tensor  # (B, T, d)
     positions: PositionRecord
     token_types: torch.Tensor | None
-    rotary: Rotary | None
+    rotary: Rotary | None  # for "global" layers (every layer, unless some are "sliding")
+    local_rotary: Rotary | None = None  # for "sliding" layers, where their base differs
+
+    def rotary_for(self, kind: str) -> Rotary | None:
+        return self.local_rotary if kind == "sliding" and self.local_rotary is not None else self.rotary
 
 
 def _embedding(rows: int, d: int) -> nn.Embedding:
@@ -51,12 +55,18 @@ class Embedding(nn.Module):
         position_ids = torch.arange(t, device=ids.device)
         embeddings = self.tokens(ids)  # (B, T, d)
         if config.scale_embeddings:
-            embeddings = embeddings * math.sqrt(config.d_model)
-        x, rotary, position_values = embeddings, None, None
+            # The scale in the weights' dtype, as Gemma computes it (in bfloat16, sqrt(640) is 25.25).
+            embeddings = embeddings * embeddings.new_tensor(math.sqrt(config.d_model))
+        x, rotary, local_rotary, position_values, local_values = embeddings, None, None, None, None
         if config.positional == "rope":
             angles = rope_angles(position_ids, config.head_dim, config.rope_base)  # (T, hs/2)
             rotary = Rotary(angles, embeddings.dtype)
             position_values = angles[None]
+            local_base = config.rope_base_of("sliding")
+            if "sliding" in config.layer_kinds and local_base != config.rope_base:
+                local_angles = rope_angles(position_ids, config.head_dim, local_base)  # (T, hs/2)
+                local_rotary = Rotary(local_angles, embeddings.dtype)
+                local_values = local_angles[None]
         elif config.positional != "none":
             if self.positions is None:
                 table = sinusoidal_table(t, config.d_model).to(ids.device)  # (T, d), cheaper to compute than to keep
@@ -71,17 +81,18 @@ class Embedding(nn.Module):
             x = x + token_types
         if self.norm is not None:
             x = self.norm(x)
-        return EmbeddingOutput(x, embeddings, PositionRecord(config.positional, position_values), token_types, rotary)
+        positions = PositionRecord(config.positional, position_values, local_values)
+        return EmbeddingOutput(x, embeddings, positions, token_types, rotary, local_rotary)
 
 
 class Stack(nn.Module):
     """Embedding, blocks and optional final norm: an encoder or a decoder."""
 
-    def __init__(self, config: ModelConfig, n_layers: int, causal: bool, cross_attention: bool = False):
+    def __init__(self, config: ModelConfig, kinds: tuple[str, ...], causal: bool, cross_attention: bool = False):
         super().__init__()
-        self.causal = causal
+        self.causal, self.kinds, self.window = causal, kinds, config.sliding_window
         self.embed = Embedding(config)
-        self.layers = nn.ModuleList(Block(config, cross_attention) for _ in range(n_layers))
+        self.layers = nn.ModuleList(Block(config, cross_attention) for _ in kinds)
         self.norm = make_norm(config) if config.final_norm else None
 
     def forward(
@@ -96,11 +107,7 @@ class Stack(nn.Module):
     ) -> tuple[torch.Tensor, StackRecord | None]:
         """ids (B, T); key_is_real (B, T) False at padding. Returns (B, T, d) and the record,
         its floating-point values cast to record_dtype where one is given."""
-        t = ids.size(1)
-        allowed = causal_allowed(t, device=ids.device) if self.causal else None  # (T, T)
-        if key_is_real is not None:
-            padding = padding_allowed(key_is_real)  # (B, 1, 1, T)
-            allowed = padding if allowed is None else allowed & padding
+        masks = self._masks(ids.size(1), key_is_real, ids.device)
         memory_allowed = None if memory_is_real is None else padding_allowed(memory_is_real)
         embedded = self.embed(ids, token_type_ids)
         x = embedded.x
@@ -108,8 +115,8 @@ class Stack(nn.Module):
         # freed for the next block to reuse: at 512 tokens this halves the cost of capturing.
         keep = (lambda r: r) if record_dtype is None else (lambda r: cast_floats(r, record_dtype))
         hidden, records = [keep(x)], []
-        for block in self.layers:
-            x, record = block(x, allowed, embedded.rotary, memory, memory_allowed, capture)
+        for block, kind in zip(self.layers, self.kinds):
+            x, record = block(x, masks[kind], embedded.rotary_for(kind), memory, memory_allowed, capture)
             if capture:
                 hidden.append(keep(x))
                 records.append(keep(record))
@@ -131,6 +138,16 @@ class Stack(nn.Module):
         )
         return out, record
 
+    def _masks(self, t: int, key_is_real: torch.Tensor | None, device) -> dict[str, torch.Tensor | None]:
+        """Each layer kind's bool mask, (T, T) or (B, 1, T, T) with padding; None where all may attend."""
+        masks = {"global": causal_allowed(t, device=device) if self.causal else None}
+        if "sliding" in self.kinds:
+            masks["sliding"] = sliding_window_allowed(t, self.window, device=device)  # (T, T)
+        if key_is_real is not None:
+            padding = padding_allowed(key_is_real)  # (B, 1, 1, T)
+            masks = {kind: padding if m is None else m & padding for kind, m in masks.items()}
+        return masks
+
 
 @dataclass(frozen=True)
 class TransformerOutput:
@@ -145,8 +162,9 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = config
         encoder_decoder = config.architecture == "encoder-decoder"
-        self.encoder = Stack(config, config.encoder_layers, causal=False) if encoder_decoder else None
-        self.stack = Stack(config, config.n_layers, causal=config.is_causal, cross_attention=encoder_decoder)
+        encoder_kinds = ("global",) * config.encoder_layers
+        self.encoder = Stack(config, encoder_kinds, causal=False) if encoder_decoder else None
+        self.stack = Stack(config, config.layer_kinds, causal=config.is_causal, cross_attention=encoder_decoder)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False) if config.lm_head else None
         self._tie()
 
@@ -191,4 +209,8 @@ class Transformer(nn.Module):
         if self.lm_head is not None and logits_for != "none":
             # The vocabulary projection is the largest matrix product for short texts: skip rows nobody reads.
             logits = self.lm_head(hidden if logits_for == "all" else hidden[:, -1:])  # (B, T or 1, vocab)
+            if self.config.final_logit_softcap is not None:
+                # Squashes logits smoothly into (-cap, cap): no token's score can run away.
+                cap = self.config.final_logit_softcap
+                logits = torch.tanh(logits / cap) * cap
         return TransformerOutput(hidden, logits, record, encoder_record)

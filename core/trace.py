@@ -24,11 +24,11 @@ import torch
 
 @dataclass(frozen=True)
 class AttentionRecord:
-    q: Any  # (nh, T, hs), after rotary where the model uses it
+    q: Any  # (nh, T, hs), after the query norm and rotary where the model has them
     k: Any  # (nkv, S, hs)
     v: Any  # (nkv, S, hs)
-    scores: Any  # (nh, T, S) Q K^T / sqrt(hs), before the mask
-    mask: Any  # (T, S) bool, True where the query may attend
+    scores: Any  # (nh, T, S) Q K^T / sqrt(hs) (or times the model's own scale), before the mask
+    mask: Any  # (T, S) bool, True where the query may attend (causal, sliding window, padding: this layer's)
     probs: Any  # (nh, T, S) softmax rows, 0 where masked
     z: Any  # (nh, T, hs) probs @ V, each head's output before the output projection
     out: Any  # (T, d) after the output projection
@@ -36,9 +36,9 @@ class AttentionRecord:
 
 @dataclass(frozen=True)
 class FeedForwardRecord:
-    pre: Any  # (T, f) first projection (the gate, for SwiGLU)
-    up: Any  # (T, f) SwiGLU's second projection; None for a plain feed-forward
-    act: Any  # (T, f) what enters the down projection (activation, times `up` for SwiGLU)
+    pre: Any  # (T, f) first projection (the gate, for SwiGLU and GeGLU)
+    up: Any  # (T, f) a gated feed-forward's second projection; None for a plain feed-forward
+    act: Any  # (T, f) what enters the down projection (activation, times `up` when gated)
     out: Any  # (T, d)
 
 
@@ -50,12 +50,14 @@ class LayerRecord:
     resid_pre: Any  # (T, d) the block's input
     attn_norm: Any  # (T, d)
     self_attn: AttentionRecord
+    attn_post_norm: Any  # (T, d) sandwich norm of the attention output, what is added to resid_pre; else None
     resid_mid: Any  # (T, d) after the self-attention sub-layer
     cross_norm: Any  # (T, d) encoder-decoder only, else None
     cross_attn: AttentionRecord | None  # queries from the decoder, keys from the encoder
     resid_cross: Any  # (T, d) after the cross-attention sub-layer
     mlp_norm: Any  # (T, d)
     mlp: FeedForwardRecord
+    mlp_post_norm: Any  # (T, d) sandwich norm of the feed-forward output, what is added to resid_mid; else None
     resid_post: Any  # (T, d) the block's output
 
 
@@ -63,6 +65,8 @@ class LayerRecord:
 class PositionRecord:
     kind: str  # "sinusoidal", "learned", "rope" or "none"
     values: Any  # (T, d) vectors added to the embeddings, or (T, hs/2) rotary angles, or None
+    # (T, hs/2) rotary angles of the sliding-window layers where their base differs (Gemma 3: 10k against 1M)
+    local_values: Any = None
 
 
 @dataclass(frozen=True)

@@ -255,3 +255,33 @@ def test_a_long_axis_labels_every_kth_token_and_says_so():
     short = make_attention_heatmap_figure(weights[:5, :5] / weights[:5, :5].sum(1, keepdims=True),
                                           weights[:5, :5] > 0, labels[:5], labels[:5])
     assert list(short.layout.xaxis.ticktext) == labels[:5] and "every" not in short.layout.title.subtitle.text
+
+
+def test_a_long_matrix_goes_as_an_image_whose_pixels_are_the_weights():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from viz.figures.attention import IMAGE_MAX_SIDE, _colour_table, attention_image, make_attention_image_figure
+
+    t = 300
+    rng = np.random.default_rng(3)
+    weights = np.tril(rng.random((t, t)).astype(np.float32))
+    weights /= weights.sum(axis=1, keepdims=True)
+    mask = weights > 0
+    labels = [f"t{i}" for i in range(t)]
+    fig = make_attention_image_figure(weights, mask, labels, labels, title="long")
+    png = base64.b64decode(fig.data[0].source.split(",", 1)[1])
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    table = _colour_table()
+    expected = table[np.round(np.where(mask, weights, 0) * 255).astype(int)]
+    np.testing.assert_array_equal(pixels[mask], expected[mask])  # each allowed cell is its weight's colour
+    assert (pixels[~mask] == [0x9E, 0x9E, 0x9E]).all()  # masked cells are grey
+    assert len(fig.to_json()) < 2_000_000
+
+    long = np.zeros((2 * IMAGE_MAX_SIDE + 1, 4), dtype=np.float32)
+    long[5, 2] = 1.0
+    rgb, fy, fx = attention_image(long, np.ones_like(long, dtype=bool))
+    assert (fy, fx) == (3, 1) and rgb.shape[:2] == (683, 4)
+    assert (rgb[5 // 3, 2] == table[255]).all()  # pooling keeps a single sharp peak

@@ -17,6 +17,7 @@ from core.head_ranking import rank_heads
 from viz.loading import get_trace, trace_cache
 from viz.views.attention import (
     AVERAGE,
+    EVERY_QUERY,
     HEAD_KEY,
     KIND_KEY,
     LAYER_KEY,
@@ -245,7 +246,8 @@ def test_a_colour_scale_shows_small_weights_and_hover_keeps_the_true_ones(scale)
 def test_the_line_view_of_a_long_text_is_a_window_around_the_query():
     long_text = " ".join(f"word{i}" for i in range(80)) + " and it ends"
     at = _open("minilm-l6", long_text)
-    lines = json.loads(at.get("plotly_chart")[1].proto.spec)
+    lines = next(spec for spec in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+                 if any(t.get("name") == "queries" for t in spec["data"]))
     queries = next(t for t in lines["data"] if t["name"] == "queries")["text"]
     assert len(queries) == LINE_WINDOW
     assert any("[SEP]" in q for q in queries)  # the default query, the last token, is inside the window
@@ -277,3 +279,35 @@ def test_the_sink_notice_says_what_the_switch_has_done():
     at.toggle(key="attention_hide_sinks").set_value(True).run()
     sink = next(i.value for i in at.info if "attention sinks" in i.value)
     assert "hidden below" in sink and "Hide them" not in sink
+
+
+def test_a_long_text_shows_an_image_and_a_zoom_with_exact_weights():
+    long_text = " ".join(f"word{i}" for i in range(120)) + " and it ends"
+    at = _open("minilm-l6", long_text, layer="1", head="2")
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    image = charts[0]
+    assert image["data"][0]["type"] == "image" and len(at.get("plotly_chart")[0].proto.spec) < 2_000_000
+    zoom = charts[1]
+    assert "Zoom" in zoom["layout"]["title"]["text"]
+    trace = next(t for t in zoom["data"] if t.get("visible", True) is not False and t["name"] != "masked")
+    probs = _probs("minilm-l6", long_text, 1, 2)
+    window = _array(trace["customdata"])
+    last = probs.shape[0]
+    np.testing.assert_array_equal(window, probs[last - LINE_WINDOW :, last - LINE_WINDOW :])
+    assert any("tokens · model" in c.value for c in at.caption)
+
+
+def test_token_text_in_buttons_and_captions_is_shown_as_itself():
+    at = _open("smollm2-135m", "The price was 5 *")
+    assert not at.exception
+    assert at.selectbox(key=QUERY_KEY).value.strip("␣") == "*"  # the last token, chosen by default
+    caption = next(c.value for c in at.caption if "worth a look" in c.value)
+    assert "“\\*”" in caption  # escaped: Markdown would otherwise start an emphasis here
+
+
+def test_every_query_is_a_choice_the_link_keeps():
+    at = _open("minilm-l6", TEXT)
+    at.selectbox(key=QUERY_KEY).set_value(EVERY_QUERY).run()
+    assert at.query_params[QUERY_KEY] == EVERY_QUERY
+    again = _open("minilm-l6", TEXT, q=EVERY_QUERY)
+    assert again.selectbox(key=QUERY_KEY).value == EVERY_QUERY and not again.warning

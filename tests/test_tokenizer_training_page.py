@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from core import bpe_training as bpe
 from viz import i18n, state
 from viz.presets import for_page
+from viz.views.tokenization import tokenizer_models
 from viz.views.tokenizer_training import OWN_TEXT_KEY, SNAPSHOTS, trained
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -97,7 +98,7 @@ def test_the_preset_watches_a_chinese_word_become_one_token():
     assert at.session_state[state.TEXT] == preset.text
     assert any(preset.note in info.value for info in at.info)
     blocks = chip_blocks(at)
-    # The slider's view, then 0, 10, 100, 1,000 merges, then the real tokenizers (WordPiece, byte-level BPE).
+    # The slider's view, then 0, 10, 100, 1,000 merges, then one block per real tokenizer.
     after = {k: blocks[1 + i] for i, k in enumerate(SNAPSHOTS)}
     assert len(after[0]) == len(preset.text.encode("utf-8"))  # bytes, one token each
     assert "编程" in after[1_000] and "编程" not in after[0]
@@ -105,7 +106,7 @@ def test_the_preset_watches_a_chinese_word_become_one_token():
     curve = plotly_array(json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"])
     assert curve[0] == len(preset.text.encode("utf-8"))
     assert list(curve) == list(lesson().tokens_after_each_merge(preset.text))
-    assert len(blocks) == 1 + 4 + 2
+    assert len(blocks) == 1 + 4 + len(tokenizer_models())
 
 
 def test_stepping_through_the_merges_shows_each_pair_and_its_count():

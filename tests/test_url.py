@@ -65,11 +65,13 @@ def test_a_link_restores_each_choice_and_keeps_it_in_the_address(key):
 def junk_cases():
     """Every hostile value for every parameter it is junk for. Any short string is a valid text (pages show
     it escaped: tests/test_app.py), and a query token not in the text falls back to the last token
-    (tests/test_attention_page.py): for those two, only the empty value is junk."""
+    (tests/test_attention_page.py; an empty one means every query): for the text only the empty value is
+    junk, for the query token only an overlong one."""
     for key in ROUND_TRIPS:
         for junk in HOSTILE:
-            if key not in (state.TEXT, state.QUERY) or not junk:
+            if key not in (state.TEXT, state.QUERY) or (key == state.TEXT and not junk):
                 yield key, junk
+    yield state.QUERY, "x" * 201
 
 
 @pytest.mark.parametrize(("key", "junk"), list(junk_cases()))
@@ -98,3 +100,16 @@ def test_every_view_parameter_survives_a_round_trip_together():
         assert at.query_params[key] == value, key
     at.button(key="head-next").click().run()
     assert at.query_params[state.HEAD] == "3" and at.query_params[state.LAYER] == "4"
+
+
+def test_switching_the_language_keeps_the_page_model_text_and_selections():
+    query = {state.MODEL: "minilm-l6", state.TEXT: TEXT, state.LAYER: "4", state.HEAD: "2", state.QUERY: "it"}
+    at = open_link(ATTENTION, query)
+    before = at.title[0].value
+    at.sidebar.radio(key=state.LANG).set_value("zh").run()
+    assert not at.exception
+    assert at.title[0].value != before and "注意力" in at.title[0].value  # the same page, now in Chinese
+    for key, value in query.items():
+        assert at.query_params[key] == value, key
+    assert (at.session_state[state.LAYER], at.session_state[state.HEAD]) == (4, 2)
+    assert at.query_params[state.LANG] == "zh"

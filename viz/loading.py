@@ -8,15 +8,18 @@ or a token reads a stored trace and never runs the model again.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import streamlit as st
 
-from core import LanguageModel, ScopeError, Trace, load_model
+from core import LanguageModel, ScopeError, Trace, load_model, spec_of
 from core.devices import device_name
 
 from .state import _, render
 from .trace_cache import TraceCache
 
+MAX_TIMINGS = 4096
 TRACE_CACHE_BYTES = 2 * 1024**3  # about five 512-token SmolLM2 traces, or hundreds of sentences
 
 
@@ -41,8 +44,31 @@ def get_trace(name: str, text: str, target: str | None = None) -> Trace:
     if trace is None:
         lm = get_model(name)
         with st.spinner(_("Running the model…")):
-            trace = cache.put(key, lm.trace(text, target=target, dtype=np.float16))
+            start = time.perf_counter()
+            trace = lm.trace(text, target=target, dtype=np.float16)
+            timings = model_seconds()
+            timings[key] = time.perf_counter() - start
+            if len(timings) > MAX_TIMINGS:  # oldest first: a dict keeps insertion order
+                del timings[next(iter(timings))]
+            trace = cache.put(key, trace)
     return trace
+
+
+@st.cache_resource
+def model_seconds() -> dict:
+    """How long the model took for each (model, text, target) traced by this process: pages say it, small,
+    so that a person sees the cost grow with the length of the text. A few floats per text."""
+    return {}
+
+
+def trace_seconds(name: str, text: str, target: str | None = None) -> float | None:
+    return model_seconds().get((name, text, target))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def licence_text(name: str) -> str | None:
+    """A model's shipped licence as plain text, read once per process."""
+    return spec_of(name).licence_text()
 
 
 def model_or_error(name: str) -> LanguageModel | None:

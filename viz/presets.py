@@ -12,7 +12,7 @@ import streamlit as st
 
 from core import N_
 
-from . import state
+from . import catalog, state
 from .state import _
 
 
@@ -24,6 +24,7 @@ class Preset:
     model: str | None = None  # None keeps the model the person has chosen
     note: str = ""  # translated
     focus: str | None = None  # the word the page should open on (the query token of the Attention page)
+    language: str | None = None  # the text's language: a trained model that reads it is chosen where installed
 
 
 PRESETS: tuple[Preset, ...] = (
@@ -39,19 +40,26 @@ PRESETS: tuple[Preset, ...] = (
            note=N_("The same word “bank” in a money context (seed 001).")),
     Preset("attention", N_("bank + water"), "Go to the bank to get some water.", focus="bank",
            note=N_("…and in a river context (seed 001).")),
-    Preset("attention", N_("今天太冷了"), "今天太冷了,能穿多少穿多少", "smollm2-135m",
-           note=N_("One character changes the meaning of the whole sentence (seed 001). SmolLM2 was trained "
-                   "mostly on English, so its view of Chinese is limited; MiniLM maps most Chinese to [UNK].")),
-    Preset("attention", N_("今天太热了"), "今天太热了,能穿多少穿多少", "smollm2-135m",
+    Preset("attention", N_("今天太冷了"), "今天太冷了,能穿多少穿多少", "smollm2-135m", language="zh",
+           note=N_("One character changes the meaning of the whole sentence (seed 001): a model that reads "
+                   "Chinese is chosen where one is installed. Which characters does 多少 look at?")),
+    Preset("attention", N_("今天太热了"), "今天太热了,能穿多少穿多少", "smollm2-135m", language="zh",
            note=N_("冷 → 热: “wear as much as you can” becomes “as little as you can” (seed 001).")),
     Preset("next_token", N_("highest mountain"), "The highest mountain in the world is", "smollm2-135m",
            N_("The model continues the sentence one token at a time (seed 000).")),
-    Preset("next_token", N_("世界上最高的山"), "世界上最高的山是", "smollm2-135m",
-           N_("The seed's own example in Chinese (seed 000); a small English-trained model struggles here.")),
+    Preset("next_token", N_("世界上最高的山"), "世界上最高的山是", "smollm2-135m", language="zh",
+           note=N_("The seed's own example in Chinese (seed 000): does 喜马拉雅山 come next?")),
+    Preset("next_token", N_("小明、小刚、小红"), "小明、小刚、小红是小强的", "smollm2-135m", language="zh",
+           note=N_("Pre-training asks for the next token at every position: here 朋友 (seed 001). The chart below "
+                   "shows how likely each true next token was.")),
+    Preset("next_token", N_("我喜欢吃苹果"), "我喜欢吃苹果", "smollm2-135m", language="zh",
+           note=N_("After 我喜欢 the model should expect 吃 (seed 002): see its probability in the chart below.")),
+    Preset("next_token", N_("今天太冷了，能穿多少"), "今天太冷了，能穿多少", "smollm2-135m", language="zh",
+           note=N_("A model that reads Chinese expects 衣服 (clothes) next (seed 001).")),
     Preset("next_token", N_("bank … get some"), "Go to the bank to get some", "smollm2-135m",
            N_("What comes next: money or water? (seed 001)")),
-    Preset("next_token", N_("在一个寒冷的冬日"), "在一个寒冷的冬日,", "smollm2-135m",
-           N_("Sampling gives different continuations; greedy decoding always gives one (seed 002).")),
+    Preset("next_token", N_("在一个寒冷的冬日"), "在一个寒冷的冬日，", "smollm2-135m", language="zh",
+           note=N_("Sampling gives different continuations; greedy decoding always gives one (seed 002).")),
     Preset("next_token", N_("few-shot sentiment"), "Review: I loved this film. Sentiment: positive\n"
            "Review: The plot was dull and slow. Sentiment: negative\nReview: What a wonderful day! Sentiment:",
            "smollm2-135m", N_("In-context learning: the demonstrations steer the next token (seed 004).")),
@@ -80,8 +88,11 @@ def for_page(page: str) -> list[Preset]:
 
 def _apply(preset: Preset) -> None:
     state.set_text(preset.text)
-    if preset.model:
-        state.set_model(preset.model)
+    model = preset.model
+    if preset.language:
+        model = state.model_for_language(preset.language, catalog.BY_ID[preset.page].needs) or model
+    if model:
+        state.set_model(model)
     if preset.focus:
         st.session_state[state.OPEN_BEST] = True
 

@@ -7,7 +7,7 @@ import streamlit as st
 from core import MODELS, ScopeError, model_shape, spec_of
 
 from . import i18n, state
-from .loading import device_label, model_or_error
+from .loading import device_label, licence_text, model_or_error
 from .state import _
 
 
@@ -59,6 +59,10 @@ def _model_caption(name: str) -> None:
         st.caption(model_summary(lm.config, lm.info.n_params) + "  \n"
                    + _("Runs on **{device}** in {dtype}.").format(device=device_label(lm), dtype=lm.info.dtype)
                    + "  \n" + _("Licence: {licence}").format(licence=spec.licence))
+    terms = licence_text(name)
+    if terms:
+        with st.expander(_("Read the licence terms")):
+            st.container(height=300).text(terms)
 
 
 def render() -> None:

@@ -68,7 +68,7 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(PRESENT, lambda raw: raw in ("true", "false"), "true / false"),
     UrlParam(LAYER, _is_int(0, 10_000), "0, 1, 2, …"),
     UrlParam(HEAD, _is_int(0, 10_000), "0, 1, 2, …"),
-    UrlParam(QUERY, lambda raw: 0 < len(raw) <= 200, "a token of the text"),
+    UrlParam(QUERY, lambda raw: len(raw) <= 200, "a token of the text"),
     UrlParam(ATTENTION, lambda raw: raw in ATTENTION_KINDS, " / ".join(ATTENTION_KINDS)),
     UrlParam(TEMPERATURE, _is_float(0.05, 5.0), "0.05–5"),
     UrlParam(TOP_K, _is_int(0, 1000), "0–1000"),
@@ -212,6 +212,14 @@ def default_model() -> str:
     installed = [name for name, ok in available_models().items() if ok]
     preferred = [name for name in installed if MODELS[name].trained and MODELS[name].can(Capability.NEXT_TOKEN)]
     return (preferred or installed or list(MODELS))[0]
+
+
+def model_for_language(language: str, needs: Capability | None = None) -> str | None:
+    """The first installed, trained model (registry order) trained on `language` with what a page needs."""
+    for name, spec in MODELS.items():
+        if spec.trained and language in spec.languages and (needs is None or spec.can(needs)) and spec.available():
+            return name
+    return None
 
 
 def model_name() -> str:

@@ -1,4 +1,6 @@
-"""A Llama-architecture GGUF file (SmolLM2) into our decoder, dequantised once at load."""
+"""A Llama-architecture GGUF file (SmolLM2) into our decoder, dequantised once at load.
+
+`GGUFModel`, `dequantized` and `build` serve every GGUF loader (gguf_gemma.py too)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from gguf.constants import GGMLQuantizationType
 from gguf.quants import dequantize
 
 from ..config import ModelConfig
@@ -20,9 +23,10 @@ from .weights import assign
 class GGUFModel:
     """The metadata and tensors of a GGUF file, read without executing anything from it."""
 
-    def __init__(self, path: Path):
-        self.file = GGUFFile(path)  # raises ModelUnavailableError on a damaged or truncated file
-        self.path = path
+    def __init__(self, source: Path | GGUFFile):
+        # GGUFFile raises ModelUnavailableError on a damaged or truncated file.
+        self.file = source if isinstance(source, GGUFFile) else GGUFFile(source)
+        self.path = self.file.path
 
     def field(self, key: str, default=None):
         return self.file.metadata.get(key, default)
@@ -37,8 +41,39 @@ class GGUFModel:
         """Every tensor as float32, shaped like a torch Linear weight (out, in)."""
         # numpy releases the GIL inside dequantisation, so threads use both cores.
         with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            arrays = pool.map(lambda t: dequantize(t.data, t.tensor_type), self.file.tensors)
+            arrays = pool.map(_dequantize, self.file.tensors)
             return {t.name: a for t, a in zip(self.file.tensors, arrays)}
+
+    def dequantized(self) -> dict[str, np.ndarray]:
+        """`tensors()`, with any failure (a quantisation type gguf cannot dequantise) as ModelUnavailableError."""
+        try:
+            return self.tensors()
+        except Exception as exc:
+            raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=self.path.name, detail=str(exc)) from exc
+
+
+ROWS_PER_CHUNK = 16_384
+PLAIN = (GGMLQuantizationType.F32, GGMLQuantizationType.F16)  # no intermediate copy worth slicing
+
+
+def _dequantize(t) -> np.ndarray:
+    """float32 values of one tensor. A tall matrix goes in slices of rows into one output array: gguf builds
+    a float32 copy of the integers before scaling them, which for Gemma's 262k x 640 embedding alone
+    would hold 0.7 GB more at the peak."""
+    if t.tensor_type in PLAIN or t.data.ndim != 2 or t.data.shape[0] <= ROWS_PER_CHUNK:
+        return dequantize(t.data, t.tensor_type)
+    rows, width = t.data.shape[0], tuple(reversed(t.dims))[-1]
+    out = np.empty((rows, width), dtype=np.float32)
+    for start in range(0, rows, ROWS_PER_CHUNK):
+        out[start : start + ROWS_PER_CHUNK] = dequantize(t.data[start : start + ROWS_PER_CHUNK], t.tensor_type)
+    return out
+
+
+def build(config: ModelConfig, arrays: dict[str, np.ndarray], source: str) -> Transformer:
+    """Our model with `arrays` (our parameter names) as its parameters, the output head tied where configured."""
+    model = Transformer.empty(config)
+    assign(model, arrays, source)
+    return model.tie_weights()
 
 
 def llama_config(g: GGUFModel, tied: bool) -> ModelConfig:
@@ -103,19 +138,14 @@ def load_gguf_llama(path: Path) -> tuple[Transformer, TextTokenizer, GGUFModel]:
     if g.field("general.architecture") != "llama":
         raise ModelUnavailableError(N_("{file} is a {found!r} model, not {expected}"), file=path.name,
                                     found=g.field("general.architecture"), expected="llama")
-    try:
-        tensors = g.tensors()
-    except Exception as exc:  # e.g. a quantisation type that gguf cannot dequantise
-        raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=path.name, detail=str(exc)) from exc
+    tensors = g.dequantized()
     config = llama_config(g, tied="output.weight" not in tensors)
     for name, value in list(tensors.items()):
         if name.endswith("attn_q.weight"):
             tensors[name] = unpermute_rotary_rows(value, config.n_heads)
         elif name.endswith("attn_k.weight"):
             tensors[name] = unpermute_rotary_rows(value, config.kv_heads)
-    model = Transformer.empty(config)
-    assign(model, {_rename(name): value for name, value in tensors.items()}, path.name)
-    model.tie_weights()
+    model = build(config, {_rename(name): value for name, value in tensors.items()}, path.name)
     tokenizer = byte_bpe_from_gguf(
         g.field("tokenizer.ggml.tokens"), g.field("tokenizer.ggml.merges"), g.field("tokenizer.ggml.token_type")
     )

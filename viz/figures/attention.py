@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale, unlabel_rgb
 
 from ..i18n import Translate, identity
 from .text import plotly_text
@@ -237,6 +239,73 @@ def make_attention_heatmap_figure(
         height=int(np.clip(240 + 22 * t, 400, 990)), margin=dict(l=10, r=10, t=140 if len(stack) > 1 else 80, b=10),
         plot_bgcolor="white",
     )
+    return fig
+
+
+IMAGE_FROM_CELLS = 160 * 160  # a larger matrix goes to the browser as one PNG image, not as numbers
+IMAGE_MAX_SIDE = 1024  # pixels; a longer text is pooled (block maxima, so a sharp peak stays visible)
+
+
+def _colour_table(name: str = COLOURS) -> np.ndarray:
+    """(256, 3) uint8: the colour scale sampled at 256 levels, for colouring an image in numpy."""
+    stops = get_colorscale(name)
+    positions = np.array([position for position, _ in stops])
+    colours = np.array([unlabel_rgb(colour) for _, colour in stops], dtype=np.float64)
+    levels = np.linspace(0, 1, 256)
+    return np.stack([np.interp(levels, positions, colours[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
+
+
+def _pool(values: np.ndarray, fy: int, fx: int) -> np.ndarray:
+    """Block maxima of a (T, S) array with NaN where masked; NaN where a whole block is masked."""
+    t, s = values.shape
+    padded = np.full((-(-t // fy) * fy, -(-s // fx) * fx), np.nan, dtype=np.float32)
+    padded[:t, :s] = values
+    blocks = padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx)
+    empty = np.isnan(blocks).all(axis=(1, 3))
+    pooled = np.where(np.isnan(blocks), -np.inf, blocks).max(axis=(1, 3))
+    return np.where(empty, np.nan, pooled).astype(np.float32)
+
+
+def attention_image(weights, mask, scale: str = "linear") -> tuple[np.ndarray, int, int]:
+    """The (h, w, 3) uint8 picture of a (T, S) attention matrix, pooled to at most IMAGE_MAX_SIDE pixels a
+    side, masked cells grey; and the pooling factors (tokens per pixel) along each axis."""
+    weights, mask = _matrix(weights, mask)
+    shown, zmin, zmax = _display(weights, mask, scale)
+    levels = (shown - zmin) / (zmax - zmin)
+    fy, fx = -(-weights.shape[0] // IMAGE_MAX_SIDE), -(-weights.shape[1] // IMAGE_MAX_SIDE)
+    pooled = _pool(levels, fy, fx) if fy * fx > 1 else levels
+    index = (np.clip(np.nan_to_num(pooled), 0, 1) * 255).round().astype(np.uint8)
+    rgb = _colour_table()[index]
+    rgb[np.isnan(pooled)] = [int(MASKED_COLOUR[i : i + 2], 16) for i in (1, 3, 5)]
+    return rgb, fy, fx
+
+
+def make_attention_image_figure(
+    weights, mask, query_labels: Sequence[str], key_labels: Sequence[str], *, title: str = "",
+    scale: str = "linear", _: Translate = identity,
+) -> go.Figure:
+    """A long text's attention matrix as one compressed image (a 2048 × 2048 matrix is a few hundred KB,
+    not tens of MB of numbers), every k-th token labelled; exact values belong to a zoomed heat map."""
+    weights, mask = _matrix(weights, mask)
+    t, s = weights.shape
+    ys, xs = _escaped(query_labels, t, "the query axis"), _escaped(key_labels, s, "the key axis")
+    rgb, fy, fx = attention_image(weights, mask, scale)
+    fig = px.imshow(rgb, binary_string=True, binary_compression_level=6)
+    fig.update_traces(hoverinfo="skip", hovertemplate=None)
+    step = -(-max(t, s) // AXIS_LABELS_MAX)
+    rows, cols = np.arange(0, t, step), np.arange(0, s, step)
+    fig.update_xaxes(tickmode="array", tickvals=cols / fx, ticktext=[xs[i] for i in cols], tickangle=-60,
+                     title_text=_("key (looked at)"))
+    fig.update_yaxes(tickmode="array", tickvals=rows / fy, ticktext=[ys[i] for i in rows],
+                     title_text=_("query (looking)"))
+    notes = [_("{t} × {s} tokens as an image; every {step}th token labelled").format(t=t, s=s, step=step)]
+    if fy * fx > 1:
+        notes.append(_("each pixel the largest of {rows} × {cols} weights").format(rows=fy, cols=fx))
+    if scale != "linear":
+        notes.append({"row": _("colour: each row divided by its largest weight"),
+                      "log": _("colour: log₁₀ of the weight, from 10⁻⁴ to 1")}[scale])
+    fig.update_layout(title=dict(text=plotly_text(title), subtitle=dict(text="; ".join(notes))),
+                      height=int(np.clip(200 + rgb.shape[0], 500, 900)), margin=dict(l=10, r=10, t=80, b=10))
     return fig
 
 

@@ -26,7 +26,8 @@ POSITIONS = {
     "rope": N_("rotary (RoPE) positions"),
     "none": N_("no positions"),
 }
-ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "gelu_tanh": "GELU", "swiglu": "SwiGLU"}
+ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "gelu_tanh": "GELU", "silu": "SiLU", "swiglu": "SwiGLU"}
+GATED = {"gelu": "GeGLU", "gelu_tanh": "GeGLU", "silu": "SwiGLU", "swiglu": "SwiGLU", "relu": "ReGLU"}
 ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
 
 
@@ -81,8 +82,13 @@ def _block(config, causal: bool, cross: bool) -> tuple[Stage, ...]:
                       _add_norm(config)]
     ff = Stage(N_("Feed-forward"), "{d} → {f} → {d}, {activation}", "ff",
                (("d", config.d_model), ("f", config.d_ff),
-                ("activation", ACTIVATIONS.get(config.activation, config.activation))))
+                ("activation", _activation_name(config))))
     return (*attention, ff, _add_norm(config))
+
+
+def _activation_name(config) -> str:
+    names = GATED if getattr(config, "is_gated", False) else ACTIVATIONS
+    return names.get(config.activation, config.activation)
 
 
 def _inputs(config, text: str, what: str) -> list[Stage]:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import Capability, spec_of
 from viz import catalog, frame, presets, state
-from viz.loading import model_or_error, trace_or_error
+from viz.loading import model_or_error, trace_or_error, trace_seconds
 from viz.state import _
 from viz.views import attention as views
 
@@ -23,4 +23,5 @@ if lm is not None:
     target = views.decoder_target(text) if spec.can(Capability.CROSS_ATTENTION) else None
     trace = trace_or_error(lm.name, text, target)
     if trace is not None:
-        views.explorer(trace, lm.tokenizer, focus=preset.focus if preset is not None else None)
+        views.explorer(trace, lm.tokenizer, focus=preset.focus if preset is not None else None,
+                       model_seconds=trace_seconds(lm.name, text, target))

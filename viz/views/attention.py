@@ -9,6 +9,7 @@ URL parameter names of `viz.state`, bound to the URL.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,11 +20,13 @@ from core import N_
 from core.head_ranking import rank_heads
 from viz import state
 from viz.figures.attention import (
+    IMAGE_FROM_CELLS,
     INSTANT_HEADS_MAX_CELLS,
     SCALES,
     head_weights,
     key_shares,
     make_attention_heatmap_figure,
+    make_attention_image_figure,
     make_attention_lines_figure,
     make_attention_mosaic_figure,
     make_attention_row_figure,
@@ -37,7 +40,7 @@ from viz.tokens import axis_labels, labels_for
 LAYER_KEY, HEAD_KEY, KIND_KEY, QUERY_KEY = state.LAYER, state.HEAD, state.ATTENTION, state.QUERY
 MODE_KEY, HIDE_KEY, TARGET_KEY = "attention_heads", "attention_hide_sinks", "attention_target"
 QUERY_TOKENS = "attention_query_tokens"  # the tokens the query was picked from: a new text resets the pick
-EVERY_QUERY = "*"  # the query picker's "every query" in the URL
+EVERY_QUERY = ""  # the query picker's "every query", in the URL as q= (no token label is empty)
 SCALE_KEY = "attention_scale"
 LINE_WINDOW = 24  # beyond this many tokens the line view shows a window around the chosen query
 ONE_HEAD, AVERAGE = N_("One head"), N_("Average over heads")
@@ -252,11 +255,22 @@ def _worth_a_look(source: AttentionSource, query: int, query_label: str, key_lab
     if open_best:
         _open_head(ranked[0].layer, ranked[0].head)
     st.caption(_("Heads worth a look for “{token}”: where it looks beyond itself, its neighbour and the sinks")
-               .format(token=query_label))
+               .format(token=markdown_literal(query_label)))
     row = st.container(horizontal=True)
     for score in ranked:
-        row.button(f"L{score.layer}·h{score.head} → {key_labels[score.key]} {score.score:.0%}",
+        row.button(_("L{layer}·h{head} → {token} {weight:.0%}").format(
+                   layer=score.layer, head=score.head, token=markdown_literal(key_labels[score.key]),
+                   weight=score.score),
                    key=f"worth-{score.layer}-{score.head}", on_click=_open_head, args=(score.layer, score.head))
+
+
+def _cost(trace, model: float | None, figure_seconds: float) -> None:
+    """Say, small, what this view cost, so that a person sees it grow with the length of the text."""
+    parts = [_("{count:,} tokens").format(count=len(trace.token_ids))]
+    if model is not None:
+        parts.append(_("model {seconds:.2f} s").format(seconds=model))
+    parts.append(_("figure {seconds:.2f} s").format(seconds=figure_seconds))
+    st.caption(" · ".join(parts))
 
 
 def _line_window(query: int | None, t: int) -> slice:
@@ -268,20 +282,29 @@ def _line_window(query: int | None, t: int) -> slice:
     return slice(start, start + LINE_WINDOW)
 
 
-def _heatmap(source, record, layer, head, kind_name, mask, query_labels, key_labels, hide, scale):
-    """The main heat map: every head of the layer in the figure (switched in the browser) when small enough."""
+def _heatmap(source, record, layer, head, kind_name, mask, labels, hide, scale, query) -> str:
+    """The main heat map: every head of the layer in the figure (switched in the browser) when small enough;
+    for a long text, an image of the matrix and a zoom around the chosen query with exact values."""
+    query_labels, key_labels = labels
     name = (_("layer {layer}, head {head}").format(layer=layer, head=head) if head is not None
             else _("layer {layer}, mean of {count} heads").format(layer=layer, count=source.n_heads))
     probs = np.asarray(record.probs)
-    instant = head is not None and probs.size <= INSTANT_HEADS_MAX_CELLS
+    t, s = mask.shape
+    instant = head is not None and probs.size <= INSTANT_HEADS_MAX_CELLS and t * s <= IMAGE_FROM_CELLS
     weights = probs.astype(np.float32) if instant else head_weights(probs, head)
     if hide:
         weights = (np.stack([without_keys(w, mask, source.sink_keys)[0] for w in weights]) if instant
                    else without_keys(weights, mask, source.sink_keys)[0])
         mask = mask[:, ~source.sink_keys]
+    title = f"{kind_name}, {name}"
+    if t * mask.shape[1] > IMAGE_FROM_CELLS:
+        st.plotly_chart(make_attention_image_figure(weights, mask, query_labels, key_labels, title=title,
+                                                    scale=scale, _=_), key="attention-image")
+        _zoom(weights, mask, query_labels, key_labels, query, scale, title)
+        return name
     titles = [f"{kind_name}, " + _("layer {layer}, head {head}").format(layer=layer, head=h)
               for h in range(source.n_heads)] if instant else ()
-    figure = make_attention_heatmap_figure(weights, mask, query_labels, key_labels, title=f"{kind_name}, {name}",
+    figure = make_attention_heatmap_figure(weights, mask, query_labels, key_labels, title=title,
                                            renormalised=hide, scale=scale, head=head if instant else None,
                                            head_titles=titles, _=_)
     st.plotly_chart(figure, key="attention-heatmap")
@@ -291,10 +314,21 @@ def _heatmap(source, record, layer, head, kind_name, mask, query_labels, key_lab
     return name
 
 
+def _zoom(weights, mask, query_labels, key_labels, query: int | None, scale: str, title: str) -> None:
+    """Exact weights around the chosen query: a window of rows, and of keys on the same stretch of text."""
+    rows = _line_window(query, len(query_labels))
+    keys = _line_window(query, len(key_labels)) if len(key_labels) == len(query_labels) else slice(None)
+    st.plotly_chart(make_attention_heatmap_figure(
+        weights[rows, keys], mask[rows, keys], query_labels[rows], key_labels[keys], scale=scale, _=_,
+        title=_("Zoom: tokens {first}–{last} (hover for exact weights)").format(first=rows.start, last=rows.stop - 1)
+        + f" · {title}"), key="attention-zoom")
+
+
 @st.fragment
-def explorer(trace, tokenizer, focus: str | None = None) -> None:
+def explorer(trace, tokenizer, focus: str | None = None, model_seconds: float | None = None) -> None:
     """Layer/head controls and every figure of the chosen head: reruns alone, never runs the model.
-    `focus` is a word whose lines to draw first (a preset's point), if the text has it."""
+    `focus` is a word whose lines to draw first (a preset's point), if the text has it; `model_seconds`
+    what the model took for this text, said beside the figure's own time."""
     _architecture_note(trace.architecture)
     sources = attention_sources(trace, tokenizer)
     state.settle_choice(KIND_KEY, sources, "self")
@@ -317,8 +351,10 @@ def explorer(trace, tokenizer, focus: str | None = None) -> None:
     st.info(_sink_message(key_shares(weights, mask), source, key_labels, whose))
     hide = hide and not source.sink_keys.all()
     shown_keys = [label for label, sink in zip(key_labels, source.sink_keys) if not (hide and sink)]
-    name = _heatmap(source, record, layer, head, _(KINDS[kind]), mask, query_labels, shown_keys, hide,
-                    st.session_state.get(SCALE_KEY, "linear"))
+    started = time.perf_counter()
+    name = _heatmap(source, record, layer, head, _(KINDS[kind]), mask, (query_labels, shown_keys), hide,
+                    st.session_state.get(SCALE_KEY, "linear"), query)
+    _cost(trace, model_seconds, time.perf_counter() - started)
     if hide:
         weights, mask = without_keys(weights, mask, source.sink_keys)
     lines_column, row_column = st.columns(2)

@@ -241,19 +241,39 @@ def contexts(lm, text: str, token_id: int) -> None:
         pair_names = [f"{names[a]} #{pa} ↔ {names[b]} #{pb}" for (a, pa), (b, pb) in pairs]
         st.plotly_chart(make_layer_cosine_figure(curves, pair_names, layer=layer, _=_, title=_(
             "cos between the vectors of “{token}”, layer by layer").format(token=word)), key="embeddings_layers")
-        st.markdown("\n".join("- " + _("{pair}: {first:.3f} at layer 0, {final:.3f} after layer {last}").format(
-            pair=name, first=curve[0], final=curve[-1], last=last) for name, curve in zip(pair_names, curves)))
+        st.markdown("\n".join("- " + _("{pair}: {first} at layer 0, {final} after layer {last}").format(
+            pair=name, first=_number(curve[0]), final=_number(curve[-1]), last=last)
+            for name, curve in zip(pair_names, curves)))
         if lm.info.architecture == "decoder" and (np.abs(curves - 1.0) < 1e-3).all(axis=1).any():
             decoder_note(word)
     stepper(_("Layer"), HIDDEN_KEY, last, help=_("0 is the input to the first block (embedding, plus positions where "
                                                   "the model adds them); {last} is the output of the last.").format(
         last=last))
+    _overflow_note(stacks)
     points = np.concatenate([np.asarray(s.hidden_states[layer], dtype=np.float32) for s in stacks])
-    labels = [label for s in stacks for label in labels_for(tokenizer, s.token_ids)]
-    groups = [names[i] for i, s in enumerate(stacks) for _t in s.token_ids]
+    labels = np.array([label for s in stacks for label in labels_for(tokenizer, s.token_ids)], dtype=object)
+    groups = np.array([names[i] for i, s in enumerate(stacks) for _t in s.token_ids], dtype=object)
     ringed = np.zeros(len(points), dtype=bool)
     offsets = np.cumsum([0] + [len(s.token_ids) for s in stacks])
     for text_index, position in found:
         ringed[offsets[text_index] + position] = True
-    projection_tabs(points, labels, "embeddings_context", groups=groups, highlight=ringed, unit=True,
-                    title=_("Every token of every line at layer {layer}, scaled to length 1").format(layer=layer))
+    finite = emb.finite_rows(points)
+    if finite.any():
+        projection_tabs(points[finite], list(labels[finite]), "embeddings_context", groups=list(groups[finite]),
+                        highlight=ringed[finite], unit=True,
+                        title=_("Every token of every line at layer {layer}, scaled to length 1").format(layer=layer))
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}" if np.isfinite(value) else "—"
+
+
+def _overflow_note(stacks) -> None:
+    """Say where the recorded vectors overflowed float16, since those are left out of every figure here."""
+    broken = [(~emb.finite_rows(np.asarray(s.hidden_states))).nonzero() for s in stacks]
+    count = sum(len(layers) for layers, _positions in broken)
+    if count:
+        layers = sorted({int(layer) for found, _positions in broken for layer in found})
+        st.caption(_("The trace keeps its numbers as float16, whose largest value is 65,504: {count} vectors "
+                     "(at layers {first} to {last}) grew past it and became infinite, so they are left out here.")
+                   .format(count=count, first=layers[0], last=layers[-1]))

@@ -1,0 +1,187 @@
+"""Gemma 3's knobs on a tiny random model, against transformers' Gemma3ForCausalLM with the same weights.
+
+No weight package is needed: the model is small enough (4 layers, width 32) to build in milliseconds,
+and its sliding window (4) is shorter than the text (12 tokens), so local and global layers differ.
+Every knob is set off its default where transformers allows it: head_dim * n_heads != d_model,
+query_pre_attn_scalar != head_dim, a final logit soft-cap, random (1 + w) norm weights.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may reach a model hub
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import ModelConfig
+from core.loaders.gguf_gemma import layer_types
+from core.masks import causal_allowed, sliding_window_allowed
+from core.model import Transformer
+
+transformers = pytest.importorskip("transformers")
+
+V, D, HEADS, KV, HS, FF, WINDOW, T = 64, 32, 4, 2, 16, 48, 4, 12
+KINDS = ("sliding", "sliding", "global", "sliding")
+LOCAL_BASE, GLOBAL_BASE, QUERY_SCALAR, SOFTCAP, EPS = 10_000.0, 1_000_000.0, 20, 30.0, 1e-6
+
+OURS = ModelConfig(
+    vocab_size=V, d_model=D, n_layers=len(KINDS), n_heads=HEADS, n_kv_heads=KV, head_dim=HS, d_ff=FF,
+    max_positions=64, architecture="decoder", positional="rope", rope_base=GLOBAL_BASE, rope_local_base=LOCAL_BASE,
+    layer_types=KINDS, sliding_window=WINDOW, norm="rmsnorm", norm_eps=EPS, norm_unit_offset=True,
+    sandwich_norm=True, qk_norm=True, activation="gelu_tanh", gated=True, bias=False, scale_embeddings=True,
+    tie_embeddings=True, attn_scale=QUERY_SCALAR**-0.5, final_logit_softcap=SOFTCAP,
+)
+
+# transformers' names -> ours, per layer (the embedding and final norm are mapped below)
+LAYER_NAMES = {
+    "input_layernorm": "attn_norm",
+    "self_attn.q_proj": "self_attn.q_proj",
+    "self_attn.k_proj": "self_attn.k_proj",
+    "self_attn.v_proj": "self_attn.v_proj",
+    "self_attn.o_proj": "self_attn.o_proj",
+    "self_attn.q_norm": "self_attn.q_norm",
+    "self_attn.k_norm": "self_attn.k_norm",
+    "post_attention_layernorm": "attn_post_norm",
+    "pre_feedforward_layernorm": "mlp_norm",
+    "mlp.gate_proj": "mlp.fc_in",
+    "mlp.up_proj": "mlp.fc_up",
+    "mlp.down_proj": "mlp.fc_out",
+    "post_feedforward_layernorm": "mlp_post_norm",
+}
+
+
+def our_name(hf_name: str) -> str | None:
+    if hf_name == "lm_head.weight":
+        return None  # tied to the embedding
+    name = hf_name.removeprefix("model.")
+    if name == "embed_tokens.weight":
+        return "stack.embed.tokens.weight"
+    if name == "norm.weight":
+        return "stack.norm.weight"
+    _, layer, rest = name.split(".", 2)
+    module, leaf = rest.rsplit(".", 1)
+    return f"stack.layers.{layer}.{LAYER_NAMES[module]}.{leaf}"
+
+
+@pytest.fixture(scope="module")
+def models():
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(
+        vocab_size=V, hidden_size=D, intermediate_size=FF, num_hidden_layers=len(KINDS), num_attention_heads=HEADS,
+        num_key_value_heads=KV, head_dim=HS, max_position_embeddings=64, rms_norm_eps=EPS,
+        query_pre_attn_scalar=QUERY_SCALAR, sliding_window=WINDOW, final_logit_softcapping=SOFTCAP,
+        layer_types=[{"sliding": "sliding_attention", "global": "full_attention"}[k] for k in KINDS],
+        rope_parameters={
+            "sliding_attention": {"rope_type": "default", "rope_theta": LOCAL_BASE},
+            "full_attention": {"rope_type": "default", "rope_theta": GLOBAL_BASE},
+        },
+        hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True, attn_implementation="eager",
+    )
+    torch.manual_seed(0)
+    hf = Gemma3ForCausalLM(config).eval()
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            # Norm weights start at 0 (scale 1 + 0): random ones prove the (1 + w) is applied.
+            p.copy_(torch.randn_like(p) * (0.5 if "norm" in name else 0.2))
+    ours = Transformer(OURS).eval()
+    arrays = {our_name(n): p.detach().clone() for n, p in hf.named_parameters() if our_name(n)}
+    assert set(arrays) == {n for n, _ in ours.named_parameters()}
+    ours.load_state_dict(arrays, strict=False)  # lm_head is the tied embedding
+    assert ours.lm_head.weight is ours.stack.embed.tokens.weight
+    return ours, hf
+
+
+@pytest.fixture(scope="module")
+def runs(models):
+    ours, hf = models
+    ids = torch.randint(0, V, (1, T), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        mine = ours(ids, capture=True)
+        theirs = hf(input_ids=ids, output_attentions=True, output_hidden_states=True, use_cache=False)
+    return mine, theirs
+
+
+def test_logits_match_transformers(runs):
+    mine, theirs = runs
+    torch.testing.assert_close(mine.logits, theirs.logits, rtol=0, atol=1e-5)
+    assert mine.logits.abs().max() < SOFTCAP  # the soft-cap is in place
+
+
+def test_attention_probabilities_match_in_local_and_global_layers(runs):
+    mine, theirs = runs
+    for i, (layer, probs) in enumerate(zip(mine.stack.layers, theirs.attentions)):
+        torch.testing.assert_close(layer.self_attn.probs, probs, rtol=0, atol=1e-6, msg=f"layer {i}")
+
+
+def test_hidden_states_match(runs):
+    mine, theirs = runs
+    # transformers lists the embeddings and every block's input; its last entry is after the final norm.
+    ours = list(mine.stack.hidden_states[0, : len(KINDS)]) + [mine.stack.final_norm[0]]
+    for i, (a, b) in enumerate(zip(ours, theirs.hidden_states)):
+        torch.testing.assert_close(a, b[0], rtol=0, atol=1e-5, msg=f"hidden state {i}")
+
+
+def test_trace_records_each_layers_own_mask(runs):
+    """The sliding layers' mask is the band of the last WINDOW keys; the global layer's is causal."""
+    mine, theirs = runs
+    band, causal = sliding_window_allowed(T, WINDOW), causal_allowed(T)
+    for kind, layer, probs in zip(KINDS, mine.stack.layers, theirs.attentions):
+        mask = layer.self_attn.mask[0]
+        assert torch.equal(mask, band if kind == "sliding" else causal)
+        assert (probs[0][:, ~mask] == 0).all() and (layer.self_attn.probs[0][:, ~mask] == 0).all()
+    assert not torch.equal(band, causal)  # the text is longer than the window: the layers really differ
+
+
+def test_sliding_window_mask_formula():
+    """Key j is visible from query i when 0 <= i - j < window, offsets shifted when keys outnumber queries."""
+    for t, s, w in [(6, 6, 1), (6, 6, 3), (6, 6, 10), (3, 7, 2)]:
+        expected = torch.tensor([[0 <= (i + s - t) - j < w for j in range(s)] for i in range(t)])
+        assert torch.equal(sliding_window_allowed(t, w, s), expected)
+
+
+def test_local_layers_rotate_with_their_own_base(runs):
+    mine, _ = runs
+    positions = mine.stack.positions
+    assert positions.values.shape == positions.local_values.shape == (1, T, HS // 2)
+    # At frequency pair 1 the angle per position is base^(-2/HS).
+    np.testing.assert_allclose(positions.values[0, 1, 1].item(), GLOBAL_BASE ** (-2 / HS), rtol=1e-6)
+    np.testing.assert_allclose(positions.local_values[0, 1, 1].item(), LOCAL_BASE ** (-2 / HS), rtol=1e-6)
+
+
+def test_gemma_layer_pattern():
+    """Every sixth layer global, as llama.cpp and transformers build Gemma 3 (layers 5, 11, 17 of 18)."""
+    kinds = layer_types(18, 6)
+    assert [i for i, k in enumerate(kinds) if k == "global"] == [5, 11, 17]
+    assert layer_types(3, [True, False, True]) == ("sliding", "global", "sliding")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(layer_types=("sliding",) * 3), "entries"),
+        (dict(layer_types=("sliding", "local", "global", "sliding")), "unknown layer types"),
+        (dict(sliding_window=None), "sliding_window is needed"),
+        (dict(layer_types=None), "sliding_window is needed"),
+        (dict(sliding_window=0), "positive"),
+        (dict(head_dim=0), "positive"),
+        (dict(head_dim=None, n_heads=3), "give head_dim"),
+        (dict(attn_scale=-1.0), "attn_scale"),
+        (dict(final_logit_softcap=float("nan")), "final_logit_softcap"),
+        (dict(norm="layernorm"), "norm_unit_offset"),
+        (dict(norm_placement="post"), "sandwich_norm"),
+        (dict(positional="learned"), "rope_local_base"),
+    ],
+)
+def test_config_rejects_inconsistent_knobs(change, message):
+    fields = {f: getattr(OURS, f) for f in OURS.__dataclass_fields__}
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**{**fields, **change})
+
+
+def test_head_dim_defaults_to_d_model_over_heads():
+    config = ModelConfig(vocab_size=8, d_model=32, n_layers=1, n_heads=4, d_ff=8, max_positions=8)
+    assert config.head_dim == 8 and config.layer_kinds == ("global",) and not config.is_gated
