@@ -183,12 +183,16 @@ class Items:
 
 def items_to_compare(text: str, limit: int = MAX_ITEMS) -> Items:
     """The words or sentences of `text` to compare: one per non-empty line, or, for a text of a single
-    line, its words (punctuation around them removed); each only once, at most `limit`."""
+    line, its words (punctuation around them removed); each only once (“The” and “the” count as one, as
+    the sentence model does not tell them apart), at most `limit`."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) >= 2:
         found, by = lines, "line"
     else:
         found = [word.strip(PUNCTUATION) for word in re.split(r"\s+", lines[0])] if lines else []
         found, by = [w for w in found if w], "word"
-    unique = list(dict.fromkeys(found))
+    first_spelling: dict[str, str] = {}
+    for item in found:
+        first_spelling.setdefault(item.casefold(), item)
+    unique = list(first_spelling.values())
     return Items(tuple(unique[:limit]), by, max(0, len(unique) - limit))

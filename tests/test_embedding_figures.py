@@ -51,13 +51,15 @@ def test_projections_put_each_point_at_its_coordinates_by_group(dims):
     highlight = [False, True, False, False, True, False]
     figure = make_projection_figure(coords, list("abcdef"), groups=groups, highlight=highlight,
                                     explained=[0.5, 0.3, 0.1])
-    assert len(figure.data) == 2
-    for trace, rows in zip(figure.data, (slice(0, 3), slice(3, 6))):
+    # Per group: its plain points, then its highlighted ones (larger, ringed, not in the legend twice).
+    assert [trace.name for trace in figure.data] == ["line 1", "line 1", "line 2", "line 2"]
+    for trace, rows in zip(figure.data, ([0, 2], [1], [3, 5], [4])):
         np.testing.assert_allclose(trace.x, coords[rows, 0], rtol=1e-6)
         np.testing.assert_allclose(trace.y, coords[rows, 1], rtol=1e-6)
         if dims == 3:
             np.testing.assert_allclose(trace.z, coords[rows, 2], rtol=1e-6)
-        assert list(trace.marker.size) == [7, 13, 7]
+        assert trace.marker.size == (13 if len(rows) == 1 else 7)
+    assert [trace.showlegend for trace in figure.data] == [True, False, True, False]
     title = figure.layout.xaxis.title.text if dims == 2 else figure.layout.scene.xaxis.title.text
     assert "50%" in title
     with pytest.raises(ValueError):

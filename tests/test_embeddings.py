@@ -101,7 +101,7 @@ def test_layer_cosines_and_occurrences():
 def test_items_are_lines_or_else_words():
     assert emb.items_to_compare("monkey\nbanana\n\n  atomic energy \nbanana") == emb.Items(
         ("monkey", "banana", "atomic energy"), "line", 0)
-    assert emb.items_to_compare("The cat, the dog; the cat!") == emb.Items(("The", "cat", "the", "dog"), "word", 0)
+    assert emb.items_to_compare("The cat, the dog; the Cat!") == emb.Items(("The", "cat", "dog"), "word", 0)
     assert emb.items_to_compare("") == emb.Items((), "word", 0)
     many = emb.items_to_compare("\n".join(f"w{i}" for i in range(20)))
     assert len(many.items) == emb.MAX_ITEMS and many.dropped == 20 - emb.MAX_ITEMS

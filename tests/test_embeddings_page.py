@@ -140,6 +140,6 @@ def test_hostile_text_shows_as_text():
 def test_a_single_line_compares_its_words_and_an_empty_text_asks_for_one():
     at = open_page("The cat sat on the mat")
     assert any("its words are compared" in c.value for c in at.caption)
-    assert chart(at, "embeddings_similarity")["data"][0]["x"] == ["The", "cat", "sat", "on", "the", "mat"]
+    assert chart(at, "embeddings_similarity")["data"][0]["x"] == ["The", "cat", "sat", "on", "mat"]
     at = open_page("")
     assert any("Type a text" in i.value for i in at.info) and not at.get("plotly_chart")

@@ -109,21 +109,30 @@ def make_projection_figure(coords, labels: Sequence[str], *, groups: Sequence[st
     axis_titles = [_("PC{index} ({share:.0%} of the variance)").format(index=i + 1, share=shares[i])
                    for i in range(dims)]
     fig = go.Figure()
+    labels_shown = np.array([_short(name) for name in names], dtype=object)
+    hover = np.array([f"{plotly_text(g)}<br>{name}" if g else name for g, name in zip(groups, names)], dtype=object)
     for index, group in enumerate(dict.fromkeys(groups)):
-        members = np.array([g == group for g in groups])
         colour = GROUP_COLOURS[index % len(GROUP_COLOURS)]
-        marker = dict(color=colour, size=np.where(ring[members], 13, 7).tolist(),
-                      line=dict(color=np.where(ring[members], HIGHLIGHT_COLOUR, colour).tolist(), width=2))
-        texts = [_short(name) if r or n <= AXIS_LABELS_MAX else ""
-                 for name, r in zip(np.array(names)[members], ring[members])]
-        hover = [f"{plotly_text(group)}<br>{name}" if group else name for name in np.array(names)[members]]
-        common = dict(mode="markers+text", text=texts, textposition="top center", marker=marker,
-                      name=plotly_text(group) or None, showlegend=bool(group), hovertext=hover,
-                      hovertemplate="%{hovertext}<extra></extra>")
-        if dims == 2:
-            fig.add_trace(go.Scatter(x=points[members, 0], y=points[members, 1], **common))
-        else:
-            fig.add_trace(go.Scatter3d(x=points[members, 0], y=points[members, 1], z=points[members, 2], **common))
+        in_group = np.array([g == group for g in groups])
+        # The group's points, then its highlighted ones (larger, ringed) in a trace of their own, so that
+        # the legend shows the group's plain marker.
+        for ringed in (False, True):
+            members = in_group & (ring == ringed)
+            if not members.any():
+                continue
+            common = dict(
+                mode="markers+text", textposition="top center", hovertext=hover[members].tolist(),
+                text=[label if ringed or n <= AXIS_LABELS_MAX else "" for label in labels_shown[members]],
+                marker=dict(color=colour, size=13 if ringed else 7,
+                            line=dict(color=HIGHLIGHT_COLOUR if ringed else colour, width=2)),
+                name=plotly_text(group) or None, legendgroup=f"group-{index}",
+                showlegend=bool(group) and not (ringed and (in_group & ~ring).any()),
+                hovertemplate="%{hovertext}<extra></extra>")
+            if dims == 2:
+                fig.add_trace(go.Scatter(x=points[members, 0], y=points[members, 1], **common))
+            else:
+                fig.add_trace(go.Scatter3d(x=points[members, 0], y=points[members, 1], z=points[members, 2],
+                                           **common))
     if dims == 2:  # room around the points for their labels
         for axis, update in ((0, fig.update_xaxes), (1, fig.update_yaxes)):
             low, high = float(points[:, axis].min()), float(points[:, axis].max())
