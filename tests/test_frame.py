@@ -18,7 +18,9 @@ from streamlit.testing.v1 import AppTest
 from core import MODELS, Capability, load_model, model_shape
 from viz import catalog, i18n, state
 from viz.figures import attention as attention_figures
+from viz.figures import bpe as bpe_figures
 from viz.figures import distribution as distribution_figures
+from viz.figures import embeddings as embedding_figures
 from viz.figures import masks as mask_figures
 from viz.figures import pipeline as pipeline_figures
 from viz.figures import positions as position_figures
@@ -129,7 +131,8 @@ def test_page_scripts_stay_thin():
 
 
 def _builders():
-    for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures):
+    for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
+                   embedding_figures, bpe_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -163,6 +166,13 @@ def builder_arguments():
                                       {"key_paths": rng.normal(size=(2, 5, 2))}),
         "make_mask_figure": ((mask, labels, labels), {"padding_keys": np.array([False, False, False, True])}),
         "make_masking_ways_figure": ((weights, weights, mask, weights[:, 0], labels, labels), {}),
+        "make_embedding_heatmap_figure": ((weights, labels), {}),
+        "make_similarity_figure": ((np.corrcoef(weights), labels), {}),
+        "make_projection_figure": ((weights[:, :3], labels), {"groups": ["x", "x", "y", "y"],
+                                                              "highlight": [True, False, False, False],
+                                                              "explained": [0.5, 0.3, 0.1]}),
+        "make_layer_cosine_figure": ((weights[:2], ["p", "q"]), {"layer": 1}),
+        "make_merge_curve_figure": ((np.array([9, 7, 5]), np.array([90, 60, 50])), {"step": 1}),
     }
 
 

@@ -13,6 +13,7 @@ from viz import state
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ATTENTION, NEXT_TOKEN, OVERVIEW = "viz/pages/attention.py", "viz/pages/next_token.py", "viz/pages/overview.py"
 POSITIONS, MASKS = "viz/pages/positional_encoding.py", "viz/pages/masks.py"
+TOKENIZER_TRAINING, EMBEDDINGS = "viz/pages/tokenizer_training.py", "viz/pages/embeddings.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -34,6 +35,11 @@ ROUND_TRIPS = {
     state.PE_DIM: (POSITIONS, "smollm2-135m", "5", 5),
     state.ORDER: (POSITIONS, "minilm-l6", "shuffled", "shuffled"),
     state.PAD: (MASKS, "minilm-l6", "Hello there", "Hello there"),
+    state.CORPUS: (TOKENIZER_TRAINING, "smollm2-135m", "own", "own"),
+    state.MERGES: (TOKENIZER_TRAINING, "smollm2-135m", "300", 300),
+    state.STEP: (TOKENIZER_TRAINING, "smollm2-135m", "5", 5),
+    state.TOKEN: (EMBEDDINGS, "smollm2-135m", "3", 3),
+    state.HIDDEN: (EMBEDDINGS, "smollm2-135m", "7", 7),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 

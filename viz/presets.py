@@ -83,6 +83,22 @@ PRESETS: tuple[Preset, ...] = (
     Preset("masks", N_("我是一名学生"), "我是一名学生",
            note=N_("The seed's decoder example (seed 002): each token may look only at itself and the tokens "
                    "before it.")),
+    Preset("tokenizer_training", N_("AI+编程 扬帆起航"), "AI+编程 扬帆起航", None,
+           N_("Watch 编程 become one token as the merges accumulate, while the rarer characters stay in byte pieces "
+              "(seed 002).")),
+    Preset("embeddings", N_("[CLS] input [SEP]"), "This is a input text.", "minilm-l6",
+           N_("After tokenizing, each token becomes a row of the embedding table: [CLS] and [SEP] get vectors too "
+              "(seed 000).")),
+    Preset("embeddings", N_("monkey / banana / atomic energy"), "monkey\nbanana\natomic energy", None,
+           N_("Seed 000: monkey and banana are close, atomic energy and banana far apart. The matrix gives the "
+              "sentence model's true cosines.")),
+    Preset("embeddings", N_("猴子 / 香蕉 / 原子能"), "猴子\n香蕉\n原子能", None,
+           N_("The seed's own words in Chinese: the sentence model here was trained on English, and its vocabulary "
+              "has no token for some of these characters, so it cannot tell them apart.")),
+    Preset("embeddings", N_("bank: money / water / river"),
+           "Go to the bank to get some money.\nGo to the bank to get some water.\nWe sat on the river bank.",
+           "minilm-l6", N_("The same word in different contexts (seed 001): one row of the embedding table, then the "
+                           "layers pull the vectors of “bank” apart."), focus="bank"),
 )
 
 

@@ -19,6 +19,7 @@ import streamlit as st
 from streamlit.runtime.state.session_state_proxy import get_session_state
 
 from core import MODELS, N_, Capability, Message, available_models
+from core.bpe_training import MAX_MERGES, MERGE_CHOICES
 from core.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
 
 from . import i18n
@@ -28,6 +29,7 @@ LAYER, HEAD, QUERY, ATTENTION = "layer", "head", "q", "attn"
 TEMPERATURE, TOP_K, TOP_P, SEED = "temp", "top_k", "top_p", "seed"
 PE_D, PE_LEN, PE_DIM, ORDER, PAD = "pe_d", "pe_len", "pe_dim", "order", "pad"
 PE_D_RANGE, PE_LEN_RANGE = (4, 512), (8, 512)  # the sinusoid's controls: bounded, so a link cannot ask for a huge table
+CORPUS, MERGES, STEP, TOKEN, HIDDEN = "corpus", "merges", "step", "token", "hidden"
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 MAX_TEXT_CHARS = 2_000  # a page studies a sentence or a paragraph; the URL carries it
 MAX_SEED = 2**31 - 1
@@ -81,6 +83,11 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(PE_DIM, _is_int(0, PE_D_RANGE[1] - 1), f"0–{PE_D_RANGE[1] - 1}"),
     UrlParam(ORDER, lambda raw: raw in ORDERS, " / ".join(ORDERS)),
     UrlParam(PAD, lambda raw: 0 < len(raw) <= MAX_TEXT_CHARS, f"1–{MAX_TEXT_CHARS:,} characters"),
+    UrlParam(CORPUS, lambda raw: raw in ("lesson", "own"), "lesson / own"),
+    UrlParam(MERGES, lambda raw: raw in {str(n) for n in MERGE_CHOICES}, " / ".join(map(str, MERGE_CHOICES))),
+    UrlParam(STEP, _is_int(0, MAX_MERGES), f"0–{MAX_MERGES:,}"),
+    UrlParam(TOKEN, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
+    UrlParam(HIDDEN, _is_int(0, 10_000), "0, 1, 2, … (a layer)"),
 )}
 
 
