@@ -2,7 +2,8 @@
 
   - Attention page: changing the head on a 64-token text (no model call: the trace is cached);
   - Attention page: a new 64-token text on SmolLM2 (one forward with full capture, then the page);
-  - Next-token page: a new 1,500-character paragraph (about 300 tokens) on SmolLM2.
+  - Next-token page: a new 1,500-character paragraph (about 300 tokens) on SmolLM2;
+  - every page of the catalogue: a rerun once its trace is cached (the same sentence throughout).
 
 AppTest reruns the whole page script, so these are upper bounds of what the
 layer/head fragment alone costs in the browser session.
@@ -59,13 +60,31 @@ def main(repeats: int = 7) -> dict:
         "head_change_ms": 1e3 * statistics.median(head_changes),
         "new_text_ms": 1e3 * statistics.median(new_texts),
         "next_token_paragraph_ms": 1e3 * next_token_paragraph(repeats),
+        "rerun_ms": {page: 1e3 * seconds for page, seconds in page_reruns(samples[0], repeats).items()},
     }
     print(
         f"Attention page, {MODEL}, {N_TOKENS} tokens (whole-page rerun, median of {repeats}): "
         f"change head {result['head_change_ms']:.0f} ms, new text {result['new_text_ms']:.0f} ms; "
         f"Next-token page, a new {PARAGRAPH_CHARS:,}-character paragraph: {result['next_token_paragraph_ms']:.0f} ms"
     )
+    for page, ms in result["rerun_ms"].items():
+        print(f"  {page}: rerun with the trace cached {ms:.0f} ms")
     return result
+
+
+def page_reruns(text: str, repeats: int) -> dict[str, float]:
+    """Median seconds of a whole-page rerun for every page of the catalogue, once its data is cached."""
+    from viz import catalog
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.session_state["model"] = MODEL
+    at.session_state["text"] = text
+    at.run()
+    times = {}
+    for page in catalog.PAGES:
+        at.switch_page(page.script).run()  # computes and caches what the page needs
+        times[page.id] = statistics.median(timed_run(at) for _ in range(repeats))
+    return times
 
 
 def next_token_paragraph(repeats: int) -> float:
