@@ -26,6 +26,7 @@ from ..config import LayerKind, ModelConfig
 from ..errors import N_, ModelUnavailableError
 from ..model import Transformer
 from ..tokenizers import TextTokenizer, sentencepiece_from_gguf
+from . import gguf_llama
 from .gguf_file import GGUFFile
 from .gguf_llama import GGUFModel, build
 
@@ -97,32 +98,14 @@ def gemma_config_from(source: Path | GGUFFile) -> ModelConfig:
     return gemma_config(g, tied=all(t.name != "output.weight" for t in g.file.tensors))
 
 
-_LAYER_NAMES = {
-    "attn_norm.weight": "attn_norm.weight",
-    "attn_q.weight": "self_attn.q_proj.weight",
-    "attn_k.weight": "self_attn.k_proj.weight",
-    "attn_v.weight": "self_attn.v_proj.weight",
-    "attn_output.weight": "self_attn.o_proj.weight",
+# Gemma's extra norms, beside the tensors it shares with Llama.
+LAYER_NAMES = {
+    **gguf_llama.LAYER_NAMES,
     "attn_q_norm.weight": "self_attn.q_norm.weight",
     "attn_k_norm.weight": "self_attn.k_norm.weight",
     "post_attention_norm.weight": "attn_post_norm.weight",
-    "ffn_norm.weight": "mlp_norm.weight",
-    "ffn_gate.weight": "mlp.fc_in.weight",
-    "ffn_up.weight": "mlp.fc_up.weight",
-    "ffn_down.weight": "mlp.fc_out.weight",
     "post_ffw_norm.weight": "mlp_post_norm.weight",
 }
-
-
-def _rename(gguf_name: str) -> str:
-    if gguf_name == "token_embd.weight":
-        return "stack.embed.tokens.weight"
-    if gguf_name == "output_norm.weight":
-        return "stack.norm.weight"
-    if gguf_name == "output.weight":
-        return "lm_head.weight"
-    _, layer, rest = gguf_name.split(".", 2)
-    return f"stack.layers.{layer}.{_LAYER_NAMES.get(rest, rest)}"
 
 
 def gemma_gguf(source: Path | GGUFFile) -> GGUFModel:
@@ -148,7 +131,7 @@ def load_gguf_gemma(source: Path | GGUFFile) -> tuple[Transformer, TextTokenizer
             tensors[name] = value - np.float32(1.0)
     # No rotary un-permutation here: llama.cpp's converter permutes Q/K rows for llama-arch files only,
     # and Gemma rotates the half-split pairs that our Rotary uses (tests/test_gemma_parity.py checks it).
-    model = build(config, {_rename(name): value for name, value in tensors.items()}, g.path.name)
+    model = build(config, {gguf_llama.rename(name, LAYER_NAMES): value for name, value in tensors.items()}, g.path.name)
     return model, gemma_tokenizer(g), g
 
 

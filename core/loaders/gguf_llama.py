@@ -109,7 +109,7 @@ def unpermute_rotary_rows(w: np.ndarray, n_heads: int) -> np.ndarray:
     return w.reshape(n_heads, out_dim // n_heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-_LAYER_NAMES = {
+LAYER_NAMES = {
     "attn_norm.weight": "attn_norm.weight",
     "attn_q.weight": "self_attn.q_proj.weight",
     "attn_k.weight": "self_attn.k_proj.weight",
@@ -122,7 +122,8 @@ _LAYER_NAMES = {
 }
 
 
-def _rename(gguf_name: str) -> str:
+def rename(gguf_name: str, layer_names: dict[str, str] = LAYER_NAMES) -> str:
+    """llama.cpp's tensor name -> our parameter name ("blk.3.attn_q.weight" -> "stack.layers.3.self_attn.q_proj.weight")."""
     if gguf_name == "token_embd.weight":
         return "stack.embed.tokens.weight"
     if gguf_name == "output_norm.weight":
@@ -130,7 +131,7 @@ def _rename(gguf_name: str) -> str:
     if gguf_name == "output.weight":
         return "lm_head.weight"
     _, layer, rest = gguf_name.split(".", 2)
-    return f"stack.layers.{layer}.{_LAYER_NAMES.get(rest, rest)}"
+    return f"stack.layers.{layer}.{layer_names.get(rest, rest)}"
 
 
 def load_gguf_llama(path: Path) -> tuple[Transformer, TextTokenizer, GGUFModel]:
@@ -145,7 +146,7 @@ def load_gguf_llama(path: Path) -> tuple[Transformer, TextTokenizer, GGUFModel]:
             tensors[name] = unpermute_rotary_rows(value, config.n_heads)
         elif name.endswith("attn_k.weight"):
             tensors[name] = unpermute_rotary_rows(value, config.kv_heads)
-    model = build(config, {_rename(name): value for name, value in tensors.items()}, path.name)
+    model = build(config, {rename(name): value for name, value in tensors.items()}, path.name)
     tokenizer = byte_bpe_from_gguf(
         g.field("tokenizer.ggml.tokens"), g.field("tokenizer.ggml.merges"), g.field("tokenizer.ggml.token_type")
     )

@@ -16,7 +16,7 @@ from viz.figures.masks import make_mask_figure, make_masking_ways_figure
 from viz.loading import cached_model, model_or_error, trace_or_error
 from viz.state import _
 from viz.tokens import axis_labels, labels_for
-from viz.views.models import index_slider, models_where
+from viz.views.models import layer_and_head, models_where
 
 CHART = {"displayModeBar": False}
 ATTENTION_NAMES = {"self": N_("self-attention"), "encoder": N_("encoder self-attention"),
@@ -104,11 +104,7 @@ def ways_section(name: str, text: str) -> None:
     if trace is None:
         return
     config = model_shape(name)[0]
-    left, right = st.columns(2)
-    with left:
-        layer = index_slider(_("Layer"), state.LAYER, config.n_layers, name)
-    with right:
-        head = index_slider(_("Head"), state.HEAD, config.n_heads, name)
+    layer, head = layer_and_head(name, config)
     if not MODELS[name].trained:
         st.caption(_("This model is untrained: these are real computations on random weights."))
     record = trace.layers[layer].self_attn

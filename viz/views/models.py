@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import MODELS, ScopeError, model_shape
 from viz import state
+from viz.state import _
 
 
 def models_where(test, preferred: str | None = None) -> list[str]:
@@ -31,3 +32,13 @@ def index_slider(label: str, key: str, count: int, scope: str) -> int:
     if count == 1:
         return value
     return st.slider(label, 0, count - 1, key=key, bind="query-params")
+
+
+def layer_and_head(name: str, config) -> tuple[int, int]:
+    """A layer slider and a head slider side by side, for pages that study one real head of `name`."""
+    left, right = st.columns(2)
+    with left:
+        layer = index_slider(_("Layer"), state.LAYER, config.n_layers, name)
+    with right:
+        head = index_slider(_("Head"), state.HEAD, config.n_heads, name)
+    return layer, head

@@ -38,7 +38,7 @@ from viz.figures.positions import (
 from viz.loading import cached_model, model_or_error, trace_or_error
 from viz.state import _
 from viz.tokens import axis_labels, labels_for
-from viz.views.models import index_slider, models_where
+from viz.views.models import layer_and_head, models_where
 
 KIND_NAMES = {"sinusoidal": N_("sinusoidal"), "learned": N_("learned"), "rope": N_("rotary (RoPE)"),
               "none": N_("none")}
@@ -161,11 +161,7 @@ def rope_section(name: str, text: str) -> None:
     if trace is None:
         return
     config = model_shape(name)[0]
-    left, right = st.columns(2)
-    with left:
-        layer = index_slider(_("Layer"), state.LAYER, config.n_layers, name)
-    with right:
-        head = index_slider(_("Head"), state.HEAD, config.n_heads, name)
+    layer, head = layer_and_head(name, config)
     lm = model_or_error(name)
     labels = axis_labels(labels_for(lm.tokenizer, trace.token_ids))
     t, base = len(labels), config.rope_base
