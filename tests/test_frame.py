@@ -279,3 +279,12 @@ def test_a_page_the_model_cannot_serve_says_so_and_offers_one_that_can():
 def test_the_overview_counts_parameters_from_the_core():
     lm = load_model("classic")
     assert lm.parameters.total == lm.info.n_params
+
+
+def test_the_chinese_readme_sits_beside_the_english_one_with_the_same_sections():
+    english = (ROOT / "README.md").read_text(encoding="utf-8")
+    chinese = (ROOT / "README.zh.md").read_text(encoding="utf-8")
+    sections = [re.findall(r"^#{1,3} ", text, re.M) for text in (english, chinese)]
+    assert sections[0] == sections[1]
+    assert "README.zh.md" in english and "README.md" in chinese
+    assert english.count("|---") == chinese.count("|---")  # the same tables
