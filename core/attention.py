@@ -27,6 +27,19 @@ class AttentionResult:
     scores: torch.Tensor  # (B, nh, T, S), scaled, before the mask
 
 
+def attention_weights(
+    q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor | None = None, scale: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores, probs), each (B, nh, T, S). A trace calls this again, on one head, to produce that head's
+    matrices when a page asks: the same operations on the same q and k give the same numbers."""
+    qk = q @ k.transpose(-2, -1)  # (B, nh, T, S)
+    scores = qk / math.sqrt(q.size(-1)) if scale is None else qk * scale
+    masked = scores if allowed is None else scores + additive(allowed, scores.dtype)
+    # Softmax in float32 at least: half-precision exponentials lose the small weights.
+    probs = torch.softmax(masked.to(torch.promote_types(masked.dtype, torch.float32)), dim=-1).to(q.dtype)  # (B, nh, T, S)
+    return scores, probs
+
+
 def attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -36,11 +49,7 @@ def attention(
 ) -> AttentionResult:
     """q (B, nh, T, hs), k and v (B, nh, S, hs); allowed broadcasts to (B, nh, T, S), True = may attend.
     scale multiplies Q K^T; None divides by sqrt(hs)."""
-    qk = q @ k.transpose(-2, -1)  # (B, nh, T, S)
-    scores = qk / math.sqrt(q.size(-1)) if scale is None else qk * scale
-    masked = scores if allowed is None else scores + additive(allowed, scores.dtype)
-    # Softmax in float32 at least: half-precision exponentials lose the small weights.
-    probs = torch.softmax(masked.to(torch.promote_types(masked.dtype, torch.float32)), dim=-1).to(q.dtype)  # (B, nh, T, S)
+    scores, probs = attention_weights(q, k, allowed, scale)
     return AttentionResult(out=probs @ v, probs=probs, scores=scores)
 
 
@@ -49,6 +58,38 @@ def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     if groups == 1:
         return x
     return x.repeat_interleave(groups, dim=1)
+
+
+class KVCache:
+    """The keys and values one attention layer has read so far, so that reading one more token costs
+    one position, not the whole text. The buffer doubles when full: appending copies only the new token."""
+
+    def __init__(self) -> None:
+        self.keys: torch.Tensor | None = None  # (B, nkv, capacity, hs)
+        self.values: torch.Tensor | None = None
+        self.length = 0
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append (B, nkv, t, hs) keys and values; return every one so far, (B, nkv, S, hs)."""
+        n = self.length + k.size(2)
+        if self.keys is None or n > self.keys.size(2):
+            self._grow(k, v, capacity=max(2 * n, 64))
+        self.keys[:, :, self.length : n] = k
+        self.values[:, :, self.length : n] = v
+        self.length = n
+        return self.keys[:, :, :n], self.values[:, :, :n]
+
+    def _grow(self, k: torch.Tensor, v: torch.Tensor, capacity: int) -> None:
+        b, h, _, hs = k.shape
+        keys, values = k.new_empty(b, h, capacity, hs), v.new_empty(b, h, capacity, hs)
+        if self.keys is not None:
+            keys[:, :, : self.length] = self.keys[:, :, : self.length]
+            values[:, :, : self.length] = self.values[:, :, : self.length]
+        self.keys, self.values = keys, values
+
+    def truncate(self, length: int) -> None:
+        """Forget every position from `length` on (a text that shares only a prefix with what was read)."""
+        self.length = min(self.length, length)
 
 
 class MultiHeadAttention(nn.Module):
@@ -67,19 +108,19 @@ class MultiHeadAttention(nn.Module):
         self.k_norm = make_norm(config, hs) if config.qk_norm else None
         self.scale = config.attn_scale  # None: 1/sqrt(hs)
 
+    @property
+    def groups(self) -> int:
+        """Query heads per key/value head: head h reads key/value head h // groups."""
+        return self.n_heads // self.n_kv_heads
+
     def _split(self, x: torch.Tensor, heads: int) -> torch.Tensor:
         b, t, _ = x.shape
         return x.view(b, t, heads, self.head_dim).transpose(1, 2)  # (B, heads, T, hs)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        allowed: torch.Tensor | None,
-        memory: torch.Tensor | None = None,
-        rotary: Rotary | None = None,
-        capture: bool = False,
-    ) -> tuple[torch.Tensor, AttentionRecord | None]:
-        """x (B, T, d); memory (B, S, d) for cross-attention, else keys come from x."""
+    def project(
+        self, x: torch.Tensor, memory: torch.Tensor | None = None, rotary: Rotary | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q (B, nh, T, hs), k and v (B, nkv, S, hs): after the query/key norm and rotary where the model has them."""
         source = x if memory is None else memory
         q = self._split(self.q_proj(x), self.n_heads)  # (B, nh, T, hs)
         k = self._split(self.k_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
@@ -88,11 +129,32 @@ class MultiHeadAttention(nn.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         if rotary is not None:
             q, k = rotary(q), rotary(k)
-        groups = self.n_heads // self.n_kv_heads
-        result = attention(q, repeat_kv(k, groups), repeat_kv(v, groups), allowed, self.scale)
+        return q, k, v
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None
+    ) -> tuple[AttentionResult, torch.Tensor]:
+        """Every head's attention and the output projection of their concatenation, (B, T, d)."""
+        result = attention(q, repeat_kv(k, self.groups), repeat_kv(v, self.groups), allowed, self.scale)
         b, _, t, _ = q.shape
         z = result.out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)  # (B, T, nh*hs)
-        out = self.o_proj(z)  # (B, T, d)
+        return result, self.o_proj(z)  # (B, T, d)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        allowed: torch.Tensor | None,
+        memory: torch.Tensor | None = None,
+        rotary: Rotary | None = None,
+        capture: bool = False,
+        cache: KVCache | None = None,
+    ) -> tuple[torch.Tensor, AttentionRecord | None]:
+        """x (B, T, d); memory (B, S, d) for cross-attention, else keys come from x (and from `cache`,
+        the keys and values of the positions read before, where one is given)."""
+        q, k, v = self.project(x, memory, rotary)
+        if cache is not None:
+            k, v = cache.extend(k, v)  # (B, nkv, S, hs): the earlier positions' and these
+        result, out = self.attend(q, k, v, allowed)
         if not capture:
             return out, None
         record = AttentionRecord(
@@ -100,7 +162,7 @@ class MultiHeadAttention(nn.Module):
             k=k,
             v=v,
             scores=result.scores,
-            mask=_full_mask(allowed, result.scores),
+            mask=full_mask(allowed, result.scores.shape, result.scores.device),
             probs=result.probs,
             z=result.out,
             out=out,
@@ -108,9 +170,9 @@ class MultiHeadAttention(nn.Module):
         return out, record
 
 
-def _full_mask(allowed: torch.Tensor | None, scores: torch.Tensor) -> torch.Tensor:
-    """The (B, T, S) bool mask as it applied to every head (heads share one mask)."""
-    b, _, t, s = scores.shape
+def full_mask(allowed: torch.Tensor | None, shape: torch.Size, device=None) -> torch.Tensor:
+    """The (B, T, S) bool mask as it applied to every head (heads share one mask) of (B, nh, T, S) scores."""
+    b, _, t, s = shape
     if allowed is None:
-        return torch.ones(b, t, s, dtype=torch.bool, device=scores.device)
+        return torch.ones(b, t, s, dtype=torch.bool, device=device)
     return allowed.expand(b, 1, t, s)[:, 0]

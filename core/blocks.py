@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MultiHeadAttention
+from .attention import KVCache, MultiHeadAttention
 from .config import ModelConfig
 from .norms import RMSNorm, make_norm
 from .positional import Rotary
@@ -49,7 +49,10 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """Self-attention, optional cross-attention (encoder-decoder's decoder), feed-forward."""
+    """Self-attention, optional cross-attention (encoder-decoder's decoder), feed-forward.
+
+    Each sub-layer is a method of the residual stream before it, so that a trace can run one again
+    on its recorded input and get what the forward pass computed (core/replay.py)."""
 
     def __init__(self, config: ModelConfig, cross_attention: bool = False):
         super().__init__()
@@ -76,6 +79,25 @@ class Block(nn.Module):
         normed = norm(x + out)
         return normed, normed, record, None
 
+    def attention_input(self, x: torch.Tensor, cross: bool = False) -> torch.Tensor:
+        """What the (cross-)attention projects: its norm of x (pre-norm), or x itself (post-norm)."""
+        if not self.pre_norm:
+            return x
+        return self.cross_norm(x) if cross else self.attn_norm(x)
+
+    def self_attention(self, x, allowed, rotary=None, capture=False, cache: KVCache | None = None):
+        return self._sublayer(
+            x, self.attn_norm, lambda h: self.self_attn(h, allowed, rotary=rotary, capture=capture, cache=cache),
+            self.attn_post_norm,
+        )
+
+    def cross_attention(self, x, memory, memory_allowed, capture=False):
+        return self._sublayer(x, self.cross_norm, lambda h: self.cross_attn(h, memory_allowed, memory=memory,
+                                                                            capture=capture))
+
+    def feed_forward(self, x, capture=False):
+        return self._sublayer(x, self.mlp_norm, lambda h: self.mlp(h, capture=capture), self.mlp_post_norm)
+
     def forward(
         self,
         x: torch.Tensor,
@@ -84,21 +106,16 @@ class Block(nn.Module):
         memory: torch.Tensor | None = None,
         memory_allowed: torch.Tensor | None = None,
         capture: bool = False,
+        cache: KVCache | None = None,
     ) -> tuple[torch.Tensor, LayerRecord | None]:
         resid_pre = x
-        x, attn_norm, attn, attn_post_norm = self._sublayer(
-            x, self.attn_norm, lambda h: self.self_attn(h, allowed, rotary=rotary, capture=capture), self.attn_post_norm
-        )
+        x, attn_norm, attn, attn_post_norm = self.self_attention(x, allowed, rotary, capture, cache)
         resid_mid = x
         cross_norm = cross = resid_cross = None
         if self.cross_attn is not None:
-            x, cross_norm, cross, _ = self._sublayer(
-                x, self.cross_norm, lambda h: self.cross_attn(h, memory_allowed, memory=memory, capture=capture)
-            )
+            x, cross_norm, cross, _ = self.cross_attention(x, memory, memory_allowed, capture)
             resid_cross = x
-        x, mlp_norm, mlp, mlp_post_norm = self._sublayer(
-            x, self.mlp_norm, lambda h: self.mlp(h, capture=capture), self.mlp_post_norm
-        )
+        x, mlp_norm, mlp, mlp_post_norm = self.feed_forward(x, capture)
         if not capture:
             return x, None
         record = LayerRecord(

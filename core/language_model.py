@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,11 +13,13 @@ from .chat import apply_chat_template
 from .errors import N_, InputError, Message
 from .model import LogitsFor, Transformer
 from .parameters import ParameterBreakdown, parameter_breakdown
+from .replay import CACHE_BYTES, Replay
 from .tokenizers import Encoded, TextTokenizer
-from .trace import StackRecord, Trace, to_numpy, torch_dtype
+from .trace import StackRecord, Trace
 
 MAX_TEXT_CHARS = 20_000  # longer text is cut before tokenising, with a note in the trace
-DEFAULT_MAX_TOKENS = 512  # a full trace grows with T^2 per head and layer; pages study short texts
+# A trace keeps O(T·d) numbers (core/replay.py): 2,048 tokens of SmolLM2 hold about 300 MB.
+DEFAULT_MAX_TOKENS = 2048
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,14 @@ class LanguageModel:
         dtype: np.dtype | type = np.float16,
         logits: LogitsFor = "all",
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        cache_bytes: int = CACHE_BYTES,
     ) -> Trace:
         """Run the model on `text` and record everything it computed.
 
         For an encoder-decoder, `text` is the source and `target` what the decoder
-        has produced so far (default: just the start token).
+        has produced so far (default: just the start token). The trace keeps the residual
+        stream; other values are produced when read (core/replay.py), and up to `cache_bytes`
+        of them kept.
         """
         max_tokens = min(max_tokens, self.config.max_positions)
         encoded, notes = self.encode(text)
@@ -135,24 +139,34 @@ class LanguageModel:
             encoded = self._decoder_input(target, max_tokens)
         elif target is not None:
             raise InputError(N_("{model} is not an encoder-decoder; it takes no target"), model=self.name)
+        # A recorded trace computes the logits of every position only when they are read: at 2,048 tokens
+        # they are 400 MB (SmolLM2) to 2 GB (Gemma), and the largest matrix product of the forward pass.
+        lazy_logits = capture and logits == "all"
         out = self.module(
             self._ids(encoded),
             source_ids=None if source is None else self._ids(source),
-            capture=capture,
-            record_dtype=torch_dtype(dtype),
-            logits_for=logits,
+            checkpoints=capture,
+            logits_for="last" if lazy_logits else logits,
         )
         logit_array = None if out.logits is None else out.logits[0].float().cpu().numpy()  # stays float32
+        last = None if logit_array is None else logit_array[-1]
+        replay = None
+        if capture:
+            replay = Replay(self.module, {"stack": out.stack, "encoder": out.encoder}, np.dtype(dtype), cache_bytes)
+            if lazy_logits and logit_array is not None:
+                logit_array = replay.logits()
         return Trace(
             model=self.name,
             architecture=self.config.architecture,
             dtype=np.dtype(dtype).name,
             compute_dtype=self.info.dtype,
-            stack=self._stack(out.stack, encoded, dtype),
+            stack=self._stack(replay, "stack", encoded),
             logits=logit_array,
-            encoder=None if source is None else self._stack(out.encoder, source, dtype),
+            encoder=None if source is None else self._stack(replay, "encoder", source),
             truncated_from=truncated_from,
             notes=notes,
+            last_logits=last,
+            replay=replay,
         )
 
     def _decoder_input(self, target: str | Sequence[int] | None, max_tokens: int) -> Encoded:
@@ -163,12 +177,11 @@ class LanguageModel:
         return self._fit(encoded, max_tokens)[0]
 
     @staticmethod
-    def _stack(record: StackRecord | None, encoded: Encoded, dtype) -> StackRecord:
-        if record is None:  # capture=False keeps only the tokens
+    def _stack(replay: Replay | None, name: str, encoded: Encoded) -> StackRecord:
+        if replay is None:  # capture=False keeps only the tokens
             return StackRecord(encoded.tokens, encoded.ids, encoded.offsets, embeddings=None, positions=None,
                                token_types=None, embed_out=None, layers=(), final_norm=None, hidden_states=None)
-        converted = to_numpy(record, np.dtype(dtype))
-        return dataclasses.replace(converted, tokens=encoded.tokens, token_ids=encoded.ids, offsets=encoded.offsets)
+        return replay.stack(name, encoded)
 
     def chat_prompt(self, user_message: str) -> str:
         """`user_message` wrapped in the model's chat template, ready for the assistant's reply."""

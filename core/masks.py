@@ -4,9 +4,14 @@ A mask is applied by *adding* it to the scores: 0 where a query may look,
 -inf where it may not, so that softmax gives exactly zero weight there.
 Multiplying the scores by a 0/1 matrix instead would leave e^0 = 1 of
 unnormalised weight on every "masked" key.
+
+A trace keeps a mask's definition (`MaskRule`: causal? a sliding window? which keys are
+padding?), not its (T, S) matrix, and builds the matrix when a page asks for it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -37,3 +42,26 @@ def sliding_window_allowed(
     causal = causal_allowed(t, s, device)
     too_far = torch.ones(t, s, dtype=torch.bool, device=device).tril(diagonal=s - t - window)  # (T, S)
     return causal & ~too_far
+
+
+@dataclass(frozen=True)
+class MaskRule:
+    """Which keys each query may see, as a definition: the last T of S positions look back (causal),
+    perhaps only `window` keys far, never at padding. Queries are the last T positions, so the same
+    rule serves a whole text (T = S) and a step that reads T new tokens after S - T cached ones."""
+
+    causal: bool = False
+    window: int | None = None  # a sliding-window layer's reach, the query itself included
+    key_is_real: torch.Tensor | None = None  # (B, S) False at padding
+
+    def allowed(self, t: int, s: int, device: torch.device | str | None = None) -> torch.Tensor | None:
+        """(T, S) bool, or (B, 1, T, S) / (B, 1, 1, S) with padding; None where every query sees every key."""
+        allowed = None
+        if self.window is not None:
+            allowed = sliding_window_allowed(t, self.window, s, device)
+        elif self.causal:
+            allowed = causal_allowed(t, s, device)
+        if self.key_is_real is not None:
+            padding = padding_allowed(self.key_is_real)  # (B, 1, 1, S)
+            allowed = padding if allowed is None else allowed & padding
+        return allowed

@@ -13,11 +13,12 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .attention import KVCache
 from .blocks import Block, make_norm
 from .config import ModelConfig
-from .masks import causal_allowed, padding_allowed, sliding_window_allowed
+from .masks import MaskRule, padding_allowed
 from .positional import Rotary, rope_angles, sinusoidal_table
-from .trace import PositionRecord, StackRecord, cast_floats
+from .trace import PositionRecord, StackRecord
 
 LogitsFor = Literal["all", "last", "none"]
 
@@ -50,9 +51,10 @@ class Embedding(nn.Module):
         self.token_types = _embedding(config.type_vocab_size, config.d_model) if config.type_vocab_size else None
         self.norm = make_norm(config) if config.embedding_norm else None
 
-    def forward(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> EmbeddingOutput:
+    def forward(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None, start: int = 0) -> EmbeddingOutput:
+        """ids (B, T) at positions start … start + T - 1 (start > 0: after tokens read before, in a KVCache)."""
         config, t = self.config, ids.size(1)
-        position_ids = torch.arange(t, device=ids.device)
+        position_ids = torch.arange(start, start + t, device=ids.device)
         embeddings = self.tokens(ids)  # (B, T, d)
         if config.scale_embeddings:
             # The scale in the weights' dtype, as Gemma computes it (in bfloat16, sqrt(640) is 25.25).
@@ -69,7 +71,8 @@ class Embedding(nn.Module):
                 local_values = local_angles[None]
         elif config.positional != "none":
             if self.positions is None:
-                table = sinusoidal_table(t, config.d_model).to(ids.device)  # (T, d), cheaper to compute than to keep
+                # (T, d), cheaper to compute than to keep
+                table = sinusoidal_table(start + t, config.d_model)[start:].to(ids.device)
             else:
                 table = self.positions(position_ids)  # (T, d)
             position_values = table[None].to(embeddings.dtype)  # (1, T, d)
@@ -85,6 +88,42 @@ class Embedding(nn.Module):
         return EmbeddingOutput(x, embeddings, positions, token_types, rotary, local_rotary)
 
 
+@dataclass(frozen=True)
+class StackCheckpoints:
+    """What a trace keeps of one stack's forward pass, in the dtype it computed in: its inputs and the
+    residual stream before every sub-layer. Enough to run any sub-layer again and get the same numbers,
+    and linear in T: (2 or 3) x layers x T x d numbers, where every head's probabilities are heads x T^2 a layer."""
+
+    ids: torch.Tensor  # (B, T)
+    token_type_ids: torch.Tensor | None
+    key_is_real: torch.Tensor | None  # (B, T) False at padding
+    streams: tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None], ...]  # per block: resid_pre, resid_mid, resid_cross
+    out: torch.Tensor  # (B, T, d) the last block's output, before the final norm
+    memory: torch.Tensor | None = None  # (B, S, d) the encoder's output, for cross-attention
+    memory_is_real: torch.Tensor | None = None  # (B, S)
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Every tensor held, each once (for counting bytes)."""
+        held = [self.ids, self.token_type_ids, self.key_is_real, self.out, self.memory, self.memory_is_real]
+        held += [t for stream in self.streams for t in stream]
+        return [t for t in held if t is not None]
+
+
+class DecoderCache:
+    """A KVCache per layer: what a decoder keeps between generated tokens."""
+
+    def __init__(self, n_layers: int):
+        self.layers = [KVCache() for _ in range(n_layers)]
+
+    @property
+    def length(self) -> int:
+        return self.layers[0].length
+
+    def truncate(self, length: int) -> None:
+        for layer in self.layers:
+            layer.truncate(length)
+
+
 class Stack(nn.Module):
     """Embedding, blocks and optional final norm: an encoder or a decoder."""
 
@@ -95,6 +134,13 @@ class Stack(nn.Module):
         self.layers = nn.ModuleList(Block(config, cross_attention) for _ in kinds)
         self.norm = make_norm(config) if config.final_norm else None
 
+    def mask_rules(self, key_is_real: torch.Tensor | None = None) -> dict[str, MaskRule]:
+        """Each layer kind's mask, as a definition."""
+        rules = {"global": MaskRule(causal=self.causal, key_is_real=key_is_real)}
+        if "sliding" in self.kinds:
+            rules["sliding"] = MaskRule(causal=True, window=self.window, key_is_real=key_is_real)
+        return rules
+
     def forward(
         self,
         ids: torch.Tensor,
@@ -103,25 +149,33 @@ class Stack(nn.Module):
         memory: torch.Tensor | None = None,
         memory_is_real: torch.Tensor | None = None,
         capture: bool = False,
-        record_dtype: torch.dtype | None = None,
-    ) -> tuple[torch.Tensor, StackRecord | None]:
-        """ids (B, T); key_is_real (B, T) False at padding. Returns (B, T, d) and the record,
-        its floating-point values cast to record_dtype where one is given."""
-        masks = self._masks(ids.size(1), key_is_real, ids.device)
+        checkpoints: bool = False,
+        cache: DecoderCache | None = None,
+    ) -> tuple[torch.Tensor, StackRecord | StackCheckpoints | None]:
+        """ids (B, T); key_is_real (B, S) False at padding. Returns (B, T, d) and, with `capture`, the record of
+        everything computed, or with `checkpoints`, what a trace keeps to compute any of it again.
+        With a `cache`, ids continue the positions it holds, and their keys and values join it."""
+        start = 0 if cache is None else cache.length
+        t = ids.size(1)
+        masks = {kind: rule.allowed(t, start + t, ids.device) for kind, rule in self.mask_rules(key_is_real).items()}
         memory_allowed = None if memory_is_real is None else padding_allowed(memory_is_real)
-        embedded = self.embed(ids, token_type_ids)
+        embedded = self.embed(ids, token_type_ids, start)
         x = embedded.x
-        # Each block's record is cast as soon as the block is done, so its float32 tensors are
-        # freed for the next block to reuse: at 512 tokens this halves the cost of capturing.
-        keep = (lambda r: r) if record_dtype is None else (lambda r: cast_floats(r, record_dtype))
-        hidden, records = [keep(x)], []
-        for block, kind in zip(self.layers, self.kinds):
-            x, record = block(x, masks[kind], embedded.rotary_for(kind), memory, memory_allowed, capture)
+        hidden, records, streams = [x], [], []
+        for i, (block, kind) in enumerate(zip(self.layers, self.kinds)):
+            layer_cache = None if cache is None else cache.layers[i]
+            x, record = block(x, masks[kind], embedded.rotary_for(kind), memory, memory_allowed,
+                              capture or checkpoints, layer_cache)
             if capture:
-                hidden.append(keep(x))
-                records.append(keep(record))
+                hidden.append(x)
+                records.append(record)
+            elif checkpoints:
+                streams.append((record.resid_pre, record.resid_mid, record.resid_cross))
+                del record  # the rest of it (every head's T x S matrices among it) is freed before the next block
         final = self.norm(x) if self.norm is not None else None
         out = x if final is None else final
+        if checkpoints and not capture:
+            return out, StackCheckpoints(ids, token_type_ids, key_is_real, tuple(streams), x, memory, memory_is_real)
         if not capture:
             return out, None
         record = StackRecord(
@@ -138,23 +192,13 @@ class Stack(nn.Module):
         )
         return out, record
 
-    def _masks(self, t: int, key_is_real: torch.Tensor | None, device) -> dict[str, torch.Tensor | None]:
-        """Each layer kind's bool mask, (T, T) or (B, 1, T, T) with padding; None where all may attend."""
-        masks = {"global": causal_allowed(t, device=device) if self.causal else None}
-        if "sliding" in self.kinds:
-            masks["sliding"] = sliding_window_allowed(t, self.window, device=device)  # (T, T)
-        if key_is_real is not None:
-            padding = padding_allowed(key_is_real)  # (B, 1, 1, T)
-            masks = {kind: padding if m is None else m & padding for kind, m in masks.items()}
-        return masks
-
 
 @dataclass(frozen=True)
 class TransformerOutput:
     hidden: torch.Tensor  # (B, T, d) the main stack's output, after its final norm
     logits: torch.Tensor | None  # (B, T or 1, vocab)
-    stack: StackRecord | None
-    encoder: StackRecord | None
+    stack: StackRecord | StackCheckpoints | None
+    encoder: StackRecord | StackCheckpoints | None
 
 
 class Transformer(nn.Module):
@@ -193,24 +237,33 @@ class Transformer(nn.Module):
         source_ids: torch.Tensor | None = None,
         source_is_real: torch.Tensor | None = None,
         capture: bool = False,
-        record_dtype: torch.dtype | None = None,
         logits_for: LogitsFor = "all",
+        checkpoints: bool = False,
+        cache: DecoderCache | None = None,
     ) -> TransformerOutput:
-        """ids (B, T) for the main stack; source_ids (B, S) for the encoder of an encoder-decoder."""
+        """ids (B, T) for the main stack; source_ids (B, S) for the encoder of an encoder-decoder.
+        capture: record every value (torch tensors, batch first); checkpoints: keep what a trace needs to
+        compute any value again (core/replay.py); cache: a decoder's keys and values of earlier positions."""
         memory, encoder_record = None, None
         if self.encoder is not None:
             if source_ids is None:
                 raise ValueError("an encoder-decoder needs source_ids for its encoder")
             memory, encoder_record = self.encoder(
-                source_ids, source_is_real, capture=capture, record_dtype=record_dtype
+                source_ids, source_is_real, capture=capture, checkpoints=checkpoints
             )  # (B, S, d)
-        hidden, record = self.stack(ids, key_is_real, token_type_ids, memory, source_is_real, capture, record_dtype)
+        hidden, record = self.stack(ids, key_is_real, token_type_ids, memory, source_is_real, capture, checkpoints,
+                                    cache)
         logits = None
         if self.lm_head is not None and logits_for != "none":
             # The vocabulary projection is the largest matrix product for short texts: skip rows nobody reads.
-            logits = self.lm_head(hidden if logits_for == "all" else hidden[:, -1:])  # (B, T or 1, vocab)
-            if self.config.final_logit_softcap is not None:
-                # Squashes logits smoothly into (-cap, cap): no token's score can run away.
-                cap = self.config.final_logit_softcap
-                logits = torch.tanh(logits / cap) * cap
+            logits = self.vocab_logits(hidden if logits_for == "all" else hidden[:, -1:])  # (B, T or 1, vocab)
         return TransformerOutput(hidden, logits, record, encoder_record)
+
+    def vocab_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(B, T, vocab) scores of every token of the vocabulary from the final hidden states (B, T, d)."""
+        logits = self.lm_head(hidden)
+        if self.config.final_logit_softcap is not None:
+            # Squashes logits smoothly into (-cap, cap): no token's score can run away.
+            cap = self.config.final_logit_softcap
+            logits = torch.tanh(logits / cap) * cap
+        return logits
