@@ -117,19 +117,29 @@ class MultiHeadAttention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, heads, self.head_dim).transpose(1, 2)  # (B, heads, T, hs)
 
+    def queries(self, x: torch.Tensor, rotary: Rotary | None = None) -> torch.Tensor:
+        """(B, nh, T, hs), after the query norm and rotary where the model has them."""
+        q = self._split(self.q_proj(x), self.n_heads)  # (B, nh, T, hs)
+        if self.q_norm is not None:
+            q = self.q_norm(q)
+        return q if rotary is None else rotary(q)
+
+    def keys(self, source: torch.Tensor, rotary: Rotary | None = None) -> torch.Tensor:
+        """(B, nkv, S, hs), after the key norm and rotary where the model has them."""
+        k = self._split(self.k_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
+        if self.k_norm is not None:
+            k = self.k_norm(k)
+        return k if rotary is None else rotary(k)
+
+    def values(self, source: torch.Tensor) -> torch.Tensor:
+        return self._split(self.v_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
+
     def project(
         self, x: torch.Tensor, memory: torch.Tensor | None = None, rotary: Rotary | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """q (B, nh, T, hs), k and v (B, nkv, S, hs): after the query/key norm and rotary where the model has them."""
+        """q (B, nh, T, hs) from x; k and v (B, nkv, S, hs) from memory (cross-attention) or x."""
         source = x if memory is None else memory
-        q = self._split(self.q_proj(x), self.n_heads)  # (B, nh, T, hs)
-        k = self._split(self.k_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
-        v = self._split(self.v_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
-        if self.q_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
-        if rotary is not None:
-            q, k = rotary(q), rotary(k)
-        return q, k, v
+        return self.queries(x, rotary), self.keys(source, rotary), self.values(source)
 
     def attend(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None

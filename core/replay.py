@@ -37,6 +37,7 @@ from .trace import (
 )
 
 CACHE_BYTES = 256 * 1024**2  # values produced on demand that a trace keeps: a layer's every head at 2,048 tokens fits
+ALL = slice(None)
 QUERY_BLOCK = 16  # query rows computed together for one query's row of every head
 LOSS_CHUNK = 2**24  # logits computed this many at a time for the per-token losses (64 MB of float32)
 
@@ -46,7 +47,8 @@ class Replay:
 
     def __init__(self, module: Transformer, kept: dict[str, StackCheckpoints], dtype: np.dtype,
                  cache_bytes: int = CACHE_BYTES):
-        self.module, self.kept, self.dtype = module, kept, np.dtype(dtype)
+        self.module, self.dtype = module, np.dtype(dtype)
+        self.kept = {name: stack for name, stack in kept.items() if stack is not None}
         self.cache = ValueCache(cache_bytes)
 
     def nbytes(self) -> int:
@@ -236,30 +238,49 @@ class AttentionReplay:
 
     # ---- torch, in the compute dtype, on the model's device
 
-    def qkv(self) -> dict[str, torch.Tensor]:
-        """The sub-layer's input after its norm, and q (1, nh, T, hs), k and v (1, nkv, S, hs)."""
-        def compute():
-            normed = self.block.attention_input(self._input(), self.cross)
-            memory, rotary = self.stack.kept.memory if self.cross else None, None
-            if not self.cross:
-                rotary = self.stack.embedded().rotary_for(self.stack.module.kinds[self.layer])
-            q, k, v = self.attn.project(normed, memory, rotary)
-            return {"normed": normed, "q": q, "k": k, "v": v}
-        return self.stack.cached(self._key("qkv"), compute)
+    def _rotary(self, rows: slice = ALL):
+        if self.cross:
+            return None
+        rotary = self.stack.embedded().rotary_for(self.stack.module.kinds[self.layer])
+        return rotary if rotary is None or rows == ALL else rotary.at(rows)
 
-    def weights(self, heads: slice = slice(None), queries: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+    def _source(self) -> torch.Tensor:
+        """What keys and values are projected from: the encoder's output, or the same input as the queries."""
+        return self.stack.kept.memory if self.cross else self.block.attention_input(self._input())
+
+    def queries(self, rows: slice = ALL) -> torch.Tensor:
+        """(1, nh, rows, hs). A few rows are projected alone unless every row is kept already: one query's
+        row of every head needs its q, not the whole text's."""
+        every = self.stack.replay.cache.peek((self.stack.name, *self._key("q")))
+        if every is not None:
+            return every[:, :, rows]
+        if rows != ALL:
+            normed = self.block.attention_input(self._input()[:, rows], self.cross)  # norms work row by row
+            return self.attn.queries(normed, self._rotary(rows))
+        return self.stack.cached(self._key("q"), lambda: self.attn.queries(
+            self.block.attention_input(self._input(), self.cross), self._rotary()))
+
+    def keys(self) -> torch.Tensor:
+        """(1, nkv, S, hs)."""
+        return self.stack.cached(self._key("k"), lambda: self.attn.keys(self._source(), self._rotary()))
+
+    def weights(self, heads: slice = ALL, queries: slice = ALL) -> tuple[torch.Tensor, torch.Tensor]:
         """(scores, probs) of some heads and query rows, (1, heads, queries, S), as `attention` computes them:
         keys repeated per query head first, so that one head's product is the forward's product of that head."""
-        qkv, allowed = self.qkv(), self._allowed()
-        k = repeat_kv(qkv["k"], self.attn.groups)[:, heads]  # (1, heads, S, hs)
+        allowed = self._allowed()
+        k = repeat_kv(self.keys(), self.attn.groups)[:, heads]  # (1, heads, S, hs)
         if allowed is not None and allowed.size(-2) > 1:
             allowed = allowed[..., queries, :]
-        return attention_weights(qkv["q"][:, heads, queries], k, allowed, self.attn.scale)
+        return attention_weights(self.queries(queries)[:, heads], k, allowed, self.attn.scale)
+
+    def _lengths(self) -> tuple[int, int]:
+        t = self.stack.t
+        return t, self.stack.kept.memory.size(1) if self.cross else t
 
     def _mask(self) -> torch.Tensor:
         """(T, S) bool, as the record's mask."""
-        q, k = self.qkv()["q"], self.qkv()["k"]
-        return full_mask(self._allowed(), (1, 1, q.size(2), k.size(2)), q.device)[0]
+        t, s = self._lengths()
+        return full_mask(self._allowed(), (1, 1, t, s), self.stack.kept.ids.device)[0]
 
     # ---- what a page reads: numpy, in the trace's dtype
 
@@ -284,7 +305,10 @@ class AttentionReplay:
         return self.stack.lazy(self._key("output"), self._output, name)
 
     def _qkv_host(self) -> dict[str, np.ndarray]:
-        return {name: self.stack.replay.host(value) for name, value in self.qkv().items()}
+        host = self.stack.replay.host
+        normed = self.block.attention_input(self._input(), self.cross) if self.block.pre_norm else None
+        return {"normed": None if normed is None else host(normed), "q": host(self.queries()),
+                "k": host(self.keys()), "v": host(self.attn.values(self._source()))}
 
     def _every_head(self, which: str) -> np.ndarray:
         scores, probs = self.weights()
@@ -316,7 +340,7 @@ class AttentionReplay:
 
     def query_rows(self, query: int) -> np.ndarray:
         """(nh, S) float32 every head's probabilities for one query, probs[:, query]."""
-        t = self.qkv()["q"].size(2)
+        t = self._lengths()[0]
         if not 0 <= query < t:
             raise IndexError(f"query {query} is outside the text")
 
