@@ -57,7 +57,8 @@ def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     """(B, nkv, S, hs) -> (B, nkv * groups, S, hs): grouped-query attention shares each K/V head."""
     if groups == 1:
         return x
-    return x.repeat_interleave(groups, dim=1)
+    b, nkv, s, hs = x.shape
+    return x[:, :, None].expand(b, nkv, groups, s, hs).reshape(b, nkv * groups, s, hs)  # one copy, head h = h // groups
 
 
 class KVCache:
@@ -68,6 +69,7 @@ class KVCache:
         self.keys: torch.Tensor | None = None  # (B, nkv, capacity, hs)
         self.values: torch.Tensor | None = None
         self.length = 0
+        self.last_row: torch.Tensor | None = None  # (B, nh, S) where the last query read looked, in every head
 
     def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append (B, nkv, t, hs) keys and values; return every one so far, (B, nkv, S, hs)."""
@@ -165,6 +167,8 @@ class MultiHeadAttention(nn.Module):
         if cache is not None:
             k, v = cache.extend(k, v)  # (B, nkv, S, hs): the earlier positions' and these
         result, out = self.attend(q, k, v, allowed)
+        if cache is not None:  # what generation records of each step, without recording the rest
+            cache.last_row = result.probs[:, :, -1]  # (B, nh, S)
         if not capture:
             return out, None
         record = AttentionRecord(

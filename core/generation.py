@@ -1,18 +1,21 @@
-"""From logits to the next token: softmax with temperature, top-k, top-p, sampling.
+"""From logits to the next token: softmax with temperature, top-k, top-p, sampling; and generation.
 
-Every function works on the logits of one position, a float (vocab,) array, and
+Every sampling function works on the logits of one position, a float (vocab,) array, and
 computes in float64 so that probabilities sum to 1 even at low temperature.
 Randomness comes only from the numpy Generator the caller passes: with
 `step_rng(seed, position)` the same seed gives the same continuation whether it
 is produced one click at a time or all at once.
+
+Generation keeps the keys and values of what the model has read (`GenerationCache`), so each
+new token costs one position: the model reads the new token, not the whole text again.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -134,7 +137,7 @@ def next_token(logits, sampling: Sampling, rng: np.random.Generator) -> tuple[in
     """The chosen token id and the distribution it was drawn from. Greedy takes the argmax and draws nothing."""
     filtered = filter_distribution(logits, sampling)
     if sampling.greedy:
-        return int(_ranking(filtered.probs)[0]), filtered
+        return int(np.argmax(filtered.probs)), filtered  # the first of equal maxima: the lowest id, as _ranking
     return int(rng.choice(filtered.renormalised.size, p=filtered.renormalised)), filtered
 
 
@@ -149,10 +152,27 @@ class Step:
     token_id: int
     logits: np.ndarray  # (vocab,) float32, what the model computed for the new position
     distribution: Filtered
+    # (layers, heads, S) float16: where the last input id looked, in every head, when the model chose token_id
+    # (its attention row over itself and everything before it); None without a cache.
+    attention: np.ndarray | None = None
 
 
-def generate_step(lm: LanguageModel, ids: Sequence[int], sampling: Sampling, rng: np.random.Generator) -> Step:
-    """Run a decoder once on `ids` (only the last position's logits are computed) and append one token."""
+@dataclass
+class GenerationCache:
+    """What step-by-step generation keeps between calls: the ids the model has read, and every layer's keys
+    and values for them (`model.DecoderCache`). Keep one per continuation (a page keeps it in its session)
+    and pass it to every `generate_step`: a step reads only the ids that are new since the last, usually one.
+    Ids that share only a beginning with what was read (an edited text) reuse that beginning."""
+
+    model: str | None = None
+    ids: list[int] = field(default_factory=list)
+    layers: object | None = None  # model.DecoderCache
+
+
+def generate_step(lm: LanguageModel, ids: Sequence[int], sampling: Sampling, rng: np.random.Generator,
+                  cache: GenerationCache | None = None) -> Step:
+    """Append one token to `ids` (a decoder's). Without a cache the model runs on all of `ids` (only the last
+    position's logits are computed); with one it reads only what the cache has not read."""
     if lm.info.architecture != "decoder":
         raise InputError(N_("{model} is an {architecture}; step-by-step generation here needs a decoder"),
                          model=lm.name, architecture=lm.info.architecture)
@@ -161,9 +181,53 @@ def generate_step(lm: LanguageModel, ids: Sequence[int], sampling: Sampling, rng
         raise InputError(N_("There is nothing to continue: the text is empty. Type a sentence."))
     if len(ids) >= lm.info.max_positions:
         raise InputError(N_("The text already fills the model's context of {count:,} tokens"), count=lm.info.max_positions)
-    logits = lm.next_token_logits(ids)
+    attention = None
+    if cache is None:
+        logits = lm.next_token_logits(ids)
+    else:
+        logits, attention = lm.read(ids, cache)
     token_id, distribution = next_token(logits, sampling, rng)
-    return Step(ids + [token_id], token_id, logits, distribution)
+    return Step(ids + [token_id], token_id, logits, distribution, attention)
+
+
+@dataclass(frozen=True)
+class GeneratedToken:
+    token_id: int
+    logits: np.ndarray  # (vocab,) float32, what the model computed before choosing it
+    attention: np.ndarray  # (layers, heads, S) float16: where the last id read looked when the model chose it
+
+
+@dataclass(frozen=True)
+class Generation:
+    prompt_ids: list[int]
+    tokens: tuple[GeneratedToken, ...]  # one per step; token i was chosen after reading prompt + tokens[:i]
+
+    @property
+    def ids(self) -> list[int]:
+        """The continuation's token ids."""
+        return [token.token_id for token in self.tokens]
+
+
+def generate(lm: LanguageModel, prompt: str | Sequence[int], max_new_tokens: int, sampling: Sampling | None = None,
+             seed: int | None = None, stop_ids: Collection[int] | None = None) -> Generation:
+    """Continue `prompt` (text or ids) by up to `max_new_tokens` tokens, each step reading only the new token.
+    Greedy unless `sampling` says otherwise; `seed` (default: the sampling's) draws token i with
+    step_rng(seed, position), as one click at a time would. Stops after a token of `stop_ids`
+    (default: the tokenizer's special tokens, which end a text)."""
+    sampling = Sampling(greedy=True) if sampling is None else sampling
+    seed = sampling.seed if seed is None else seed
+    stop = lm.tokenizer.special_ids if stop_ids is None else set(stop_ids)
+    prompt_ids = lm.encode(prompt)[0].ids if isinstance(prompt, str) else [int(i) for i in prompt]
+    ids, cache, tokens = list(prompt_ids), GenerationCache(), []
+    for _ in range(max_new_tokens):
+        if len(ids) >= lm.info.max_positions:
+            break
+        step = generate_step(lm, ids, sampling, step_rng(seed, len(ids)), cache)
+        tokens.append(GeneratedToken(step.token_id, step.logits, step.attention))
+        ids = step.ids
+        if step.token_id in stop:
+            break
+    return Generation(prompt_ids, tuple(tokens))
 
 
 @dataclass(frozen=True)

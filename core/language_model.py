@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +11,8 @@ import torch
 
 from .chat import apply_chat_template
 from .errors import N_, InputError, Message
-from .model import LogitsFor, Transformer
+from .generation import Generation, GenerationCache, Sampling, generate
+from .model import DecoderCache, LogitsFor, Transformer
 from .parameters import ParameterBreakdown, parameter_breakdown
 from .replay import CACHE_BYTES, Replay
 from .tokenizers import Encoded, TextTokenizer
@@ -200,6 +201,30 @@ class LanguageModel:
         return out.logits[0, -1].float().cpu().numpy()
 
     @torch.inference_mode()
+    def read(self, ids: Sequence[int], cache: GenerationCache) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (vocab,) logits after `ids`, and float16 (layers, heads, S) attention of the last id, reading
+        only the ids that `cache` has not read (usually one): the others' keys and values are in it."""
+        ids = [int(i) for i in ids]
+        if cache.model != self.name or cache.layers is None:
+            cache.model, cache.ids, cache.layers = self.name, [], DecoderCache(self.config.n_layers)
+        # The last id is always read again: its logits are the answer.
+        keep = min(_common_prefix(cache.ids, ids), len(ids) - 1)
+        cache.ids = cache.ids[:keep]
+        cache.layers.truncate(keep)
+        new = torch.tensor([ids[keep:]], device=self.device)  # (1, T new)
+        if new.size(1) > 1:  # a prompt: read all but its last id without recording (T x T a layer)
+            self.module(new[:, :-1], cache=cache.layers, logits_for="none")
+        out = self.module(new[:, -1:], cache=cache.layers, logits_for="last")
+        cache.ids = ids
+        attention = torch.stack([layer.last_row[0] for layer in cache.layers.layers])  # (L, nh, S)
+        return out.logits[0, -1].float().cpu().numpy(), attention.to(torch.float16).cpu().numpy()
+
+    def generate(self, prompt: str | Sequence[int], max_new_tokens: int, sampling: Sampling | None = None,
+                 seed: int | None = None, stop_ids: Collection[int] | None = None) -> Generation:
+        """Continue `prompt` with a key/value cache: see core.generation.generate."""
+        return generate(self, prompt, max_new_tokens, sampling, seed, stop_ids)
+
+    @torch.inference_mode()
     def sentence_embedding(self, text: str) -> np.ndarray:
         """Mean of the final hidden states over tokens, L2-normalised (the sentence-transformers recipe)."""
         encoded, _ = self.encode(text)
@@ -207,3 +232,12 @@ class LanguageModel:
         hidden = self.module(self._ids(encoded), logits_for="none").hidden[0].float()  # (T, d)
         pooled = hidden.mean(dim=0)
         return (pooled / pooled.norm().clamp_min(1e-12)).cpu().numpy()
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

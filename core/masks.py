@@ -57,9 +57,9 @@ class MaskRule:
     def allowed(self, t: int, s: int, device: torch.device | str | None = None) -> torch.Tensor | None:
         """(T, S) bool, or (B, 1, T, S) / (B, 1, 1, S) with padding; None where every query sees every key."""
         allowed = None
-        if self.window is not None:
+        if self.window is not None and self.window < s:
             allowed = sliding_window_allowed(t, self.window, s, device)
-        elif self.causal:
+        elif (self.causal or self.window is not None) and t > 1:  # one query, the last, sees every key
             allowed = causal_allowed(t, s, device)
         if self.key_is_real is not None:
             padding = padding_allowed(self.key_is_real)  # (B, 1, 1, S)

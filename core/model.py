@@ -229,6 +229,22 @@ class Transformer(nn.Module):
         self._tie()
         return self
 
+    def store_weights_by_column(self, max_bytes: int = 256 * 1024**2) -> Transformer:
+        """Lay every projection's weight out column by column (same shape and values, transposed strides).
+        Generating a token multiplies each weight by one vector, which reads the whole weight: MKL does that at
+        22-27 GB/s from this layout and at 15-16 GB/s from PyTorch's usual one, on the 2-core CPU of the
+        benchmarks; products of many rows run as fast either way and give the same numbers. A weight above
+        max_bytes keeps its layout, since its copy would add as much to the peak memory of loading it
+        (Gemma's 671 MB embedding, which is also its output projection)."""
+        with torch.no_grad():
+            for linear in {id(m): m for m in self.modules() if isinstance(m, nn.Linear)}.values():
+                weight = linear.weight
+                if weight.element_size() * weight.nelement() <= max_bytes:
+                    linear.weight = nn.Parameter(weight.t().contiguous().t(), requires_grad=weight.requires_grad)
+        if self.config.tie_embeddings:  # the embedding looks up rows of the same (now strided) table
+            self.stack.embed.tokens.weight = self.lm_head.weight
+        return self
+
     def forward(
         self,
         ids: torch.Tensor,

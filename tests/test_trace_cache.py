@@ -45,7 +45,21 @@ def test_a_trace_larger_than_the_budget_is_still_returned_and_kept_alone(traces)
     assert len(cache) == 1 and cache.get("two words") is traces["two words"]
 
 
-def test_trace_size_counts_every_array(traces):
-    trace = traces["two words"]
-    arrays = [trace.get(name) for name in trace.names()]
-    assert trace.nbytes() == sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)) > 0
+def test_trace_size_counts_what_it_holds(lm):
+    trace = lm.trace("two words")  # a fresh trace: its residual stream and last logits are held
+    before = trace.nbytes()
+    assert before == trace.replay.nbytes() + trace.last_logits.nbytes > 0
+    arrays = {id(a): a for a in (trace.get(name) for name in trace.names()) if isinstance(a, np.ndarray)}
+    # Every value read is produced on demand and held from then on (within the trace's own bound).
+    assert trace.nbytes() - before >= sum(a.nbytes for a in arrays.values()) > 0
+
+
+def test_a_trace_that_grows_is_counted_again(lm):
+    small, growing = lm.trace("one"), lm.trace("three more words")
+    cache = TraceCache(max_bytes=small.nbytes() + growing.nbytes() + 1000)
+    cache.put("growing", growing)
+    cache.put("one", small)
+    assert cache.get("growing") is growing and len(cache) == 2
+    assert growing.layers[0].self_attn.probs.size  # a page reads it: the trace now holds more
+    assert cache.get("growing") is growing  # counted again: over budget, the least recently used goes
+    assert cache.get("one") is None and cache.nbytes == growing.nbytes()

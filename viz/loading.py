@@ -20,7 +20,7 @@ from .state import _, render
 from .trace_cache import TraceCache
 
 MAX_TIMINGS = 4096
-TRACE_CACHE_BYTES = 2 * 1024**3  # about five 512-token SmolLM2 traces, or hundreds of sentences
+TRACE_CACHE_BYTES = 2 * 1024**3  # about four 2,048-token SmolLM2 traces in use, or hundreds of sentences
 
 
 @st.cache_resource(show_spinner=False)
