@@ -29,14 +29,23 @@ def rank_heads(probs_per_layer: Sequence[np.ndarray], query: int, sinks: np.ndar
 
     probs_per_layer: one (heads, T, S) array per layer; sinks: (S,) bool, the keys to ignore besides
     the query itself and its left neighbour (for self-attention, where keys are the same tokens)."""
+    rows = [np.asarray(probs[:, query, :]) for probs in probs_per_layer]
+    self_attention = bool(probs_per_layer) and probs_per_layer[0].shape[1] == probs_per_layer[0].shape[2]
+    return rank_query_rows(rows, query, sinks, self_attention, top)
+
+
+def rank_query_rows(rows_per_layer: Sequence[np.ndarray], query: int, sinks: np.ndarray,
+                    self_attention: bool = True, top: int = 5) -> list[HeadScore]:
+    """rank_heads from each layer's (heads, S) row of the query alone, as `AttentionRecord.query_rows(query)`
+    gives it: ranking the heads of a long text never needs every head's T x S matrix."""
     sinks = np.asarray(sinks, dtype=bool)
     scores = []
-    for layer, probs in enumerate(probs_per_layer):
-        rows = np.asarray(probs[:, query, :], dtype=np.float32)  # (heads, S)
+    for layer, rows in enumerate(rows_per_layer):
+        rows = np.asarray(rows, dtype=np.float32)  # (heads, S)
         if rows.shape[1] != sinks.shape[0]:
             raise ValueError(f"sinks must have one entry per key ({rows.shape[1]}), got {sinks.shape[0]}")
         ignored = sinks.copy()
-        if rows.shape[1] == probs.shape[1]:  # self-attention: the query and its neighbour are keys too
+        if self_attention:  # the query and its neighbour are keys too
             ignored[query] = True
             ignored[max(query - 1, 0)] = True
         kept = np.where(ignored, 0.0, np.nan_to_num(rows))  # (heads, S)

@@ -127,8 +127,8 @@ class StackReplay:
         if cross:
             real = self.kept.memory_is_real
             return None if real is None else padding_allowed(real)
-        kind = self.module.kinds[layer]
-        return self.cached(("allowed", kind), lambda: self.rules[kind].allowed(self.t, self.t, self.kept.ids.device))
+        # Built each time from the rule, not kept: (T, S) bools would be the one thing a trace held in T^2.
+        return self.rules[self.module.kinds[layer]].allowed(self.t, self.t, self.kept.ids.device)
 
     def stream(self, layer: int, where: str) -> torch.Tensor:
         """(1, T, d) the residual stream "pre" (before the block), "mid" (after self-attention), "cross"
