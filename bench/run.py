@@ -1,12 +1,19 @@
-"""`make bench`: forward-pass speed, load time and memory of the real models.
+"""`make bench`: trace speed and size, generation speed, load time and memory of the real models.
 
-For n = 32, 128 and 512 tokens of ordinary English text (and up to 2048 on a GPU),
-the median of several runs after a warm-up of:
-  - our forward with full capture (the float16 trace the app keeps),
-  - our forward without capture,
-  - transformers' eager forward with output_attentions=True on the same weights,
-plus each model's load time and the peak resident memory of all the models loaded together.
-Results are printed as a Markdown table and written to bench/results/.
+For n = 32 … 2048 tokens of ordinary English text (up to 8192 on a GPU), the median of several runs after
+a warm-up of:
+  - `lm.trace(text)`, as the app calls it: the forward pass keeping the residual stream (core/replay.py),
+    and the bytes the trace holds;
+  - the first attention view: one head's probabilities of a middle layer read from that fresh trace
+    (computed on demand, copied to the host) — what a page needs before it can draw;
+  - our forward without recording anything;
+  - transformers' eager forward with output_attentions=True on the same weights (all logits, its
+    default, and the last position's only);
+  - the floor: the same forward's matrix products (projections, Q K^T, P V) timed alone with
+    torch.mm / torch.bmm on this machine, and our trace's time over it.
+Then greedy generation: tokens per second with our key/value cache, without it, and transformers'
+`generate` (float32, with its own cache), plus each model's load time and the peak resident memory of
+all models loaded together. Results are printed as Markdown tables and written to bench/results/.
 """
 
 from __future__ import annotations
@@ -22,11 +29,16 @@ import time
 from functools import partial
 from pathlib import Path
 
-import torch
+# Nothing may reach a model hub: set before transformers (and huggingface_hub) are imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 MODELS = ("smollm2-135m", "minilm-l6", "gemma3-270m")
+GENERATED = 64  # tokens generated per timing
 
 
 def corpus_ids(lm, n: int) -> list[int]:
@@ -73,7 +85,36 @@ def reference_model(name: str, lm, device: torch.device):
     return model.to(device).eval()
 
 
-def bench_model(name: str, sizes: list[int], repeats: int, device: str) -> list[dict]:
+def first_view(lm, ids, n: int):
+    """A fresh trace, then one head of a middle layer on the host: the Attention page's first picture."""
+    trace = lm.trace(ids, max_tokens=n)
+    return trace.layers[len(trace.layers) // 2].self_attn.head_probs(0)
+
+
+def matmul_floor(lm, n: int, repeats: int, sync) -> float:
+    """Seconds the trace's matrix products take alone on this machine (torch.mm for each projection and the
+    last position's logits, torch.bmm for Q K^T and P V of every head): no float32 forward can beat it."""
+    config, device = lm.config, lm.device
+    d, f, hs, nh, nkv = config.d_model, config.d_ff, config.head_dim, config.n_heads, config.kv_heads
+    projections = [(d, nh * hs), (d, nkv * hs), (d, nkv * hs), (nh * hs, d), (d, f), (f, d)]
+    if config.is_gated:
+        projections.append((d, f))
+    total = 0.0
+    for k, m in projections:
+        a, b = torch.randn(n, k, device=device), torch.randn(k, m, device=device)
+        total += median_seconds(partial(torch.mm, a, b), repeats, sync)
+    q, keys = torch.randn(nh, n, hs, device=device), torch.randn(nh, hs, n, device=device)
+    probs, values = torch.randn(nh, n, n, device=device), torch.randn(nh, n, hs, device=device)
+    total += median_seconds(partial(torch.bmm, q, keys), repeats, sync)
+    total += median_seconds(partial(torch.bmm, probs, values), repeats, sync)
+    total *= config.n_layers
+    if lm.module.lm_head is not None:  # the trace computes the last position's logits only
+        last, vocab = torch.randn(1, d, device=device), torch.randn(d, config.vocab_size, device=device)
+        total += median_seconds(partial(torch.mm, last, vocab), repeats, sync)
+    return total
+
+
+def bench_traces(name: str, sizes: list[int], repeats: int, device: str) -> tuple[list[dict], object, object]:
     from core import load_model
 
     start = time.perf_counter()
@@ -85,22 +126,66 @@ def bench_model(name: str, sizes: list[int], repeats: int, device: str) -> list[
     for n in [n for n in sizes if n <= lm.config.max_positions]:
         ids = corpus_ids(lm, n)
         tensor = torch.tensor([ids], device=lm.device)
+        runs = repeats if n <= 512 else max(2, repeats // 2)
         row = {"model": name, "n": len(ids), "load_s": load_s, "device": str(lm.device)}
-        row["capture_s"] = median_seconds(partial(lm.trace, ids, max_tokens=n), repeats, sync)
-        row["no_capture_s"] = median_seconds(partial(lm.trace, ids, capture=False, max_tokens=n), repeats, sync)
+        row["trace_s"] = median_seconds(partial(lm.trace, ids, max_tokens=n), runs, sync)
+        row["first_view_s"] = median_seconds(partial(first_view, lm, ids, n), runs, sync)
+        row["no_capture_s"] = median_seconds(partial(lm.trace, ids, capture=False, logits="last", max_tokens=n),
+                                             runs, sync)
+        row["trace_mb"] = lm.trace(ids, max_tokens=n).nbytes() / 1e6
         if reference is not None:
             with torch.inference_mode():
-                row["transformers_s"] = median_seconds(
-                    partial(reference, tensor, output_attentions=True), repeats, sync
-                )
-            row["ratio"] = row["capture_s"] / row["transformers_s"]
-        row["capture_overhead"] = row["capture_s"] / row["no_capture_s"] - 1
+                for key, extra in (("transformers_s", {}), ("transformers_last_s", {"logits_to_keep": 1})):
+                    if "bert" in type(reference).__name__.lower() and extra:
+                        continue
+                    try:
+                        row[key] = median_seconds(partial(reference, tensor, output_attentions=True, **extra), runs,
+                                                  sync)
+                    except torch.cuda.OutOfMemoryError:  # every head of every layer at 8192 tokens: 72 GB
+                        torch.cuda.empty_cache()
+            if "transformers_s" in row:
+                row["ratio"] = row["trace_s"] / row["transformers_s"]
+        row["floor_s"] = matmul_floor(lm, len(ids), runs, sync)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    return rows
+    return rows, lm, reference
 
 
-def peak_memory_both(device: str) -> float:
+def bench_generation(lm, reference, repeats: int) -> dict | None:
+    """Greedy tokens per second: ours with the key/value cache and without, transformers' generate."""
+    if lm.module.lm_head is None:
+        return None
+    from core.generation import Sampling, generate_step, step_rng
+
+    ids = corpus_ids(lm, 16)
+    sync = torch.cuda.synchronize if lm.device.type == "cuda" else (lambda: None)
+
+    def ours():
+        lm.generate(ids, GENERATED, stop_ids=())
+
+    def without_cache(steps=16):
+        now = list(ids)
+        for _ in range(steps):
+            now = generate_step(lm, now, Sampling(greedy=True), step_rng(0, len(now))).ids
+
+    result = {"model": lm.name, "prompt": len(ids), "generated": GENERATED,
+              "ours_tok_s": GENERATED / median_seconds(ours, repeats, sync),
+              "ours_no_cache_tok_s": 16 / median_seconds(without_cache, max(2, repeats // 2), sync)}
+    if reference is not None and hasattr(reference, "generate"):
+        tensor = torch.tensor([ids], device=lm.device)
+
+        def theirs():  # its default attention (sdpa), its cache; min_new_tokens: as many tokens as ours
+            with torch.inference_mode():
+                reference.generate(tensor, max_new_tokens=GENERATED, min_new_tokens=GENERATED, do_sample=False)
+
+        reference.set_attn_implementation("sdpa")
+        result["transformers_tok_s"] = GENERATED / median_seconds(theirs, repeats, sync)
+        result["ratio"] = result["ours_tok_s"] / result["transformers_tok_s"]
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def peak_memory_all(device: str) -> float:
     """Peak resident MB of a fresh process that loads every model (what a server holds)."""
     code = (
         "import resource, sys; sys.path.insert(0, '.');"
@@ -126,19 +211,35 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def _ms(row: dict, key: str) -> str:
+    return f"{row[key] * 1e3:,.0f} ms" if key in row else "–"
+
+
 def table(rows: list[dict]) -> str:
     lines = [
-        "| model | n | ours, full capture | ours, no capture | transformers eager + attentions "
-        "| ours / transformers | capture overhead |",
-        "|---|---|---|---|---|---|---|",
+        "| model | n | trace | first view | ours, no record | transformers eager + attentions "
+        "(last logits only) | ours / transformers | trace holds | matrix-product floor | trace / floor |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ref = f"{r['transformers_s'] * 1e3:.0f} ms" if "transformers_s" in r else "–"
         ratio = f"{r['ratio']:.2f}×" if "ratio" in r else "–"
+        last = f" ({_ms(r, 'transformers_last_s')})" if "transformers_last_s" in r else ""
         lines.append(
-            f"| {r['model']} | {r['n']} | {r['capture_s'] * 1e3:.0f} ms | {r['no_capture_s'] * 1e3:.0f} ms | "
-            f"{ref} | {ratio} | {r['capture_overhead'] * 100:+.0f}% |"
+            f"| {r['model']} | {r['n']} | {_ms(r, 'trace_s')} | {_ms(r, 'first_view_s')} | {_ms(r, 'no_capture_s')} | "
+            f"{_ms(r, 'transformers_s')}{last} | {ratio} | {r['trace_mb']:,.1f} MB | {_ms(r, 'floor_s')} | "
+            f"{r['trace_s'] / r['floor_s']:.2f}× |"
         )
+    return "\n".join(lines)
+
+
+def generation_table(results: list[dict]) -> str:
+    lines = ["| model | ours, key/value cache | ours, without | transformers generate | ours / transformers |",
+             "|---|---|---|---|---|"]
+    for r in results:
+        theirs = f"{r['transformers_tok_s']:.1f} tok/s" if "transformers_tok_s" in r else "–"
+        ratio = f"{r['ratio']:.2f}×" if "ratio" in r else "–"
+        lines.append(f"| {r['model']} | {r['ours_tok_s']:.1f} tok/s | {r['ours_no_cache_tok_s']:.1f} tok/s | "
+                     f"{theirs} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -146,21 +247,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--no-pages", action="store_true", help="skip the page benchmark (bench/pages.py)")
     args = parser.parse_args()
     gpu = torch.cuda.is_available() and args.device != "cpu"
-    sizes = args.sizes or ([32, 128, 512, 2048] if gpu else [32, 128, 512])
+    sizes = args.sizes or ([32, 128, 512, 2048, 8192] if gpu else [32, 128, 512, 1024, 2048])
     # First, while this process is small: a child's peak memory counts what it inherited at fork.
-    memory = peak_memory_both(args.device)
-    rows = [row for name in args.models for row in bench_model(name, sizes, args.repeats, args.device)]
+    memory = peak_memory_all(args.device)
+    rows, generation = [], []
+    for name in args.models:
+        model_rows, lm, reference = bench_traces(name, sizes, args.repeats, args.device)
+        rows += model_rows
+        speed = bench_generation(lm, reference, args.repeats)
+        if speed is not None:
+            generation.append(speed)
+        del lm, reference
     page_speed = None
-    if not gpu:  # the page benchmark needs streamlit, which a GPU box may lack
+    if not gpu and not args.no_pages:  # the page benchmark needs streamlit, which a GPU box may lack
         from bench import pages
 
         page_speed = pages.main()
     report = (
-        f"Machine: {machine()}\n\n{table(rows)}\n\n"
+        f"Machine: {machine()}\n\n{table(rows)}\n\n{generation_table(generation)}\n\n"
         f"Load time: " + ", ".join(f"{r['model']} {r['load_s']:.1f} s" for r in rows if r["n"] == rows[0]["n"])
         + f"\nPeak resident memory with {', '.join(MODELS)} loaded: {memory:,.0f} MB\n"
     )
@@ -172,7 +281,7 @@ def main() -> None:
     print("\n" + report)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    summary = {"machine": machine(), "rows": rows, "peak_mb": memory, "pages": page_speed}
+    summary = {"machine": machine(), "rows": rows, "generation": generation, "peak_mb": memory, "pages": page_speed}
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(summary, indent=1))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
 
