@@ -151,10 +151,9 @@ class StackReplay:
             tokens=encoded.tokens,
             token_ids=encoded.ids,
             offsets=encoded.offsets,
-            embeddings=Lazy(embedded.cache, embedded.key, embedded.compute, "embeddings"),
+            embeddings=embedded.part("embeddings"),
             positions=self._positions(embedded),
-            token_types=(Lazy(embedded.cache, embedded.key, embedded.compute, "token_types")
-                         if self.module.embed.token_types is not None else None),
+            token_types=embedded.part("token_types") if self.module.embed.token_types is not None else None,
             embed_out=self.resid(0, "pre"),
             layers=tuple(self._layer(i) for i in range(len(self.module.layers))),
             final_norm=self.lazy(("final_norm",), self._final_norm) if self.module.norm is not None else None,
@@ -164,10 +163,8 @@ class StackReplay:
     def _positions(self, embedded: Lazy) -> PositionRecord:
         kind, config = self.module.embed.config.positional, self.module.embed.config
         local = kind == "rope" and "sliding" in self.module.kinds and config.rope_base_of("sliding") != config.rope_base
-
-        def field(name):
-            return Lazy(embedded.cache, embedded.key, embedded.compute, name)
-        return PositionRecord(kind, None if kind == "none" else field("positions"), field("local") if local else None)
+        return PositionRecord(kind, None if kind == "none" else embedded.part("positions"),
+                              embedded.part("local") if local else None)
 
     def _embedded_host(self) -> dict:
         e, host = self.embedded(), self.replay.host
@@ -188,9 +185,6 @@ class StackReplay:
         if block.cross_attn is not None:
             cross = AttentionReplay(self, i, cross=True)
         mlp = self.lazy((i, "mlp"), lambda: self._feed_forward(i))
-
-        def mlp_field(name):
-            return Lazy(mlp.cache, mlp.key, mlp.compute, name)
         return LayerRecord(
             resid_pre=self.resid(i, "pre"),
             attn_norm=attn.norm(),
@@ -200,10 +194,10 @@ class StackReplay:
             cross_norm=None if cross is None else cross.norm(),
             cross_attn=None if cross is None else cross.record(),
             resid_cross=None if cross is None else self.resid(i, "cross"),
-            mlp_norm=mlp_field("norm") if block.pre_norm else self.resid(i, "post"),
-            mlp=FeedForwardRecord(pre=mlp_field("pre"), up=mlp_field("up") if block.mlp.gated else None,
-                                  act=mlp_field("act"), out=mlp_field("out")),
-            mlp_post_norm=mlp_field("post_norm") if block.mlp_post_norm is not None else None,
+            mlp_norm=mlp.part("norm") if block.pre_norm else self.resid(i, "post"),
+            mlp=FeedForwardRecord(pre=mlp.part("pre"), up=mlp.part("up") if block.mlp.gated else None,
+                                  act=mlp.part("act"), out=mlp.part("out")),
+            mlp_post_norm=mlp.part("post_norm") if block.mlp_post_norm is not None else None,
             resid_post=self.resid(i, "post"),
         )
 
@@ -285,10 +279,9 @@ class AttentionReplay:
     # ---- what a page reads: numpy, in the trace's dtype
 
     def record(self) -> AttentionRecord:
-        def qkv(name):
-            return self.stack.lazy(self._key("qkv_host"), self._qkv_host, name)
+        qkv = self.stack.lazy(self._key("qkv_host"), self._qkv_host)
         return AttentionRecord(
-            q=qkv("q"), k=qkv("k"), v=qkv("v"),
+            q=qkv.part("q"), k=qkv.part("k"), v=qkv.part("v"),
             scores=self.stack.lazy(self._key("scores"), lambda: self._every_head("scores")),
             mask=self.stack.lazy(self._key("mask"), lambda: self._mask().cpu().numpy()),
             probs=self.stack.lazy(self._key("probs"), lambda: self._every_head("probs")),
@@ -352,18 +345,19 @@ class AttentionReplay:
             return probs[0, :, query - start].float().cpu().numpy()
         return self.stack.cached(self._key("row", query), compute)
 
-    def _per_head(self, fn) -> list:
-        """fn(probs (T, S) float, allowed (T, S)) for each head, one head's matrix in memory at a time."""
+    def _each_head(self):
+        """(probs (T, S) float32, allowed (T, S)) of each head in turn: one head's matrix in memory at a time."""
         allowed = self._mask()
-        return [fn(self.weights(slice(h, h + 1))[1][0, 0].float(), allowed) for h in range(self.attn.n_heads)]
+        for head in range(self.attn.n_heads):
+            yield self.weights(slice(head, head + 1))[1][0, 0].float(), allowed
 
     def mean_probs(self) -> np.ndarray:
         def compute():
-            heads = self._per_head(lambda probs, allowed: probs)
-            return (torch.stack(heads).sum(0) / len(heads)).cpu().numpy()
+            total = sum(probs for probs, _ in self._each_head())
+            return (total / self.attn.n_heads).cpu().numpy()
         return self.stack.cached(self._key("mean"), compute)
 
     def thumbnails(self, cells: int) -> np.ndarray:
         def compute():
-            return np.stack(self._per_head(lambda probs, allowed: block_means(probs, allowed, cells)))
+            return np.stack([block_means(probs, allowed, cells) for probs, allowed in self._each_head()])
         return self.stack.cached(self._key("thumbnails", cells), compute)

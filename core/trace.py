@@ -78,6 +78,10 @@ class Lazy:
         value = self.cache.get(self.key, self.compute)
         return value if self.field is None else value[self.field]
 
+    def part(self, field: str) -> Lazy:
+        """The value computed alongside, under `field` of the same dict."""
+        return Lazy(self.cache, self.key, self.compute, field)
+
 
 class _Record:
     """A record whose fields may be `Lazy`: reading such a field produces its value."""
