@@ -17,13 +17,13 @@ import numpy as np
 import streamlit as st
 
 from core import N_
-from core.head_ranking import rank_heads
+from core.head_ranking import rank_query_rows
 from viz import state
 from viz.figures.attention import (
     IMAGE_FROM_CELLS,
     INSTANT_HEADS_MAX_CELLS,
     SCALES,
-    head_weights,
+    THUMBNAIL_CELLS,
     key_shares,
     make_attention_heatmap_figure,
     make_attention_image_figure,
@@ -31,7 +31,6 @@ from viz.figures.attention import (
     make_attention_mosaic_figure,
     make_attention_row_figure,
     mosaic_layout,
-    thumbnails,
     without_keys,
 )
 from viz.state import _
@@ -58,6 +57,7 @@ class AttentionSource:
     queries: list[str]  # readable token text of the tokens that look
     keys: list[str]  # ... and of the tokens looked at
     sink_keys: np.ndarray  # (S,) bool: special tokens and the first token, where attention tends to pool
+    cross: bool = False  # queries from one stack, keys from the other
 
     @property
     def n_layers(self) -> int:
@@ -65,7 +65,7 @@ class AttentionSource:
 
     @property
     def n_heads(self) -> int:
-        return self.records[0].probs.shape[0]
+        return self.records[0].query_rows(0).shape[0]  # one row per head: never every head's matrix
 
 
 def readable_tokens(stack, tokenizer) -> list[str]:
@@ -77,7 +77,7 @@ def _source(records, query_stack, key_stack, tokenizer) -> AttentionSource:
     sinks = np.array([i in tokenizer.special_ids and not tokenizer.is_unknown(i) for i in key_stack.token_ids])
     sinks[0] = True  # decoders without a start token park attention on whatever comes first
     return AttentionSource(tuple(records), readable_tokens(query_stack, tokenizer),
-                           readable_tokens(key_stack, tokenizer), sinks)
+                           readable_tokens(key_stack, tokenizer), sinks, cross=query_stack is not key_stack)
 
 
 def attention_sources(trace, tokenizer) -> dict[str, AttentionSource]:
@@ -218,11 +218,11 @@ def _grids(source: AttentionSource, layer: int, head: int | None) -> None:
     tile = _("layer {layer}, head {head}")
     if grid == GRID_LAYER:
         record = source.records[layer]
-        _mosaic("attention-layer-mosaic", thumbnails(record.probs, record.mask), source.n_heads,
+        _mosaic("attention-layer-mosaic", record.thumbnails(THUMBNAIL_CELLS), source.n_heads,
                 [tile.format(layer=layer, head=h) for h in heads], [f"L{layer}"], [f"h{h}" for h in heads], head,
                 _("Click a head to open it"), 90, source.n_heads, layer)
     elif grid == GRID_MODEL:
-        thumbs = np.concatenate([thumbnails(r.probs, r.mask) for r in source.records])
+        thumbs = np.concatenate([r.thumbnails(THUMBNAIL_CELLS) for r in source.records])
         current = None if head is None else layer * source.n_heads + head
         _mosaic("attention-model-mosaic", thumbs, source.n_heads,
                 [tile.format(layer=i, head=h) for i in range(source.n_layers) for h in heads],
@@ -249,7 +249,8 @@ def _worth_a_look(source: AttentionSource, query: int, query_label: str, key_lab
                   open_best: bool) -> None:
     """The heads where the query looks somewhere a trivial head would not, one click each; with
     `open_best`, the best of them is opened (a preset's point, found rather than hard-coded)."""
-    ranked = rank_heads([record.probs for record in source.records], query, source.sink_keys)
+    ranked = rank_query_rows([record.query_rows(query) for record in source.records], query, source.sink_keys,
+                             self_attention=not source.cross)
     if not ranked:
         return
     if open_best:
@@ -282,16 +283,21 @@ def _line_window(query: int | None, t: int) -> slice:
     return slice(start, start + LINE_WINDOW)
 
 
+def shown_weights(record, head: int | None) -> np.ndarray:
+    """(T, S) float32: one head's weights, or the mean over heads, produced by the trace alone."""
+    return np.asarray(record.mean_probs() if head is None else record.head_probs(head), dtype=np.float32)
+
+
 def _heatmap(source, record, layer, head, kind_name, mask, labels, hide, scale, query) -> str:
     """The main heat map: every head of the layer in the figure (switched in the browser) when small enough;
     for a long text, an image of the matrix and a zoom around the chosen query with exact values."""
     query_labels, key_labels = labels
     name = (_("layer {layer}, head {head}").format(layer=layer, head=head) if head is not None
             else _("layer {layer}, mean of {count} heads").format(layer=layer, count=source.n_heads))
-    probs = np.asarray(record.probs)
     t, s = mask.shape
-    instant = head is not None and probs.size <= INSTANT_HEADS_MAX_CELLS and t * s <= IMAGE_FROM_CELLS
-    weights = probs.astype(np.float32) if instant else head_weights(probs, head)
+    instant = head is not None and source.n_heads * t * s <= INSTANT_HEADS_MAX_CELLS and t * s <= IMAGE_FROM_CELLS
+    # Every head of the layer only where it is small; else the one head (or the mean) the trace produces.
+    weights = np.asarray(record.probs, dtype=np.float32) if instant else shown_weights(record, head)
     if hide:
         weights = (np.stack([without_keys(w, mask, source.sink_keys)[0] for w in weights]) if instant
                    else without_keys(weights, mask, source.sink_keys)[0])
@@ -346,7 +352,7 @@ def explorer(trace, tokenizer, focus: str | None = None, model_seconds: float | 
         _worth_a_look(source, query, query_labels[query], key_labels, open_best)
     layer, head, hide = _controls(source, scope=trace.model)
     record = source.records[layer]
-    weights, mask = head_weights(record.probs, head), np.asarray(record.mask, dtype=bool)
+    weights, mask = shown_weights(record, head), np.asarray(record.mask, dtype=bool)
     whose = _("this head's") if head is not None else _("the {count} heads' average").format(count=source.n_heads)
     st.info(_sink_message(key_shares(weights, mask), source, key_labels, whose))
     hide = hide and not source.sink_keys.all()
