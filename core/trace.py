@@ -329,7 +329,10 @@ def to_host(tensor: torch.Tensor, dtype: np.dtype | type) -> np.ndarray:
     """One sequence's tensor (the batch's first) as a numpy array in the record dtype; masks stay bool."""
     value = tensor[0].detach()
     if value.is_floating_point():
-        value = value.to(torch_dtype(dtype))
+        target = torch_dtype(dtype)
+        if target == torch.float16 and value.numel() and value.abs().max() > torch.finfo(torch.float16).max:
+            target = value.dtype  # Gemma's residual stream passes 65,504: keep its true values, not infinity
+        value = value.to(target)
     return value.cpu().numpy()
 
 

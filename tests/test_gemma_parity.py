@@ -118,3 +118,13 @@ def test_hidden_states_match(runs, prompt):
         theirs = theirs[0].numpy()
         error = np.linalg.norm(mine - theirs, axis=-1) / np.linalg.norm(theirs, axis=-1)
         assert error.max() < 1e-4, f"hidden state {i}: relative error {error.max():.2e}"
+
+
+def test_a_float16_trace_keeps_the_residual_stream_past_65504_finite(ours):
+    """Gemma's first-token residual stream grows past float16's largest value in the middle layers: the trace
+    keeps such a value in float32 rather than recording infinity, and everything else stays float16."""
+    trace = ours.trace("今天太冷了，能穿多少", dtype=np.float16)
+    hidden = trace.hidden_states
+    assert np.isfinite(hidden).all()
+    assert np.abs(hidden).max() > np.finfo(np.float16).max and hidden.dtype == np.float32
+    assert trace.layers[0].self_attn.probs.dtype == np.float16
