@@ -100,8 +100,11 @@ def test_stepping_the_head_reads_the_cached_trace(traces):
 def test_average_over_heads_is_the_mean_of_the_heads():
     at = _open("minilm-l6", TEXT)
     at.radio(key=MODE_KEY).set_value(AVERAGE).run()
-    probs = get_trace("minilm-l6", TEXT).layers[0].self_attn.probs.astype(np.float32)
-    np.testing.assert_allclose(_array(_heatmap(at)["z"]), probs.mean(axis=0), rtol=1e-6)
+    record = get_trace("minilm-l6", TEXT).layers[0].self_attn
+    np.testing.assert_array_equal(_array(_heatmap(at)["z"]), record.mean_probs())
+    # The trace averages the heads' probabilities before rounding them to float16; the mean of the rounded
+    # heads agrees to float16's precision.
+    np.testing.assert_allclose(record.mean_probs(), record.probs.astype(np.float32).mean(axis=0), rtol=2e-3, atol=1e-6)
     assert at.button(key="head-next").disabled
 
 
