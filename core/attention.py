@@ -11,9 +11,11 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .layout import fuse
 from .masks import additive
 from .norms import make_norm
 from .positional import Rotary
@@ -109,6 +111,9 @@ class MultiHeadAttention(nn.Module):
         self.q_norm = make_norm(config, hs) if config.qk_norm else None
         self.k_norm = make_norm(config, hs) if config.qk_norm else None
         self.scale = config.attn_scale  # None: 1/sqrt(hs)
+        # q, k and v in one matrix, once `fuse` has run: buffers, so that .to() moves them with the parameters
+        self.register_buffer("qkv_weight", None, persistent=False)
+        self.register_buffer("qkv_bias", None, persistent=False)
 
     @property
     def groups(self) -> int:
@@ -119,29 +124,28 @@ class MultiHeadAttention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, heads, self.head_dim).transpose(1, 2)  # (B, heads, T, hs)
 
-    def queries(self, x: torch.Tensor, rotary: Rotary | None = None) -> torch.Tensor:
-        """(B, nh, T, hs), after the query norm and rotary where the model has them."""
-        q = self._split(self.q_proj(x), self.n_heads)  # (B, nh, T, hs)
-        if self.q_norm is not None:
-            q = self.q_norm(q)
-        return q if rotary is None else rotary(q)
-
-    def keys(self, source: torch.Tensor, rotary: Rotary | None = None) -> torch.Tensor:
-        """(B, nkv, S, hs), after the key norm and rotary where the model has them."""
-        k = self._split(self.k_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
-        if self.k_norm is not None:
-            k = self.k_norm(k)
-        return k if rotary is None else rotary(k)
-
-    def values(self, source: torch.Tensor) -> torch.Tensor:
-        return self._split(self.v_proj(source), self.n_kv_heads)  # (B, nkv, S, hs)
+    def fuse(self) -> None:
+        """Read q, k and v from one matrix (core/layout.py): for self-attention, where they project the same x."""
+        self.qkv_weight, self.qkv_bias = fuse([self.q_proj, self.k_proj, self.v_proj])
 
     def project(
         self, x: torch.Tensor, memory: torch.Tensor | None = None, rotary: Rotary | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """q (B, nh, T, hs) from x; k and v (B, nkv, S, hs) from memory (cross-attention) or x."""
-        source = x if memory is None else memory
-        return self.queries(x, rotary), self.keys(source, rotary), self.values(source)
+        """q (B, nh, T, hs) from x; k and v (B, nkv, S, hs) from memory (cross-attention) or x; after the
+        query/key norm and rotary where the model has them."""
+        if memory is None and self.qkv_weight is not None:
+            sizes = [self.n_heads * self.head_dim] + [self.n_kv_heads * self.head_dim] * 2
+            q, k, v = F.linear(x, self.qkv_weight, self.qkv_bias).split(sizes, dim=-1)  # one product, not three
+        else:
+            source = x if memory is None else memory
+            q, k, v = self.q_proj(x), self.k_proj(source), self.v_proj(source)
+        q = self._split(q, self.n_heads)  # (B, nh, T, hs)
+        k, v = self._split(k, self.n_kv_heads), self._split(v, self.n_kv_heads)  # (B, nkv, S, hs)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if rotary is not None:
+            q, k = rotary(q), rotary(k)
+        return q, k, v
 
     def attend(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None

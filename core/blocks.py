@@ -13,6 +13,7 @@ from torch import nn
 
 from .attention import KVCache, MultiHeadAttention
 from .config import ModelConfig
+from .layout import fuse
 from .norms import RMSNorm, make_norm
 from .positional import Rotary
 from .trace import FeedForwardRecord, LayerRecord
@@ -39,10 +40,20 @@ class FeedForward(nn.Module):
         self.fc_in = nn.Linear(config.d_model, config.d_ff, bias=config.bias)
         self.fc_up = nn.Linear(config.d_model, config.d_ff, bias=config.bias) if self.gated else None
         self.fc_out = nn.Linear(config.d_ff, config.d_model, bias=config.bias)
+        # fc_in and fc_up in one matrix, once `fuse` has run (buffers: .to() moves them with the parameters)
+        self.register_buffer("gate_up_weight", None, persistent=False)
+        self.register_buffer("gate_up_bias", None, persistent=False)
+
+    def fuse(self) -> None:
+        """Read the gate and up projections from one matrix (core/layout.py)."""
+        self.gate_up_weight, self.gate_up_bias = fuse([self.fc_in, self.fc_up])
 
     def forward(self, x: torch.Tensor, capture: bool = False) -> tuple[torch.Tensor, FeedForwardRecord | None]:
-        pre = self.fc_in(x)  # (B, T, f)
-        up = self.fc_up(x) if self.gated else None  # (B, T, f)
+        if self.gate_up_weight is not None:
+            pre, up = F.linear(x, self.gate_up_weight, self.gate_up_bias).chunk(2, dim=-1)  # (B, T, f) each
+        else:
+            pre = self.fc_in(x)  # (B, T, f)
+            up = self.fc_up(x) if self.gated else None  # (B, T, f)
         act = self.activation(pre) if up is None else self.activation(pre) * up  # (B, T, f)
         out = self.fc_out(act)  # (B, T, d)
         return out, FeedForwardRecord(pre=pre, act=act, out=out, up=up) if capture else None

@@ -169,10 +169,7 @@ class GenerationCache:
     layers: object | None = None  # model.DecoderCache
 
 
-def generate_step(lm: LanguageModel, ids: Sequence[int], sampling: Sampling, rng: np.random.Generator,
-                  cache: GenerationCache | None = None) -> Step:
-    """Append one token to `ids` (a decoder's). Without a cache the model runs on all of `ids` (only the last
-    position's logits are computed); with one it reads only what the cache has not read."""
+def _continuable(lm: LanguageModel, ids: Sequence[int]) -> list[int]:
     if lm.info.architecture != "decoder":
         raise InputError(N_("{model} is an {architecture}; step-by-step generation here needs a decoder"),
                          model=lm.name, architecture=lm.info.architecture)
@@ -181,6 +178,14 @@ def generate_step(lm: LanguageModel, ids: Sequence[int], sampling: Sampling, rng
         raise InputError(N_("There is nothing to continue: the text is empty. Type a sentence."))
     if len(ids) >= lm.info.max_positions:
         raise InputError(N_("The text already fills the model's context of {count:,} tokens"), count=lm.info.max_positions)
+    return ids
+
+
+def generate_step(lm: LanguageModel, ids: Sequence[int], sampling: Sampling, rng: np.random.Generator,
+                  cache: GenerationCache | None = None) -> Step:
+    """Append one token to `ids` (a decoder's). Without a cache the model runs on all of `ids` (only the last
+    position's logits are computed); with one it reads only what the cache has not read."""
+    ids = _continuable(lm, ids)
     attention = None
     if cache is None:
         logits = lm.next_token_logits(ids)
@@ -217,15 +222,18 @@ def generate(lm: LanguageModel, prompt: str | Sequence[int], max_new_tokens: int
     sampling = Sampling(greedy=True) if sampling is None else sampling
     seed = sampling.seed if seed is None else seed
     stop = lm.tokenizer.special_ids if stop_ids is None else set(stop_ids)
-    prompt_ids = lm.encode(prompt)[0].ids if isinstance(prompt, str) else [int(i) for i in prompt]
+    prompt_ids = _continuable(lm, lm.encode(prompt)[0].ids if isinstance(prompt, str) else prompt)
     ids, cache, tokens = list(prompt_ids), GenerationCache(), []
     for _ in range(max_new_tokens):
         if len(ids) >= lm.info.max_positions:
             break
-        step = generate_step(lm, ids, sampling, step_rng(seed, len(ids)), cache)
-        tokens.append(GeneratedToken(step.token_id, step.logits, step.attention))
-        ids = step.ids
-        if step.token_id in stop:
+        logits, attention = lm.read(ids, cache)
+        # Greedy: the argmax of the logits is that of the probabilities (the first of equal ones, the lowest id).
+        token_id = int(np.argmax(logits)) if sampling.greedy else next_token(logits, sampling,
+                                                                              step_rng(seed, len(ids)))[0]
+        tokens.append(GeneratedToken(token_id, logits, attention))
+        ids.append(token_id)
+        if token_id in stop:
             break
     return Generation(prompt_ids, tuple(tokens))
 

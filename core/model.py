@@ -16,6 +16,7 @@ from torch import nn
 from .attention import KVCache
 from .blocks import Block, make_norm
 from .config import ModelConfig
+from .layout import by_column
 from .masks import MaskRule, padding_allowed
 from .positional import Rotary, rope_angles, sinusoidal_table
 from .trace import PositionRecord, StackRecord
@@ -229,18 +230,21 @@ class Transformer(nn.Module):
         self._tie()
         return self
 
-    def store_weights_by_column(self, max_bytes: int = 256 * 1024**2) -> Transformer:
-        """Lay every projection's weight out column by column (same shape and values, transposed strides).
-        Generating a token multiplies each weight by one vector, which reads the whole weight: MKL does that at
-        22-27 GB/s from this layout and at 15-16 GB/s from PyTorch's usual one, on the 2-core CPU of the
-        benchmarks; products of many rows run as fast either way and give the same numbers. A weight above
-        max_bytes keeps its layout, since its copy would add as much to the peak memory of loading it
+    def prepare_for_inference(self, max_bytes: int = 256 * 1024**2) -> Transformer:
+        """Lay the weights out for speed (core/layout.py), their values untouched: self-attention's q, k and v
+        in one matrix, a gated feed-forward's gate and up in one, every weight column by column. A weight
+        above max_bytes keeps its layout, since its copy would add as much to the peak memory of loading
         (Gemma's 671 MB embedding, which is also its output projection)."""
         with torch.no_grad():
             for linear in {id(m): m for m in self.modules() if isinstance(m, nn.Linear)}.values():
                 weight = linear.weight
                 if weight.element_size() * weight.nelement() <= max_bytes:
-                    linear.weight = nn.Parameter(weight.t().contiguous().t(), requires_grad=weight.requires_grad)
+                    linear.weight = nn.Parameter(by_column(weight), requires_grad=weight.requires_grad)
+            for stack in (self.encoder, self.stack):
+                for block in [] if stack is None else stack.layers:
+                    block.self_attn.fuse()
+                    if block.mlp.gated:
+                        block.mlp.fuse()
         if self.config.tie_embeddings:  # the embedding looks up rows of the same (now strided) table
             self.stack.embed.tokens.weight = self.lm_head.weight
         return self

@@ -42,10 +42,6 @@ class Rotary:
         full = torch.cat([angles, angles], dim=-1)  # (T, hs)
         self.cos, self.sin = full.cos().to(dtype), full.sin().to(dtype)
 
-    def at(self, positions: slice) -> Rotary:
-        """The rotation of some of the positions (a few query rows of a trace)."""
-        return Rotary(self.angles[positions], self.cos.dtype)
-
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         half = x.size(-1) // 2
         rotated_half = torch.cat([-x[..., half:], x[..., :half]], dim=-1)

@@ -213,5 +213,5 @@ def load_model(name: str, device: str | torch.device = "auto", dtype: str | torc
     spec = spec_of(name)
     target, precision = resolve_device(device), resolve_dtype(dtype)
     loaded = spec.load(spec.path())
-    module = loaded.module.to(device=target, dtype=precision).store_weights_by_column()
+    module = loaded.module.to(device=target, dtype=precision).prepare_for_inference()
     return LanguageModel(name, spec.title, module, loaded.tokenizer, spec.weights, target, loaded.chat_template)

@@ -232,40 +232,26 @@ class AttentionReplay:
 
     # ---- torch, in the compute dtype, on the model's device
 
-    def _rotary(self, rows: slice = ALL):
-        if self.cross:
-            return None
-        rotary = self.stack.embedded().rotary_for(self.stack.module.kinds[self.layer])
-        return rotary if rotary is None or rows == ALL else rotary.at(rows)
+    def _rotary(self):
+        return None if self.cross else self.stack.embedded().rotary_for(self.stack.module.kinds[self.layer])
 
-    def _source(self) -> torch.Tensor:
-        """What keys and values are projected from: the encoder's output, or the same input as the queries."""
-        return self.stack.kept.memory if self.cross else self.block.attention_input(self._input())
-
-    def queries(self, rows: slice = ALL) -> torch.Tensor:
-        """(1, nh, rows, hs). A few rows are projected alone unless every row is kept already: one query's
-        row of every head needs its q, not the whole text's."""
-        every = self.stack.replay.cache.peek((self.stack.name, *self._key("q")))
-        if every is not None:
-            return every[:, :, rows]
-        if rows != ALL:
-            normed = self.block.attention_input(self._input()[:, rows], self.cross)  # norms work row by row
-            return self.attn.queries(normed, self._rotary(rows))
-        return self.stack.cached(self._key("q"), lambda: self.attn.queries(
-            self.block.attention_input(self._input(), self.cross), self._rotary()))
-
-    def keys(self) -> torch.Tensor:
-        """(1, nkv, S, hs)."""
-        return self.stack.cached(self._key("k"), lambda: self.attn.keys(self._source(), self._rotary()))
+    def projections(self) -> dict[str, torch.Tensor]:
+        """q (1, nh, T, hs), k and v (1, nkv, S, hs): the attention's own projection of its recorded input."""
+        def compute():
+            normed = self.block.attention_input(self._input(), self.cross)
+            return dict(zip("qkv", self.attn.project(normed, self.stack.kept.memory if self.cross else None,
+                                                     self._rotary())))
+        return self.stack.cached(self._key("qkv"), compute)
 
     def weights(self, heads: slice = ALL, queries: slice = ALL) -> tuple[torch.Tensor, torch.Tensor]:
         """(scores, probs) of some heads and query rows, (1, heads, queries, S), as `attention` computes them:
         keys repeated per query head first, so that one head's product is the forward's product of that head."""
         allowed = self._allowed()
-        k = repeat_kv(self.keys(), self.attn.groups)[:, heads]  # (1, heads, S, hs)
+        k = repeat_kv(self.projections()["k"], self.attn.groups)[:, heads]  # (1, heads, S, hs)
         if allowed is not None and allowed.size(-2) > 1:
             allowed = allowed[..., queries, :]
-        return attention_weights(self.queries(queries)[:, heads], k, allowed, self.attn.scale)
+        q = self.projections()["q"][:, heads, queries]  # (1, heads, queries, hs)
+        return attention_weights(q, k, allowed, self.attn.scale)
 
     def _lengths(self) -> tuple[int, int]:
         t = self.stack.t
@@ -298,10 +284,9 @@ class AttentionReplay:
         return self.stack.lazy(self._key("output"), self._output, name)
 
     def _qkv_host(self) -> dict[str, np.ndarray]:
-        host = self.stack.replay.host
+        host, projected = self.stack.replay.host, self.projections()
         normed = self.block.attention_input(self._input(), self.cross) if self.block.pre_norm else None
-        return {"normed": None if normed is None else host(normed), "q": host(self.queries()),
-                "k": host(self.keys()), "v": host(self.attn.values(self._source()))}
+        return {"normed": None if normed is None else host(normed), **{n: host(v) for n, v in projected.items()}}
 
     def _every_head(self, which: str) -> np.ndarray:
         scores, probs = self.weights()
