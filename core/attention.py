@@ -35,7 +35,8 @@ def attention_weights(
     """(scores, probs), each (B, nh, T, S). A trace calls this again, on one head, to produce that head's
     matrices when a page asks: the same operations on the same q and k give the same numbers."""
     qk = q @ k.transpose(-2, -1)  # (B, nh, T, S)
-    scores = qk / math.sqrt(q.size(-1)) if scale is None else qk * scale
+    # Scaled in place: one (B, nh, T, S) tensor fewer to allocate, the same numbers.
+    scores = qk.div_(math.sqrt(q.size(-1))) if scale is None else qk.mul_(scale)
     masked = scores if allowed is None else scores + additive(allowed, scores.dtype)
     # Softmax in float32 at least: half-precision exponentials lose the small weights.
     probs = torch.softmax(masked.to(torch.promote_types(masked.dtype, torch.float32)), dim=-1).to(q.dtype)  # (B, nh, T, S)
