@@ -12,8 +12,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import LanguageModel
+from viz.loading import cached_model
 from viz.tokens import visible
-from viz.views.generation import GEN_IDS, GEN_START, token_chips
+from viz.views.generation import GEN_CACHE, GEN_IDS, GEN_LAST, GEN_START, token_chips
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "viz/pages/next_token.py"
@@ -50,7 +51,7 @@ def _assert_softmax_at(spec: dict, temperature: float) -> None:
 def calls():
     counts = Counter()
     patch = pytest.MonkeyPatch()
-    for method in ("trace", "next_token_logits"):
+    for method in ("trace", "next_token_logits", "read"):
         original = getattr(LanguageModel, method)
 
         def counting(self, *args, _original=original, _name=method, **kwargs):
@@ -112,13 +113,27 @@ def test_next_token_button_appends_one_marked_token(at, calls):
     assert not at.exception
     ids = at.session_state[GEN_IDS]
     assert ids[:-1] == prompt_ids and at.session_state[GEN_START] == len(prompt_ids)
-    assert calls["next_token_logits"] == 1
+    assert calls["read"] == 1 and calls["next_token_logits"] == 0
+    assert at.session_state[GEN_CACHE].ids == prompt_ids and at.session_state[GEN_CACHE].layers.length == len(prompt_ids)
     chips = at.html[0].proto.body
     assert chips.count("nt-generated") == 1 and chips.count("nt-chip") == len(ids)
     # Greedy by default: the chosen token is the top bar of the step's distribution.
     step = _chart(at, "Last step: chose")
     first = next(t for t in step["data"] if t["name"] == "probability")
     assert _array(first["x"]).argmax() == 0 and step["layout"]["yaxis"]["ticktext"][0] in step["layout"]["title"]["text"]
+
+
+def test_each_click_reads_one_new_token_and_predicts_as_the_whole_text_would(at):
+    """The session's key/value cache: the second click reads only the token the first one chose, and the
+    distribution it draws from equals the one computed from the whole text without a cache."""
+    at.button(key="nt_next").click().run()
+    ids = at.session_state[GEN_IDS]
+    cache = at.session_state[GEN_CACHE]
+    assert cache.ids == ids[:-1] and cache.layers.length == len(ids) - 1
+    step, _ = at.session_state[GEN_LAST]
+    whole = cached_model("smollm2-135m").next_token_logits(ids[:-1])
+    np.testing.assert_allclose(step.logits, whole, atol=2e-3)
+    assert int(np.argmax(step.logits)) == int(np.argmax(whole)) == ids[-1]
 
 
 def test_generate_n_and_study_the_continuation(at):

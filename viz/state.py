@@ -20,6 +20,7 @@ from streamlit.runtime.state.session_state_proxy import get_session_state
 
 from core import MODELS, N_, Capability, Message, available_models
 from core.bpe_training import MAX_MERGES, MERGE_CHOICES
+from core.language_model import MAX_TEXT_CHARS as CORE_MAX_TEXT_CHARS
 from core.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
 
 from . import i18n
@@ -31,7 +32,9 @@ PE_D, PE_LEN, PE_DIM, ORDER, PAD = "pe_d", "pe_len", "pe_dim", "order", "pad"
 PE_D_RANGE, PE_LEN_RANGE = (4, 512), (8, 512)  # the sinusoid's controls: bounded, so a link cannot ask for a huge table
 CORPUS, MERGES, STEP, TOKEN, HIDDEN = "corpus", "merges", "step", "token", "hidden"
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
-MAX_TEXT_CHARS = 2_000  # a page studies a sentence or a paragraph; the URL carries it
+# Enough characters for the longest text a model reads (2,048 tokens: about 9,000 characters of English
+# prose); the URL carries it. The core cuts a text to the model's token budget with a notice.
+MAX_TEXT_CHARS = CORE_MAX_TEXT_CHARS
 MAX_SEED = 2**31 - 1
 ATTENTION_KINDS = ("self", "cross", "encoder")
 NOTICES = "_url_notices"

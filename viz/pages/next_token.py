@@ -34,7 +34,7 @@ trace = None if lm is None else trace_or_error(name, text)
 
 st.header(_("From logits to probabilities"))
 last_tokens = "" if trace is None else "".join(labels_for(lm.tokenizer, trace.token_ids)[-4:])
-views.sampling_playground(None if lm is None else lm.tokenizer, None if trace is None else trace.logits[-1],
+views.sampling_playground(None if lm is None else lm.tokenizer, None if trace is None else trace.last_logits,
                           last_tokens)
 
 if trace is not None and not spec.can(Capability.CROSS_ATTENTION):

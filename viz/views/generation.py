@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import N_, InputError
-from core.generation import Sampling, filter_distribution, generate_step, next_token_losses, softmax, step_rng
+from core.generation import GenerationCache, Sampling, filter_distribution, generate_step, softmax, step_rng
 from viz import state
 from viz.figures.distribution import make_distribution_figure, make_token_loss_figure
 from viz.state import _, render
@@ -23,6 +23,8 @@ from viz.tokens import LOSS_CEILING_NATS, label_of, labels_for, loss_text_html
 TEMPERATURE_KEY, TOP_K_KEY, TOP_P_KEY, SEED_KEY = state.TEMPERATURE, state.TOP_K, state.TOP_P, state.SEED
 BARS_KEY, DECODING_KEY, STEPS_KEY = "nt_bars", "nt_decoding", "nt_steps"
 GEN_PROMPT, GEN_MODEL, GEN_IDS, GEN_START, GEN_LAST = "gen_prompt", "gen_model", "gen_ids", "gen_start", "gen_last"
+# The keys and values of what the continuation has read: each click reads one new token, not the whole text.
+GEN_CACHE = "gen_cache"
 GREEDY, SAMPLE = N_("Greedy (most likely)"), N_("Sample")
 LOSS_BARS_MAX = 40  # beyond this many tokens the per-token loss is coloured text, not bars
 
@@ -103,7 +105,7 @@ def loss_section(tokenizer, trace) -> None:
     if len(trace.token_ids) < 2:
         st.info(_("Type at least two tokens: each one is predicted from those before it."))
         return
-    losses = next_token_losses(trace.logits, trace.token_ids)
+    losses = trace.token_losses()
     labels = labels_for(tokenizer, trace.token_ids)[1:]
     st.latex(r"\mathcal{L} = -\frac{1}{T-1}\sum_{t=1}^{T-1} \ln p(x_{t+1} \mid x_1, \dots, x_t)")
     if len(labels) <= LOSS_BARS_MAX:
@@ -127,7 +129,7 @@ def _start(lm, prompt: str) -> bool:
         st.info(render(exc))
         return False
     st.session_state.update({GEN_PROMPT: prompt, GEN_MODEL: lm.name, GEN_IDS: list(ids), GEN_START: len(ids),
-                             GEN_LAST: None})
+                             GEN_LAST: None, GEN_CACHE: GenerationCache()})
     return True
 
 
@@ -140,7 +142,7 @@ def _advance(lm, steps: int) -> None:
     bar = st.progress(0.0, text=_("Generating {count} tokens…").format(count=steps)) if steps > 1 else None
     for done in range(1, steps + 1):
         try:
-            step = generate_step(lm, ids, sampling, step_rng(sampling.seed, len(ids)))
+            step = generate_step(lm, ids, sampling, step_rng(sampling.seed, len(ids)), st.session_state[GEN_CACHE])
         except InputError as exc:
             st.warning(render(exc))
             break
