@@ -2,6 +2,7 @@
 
   - Attention page: changing the head on a 64-token text (no model call: the trace is cached);
   - Attention page: a new 64-token text on SmolLM2 (one forward with full capture, then the page);
+  - Attention page: changing the head on a 1,024-token text (the heat map is an image of the one head);
   - Next-token page: a new 1,500-character paragraph (about 300 tokens) on SmolLM2;
   - every page of the catalogue: a rerun once its trace is cached (the same sentence throughout).
 
@@ -20,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m"
 N_TOKENS = 64
+LONG_TOKENS = 1_024
 PARAGRAPH_CHARS = 1_500
 
 
@@ -59,12 +61,14 @@ def main(repeats: int = 7) -> dict:
     result = {
         "head_change_ms": 1e3 * statistics.median(head_changes),
         "new_text_ms": 1e3 * statistics.median(new_texts),
+        "head_change_long_ms": 1e3 * long_head_change(lm, repeats),
         "next_token_paragraph_ms": 1e3 * next_token_paragraph(repeats),
         "rerun_ms": {page: 1e3 * seconds for page, seconds in page_reruns(samples[0], repeats).items()},
     }
     print(
         f"Attention page, {MODEL}, {N_TOKENS} tokens (whole-page rerun, median of {repeats}): "
         f"change head {result['head_change_ms']:.0f} ms, new text {result['new_text_ms']:.0f} ms; "
+        f"change head at {LONG_TOKENS:,} tokens {result['head_change_long_ms']:.0f} ms; "
         f"Next-token page, a new {PARAGRAPH_CHARS:,}-character paragraph: {result['next_token_paragraph_ms']:.0f} ms"
     )
     for page, ms in result["rerun_ms"].items():
@@ -85,6 +89,22 @@ def page_reruns(text: str, repeats: int) -> dict[str, float]:
         at.switch_page(page.script).run()  # computes and caches what the page needs
         times[page.id] = statistics.median(timed_run(at) for _ in range(repeats))
     return times
+
+
+def long_head_change(lm, repeats: int) -> float:
+    """Median seconds of the Attention page's rerun after a head change on a LONG_TOKENS-token text."""
+    corpus = (ROOT / "bench" / "corpus.txt").read_text()
+    ids = lm.tokenizer.encode("\n".join([corpus] * (1 + LONG_TOKENS // 300))).ids[:LONG_TOKENS]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.session_state["model"] = MODEL
+    at.session_state["text"] = lm.tokenizer.decode(ids)
+    at.query_params["layer"] = "3"
+    at.switch_page("viz/pages/attention.py").run()
+    times = []
+    for i in range(repeats):
+        at.session_state["head"] = (i + 1) % lm.info.n_heads
+        times.append(timed_run(at))
+    return statistics.median(times)
 
 
 def next_token_paragraph(repeats: int) -> float:

@@ -119,11 +119,19 @@ def piece_labels(pieces: Sequence[bytes], special: Sequence[bool] | None = None)
             labels.append(piece.decode("utf-8", errors="replace"))
         else:
             labels.append("".join(_part(char, c_start, c_end, start, end)
-                                  for char, c_start, c_end in characters[first:] if c_start < end and c_end > start)
+                                  for char, c_start, c_end in _overlapping(characters, first, end))
                           or EMPTY)
         while first < len(characters) and characters[first][2] <= end:
             first += 1
     return labels
+
+
+def _overlapping(characters: list[tuple[str, int, int]], first: int, end: int):
+    """The characters from index `first` that begin before byte `end`: a token's own, in one short walk."""
+    for index in range(first, len(characters)):
+        if characters[index][1] >= end:
+            return
+        yield characters[index]
 
 
 def _part(char: str, c_start: int, c_end: int, start: int, end: int) -> str:

@@ -76,8 +76,9 @@ def readable_tokens(stack, tokenizer) -> list[str]:
 def _source(records, query_stack, key_stack, tokenizer) -> AttentionSource:
     sinks = np.array([i in tokenizer.special_ids and not tokenizer.is_unknown(i) for i in key_stack.token_ids])
     sinks[0] = True  # decoders without a start token park attention on whatever comes first
-    return AttentionSource(tuple(records), readable_tokens(query_stack, tokenizer),
-                           readable_tokens(key_stack, tokenizer), sinks, cross=query_stack is not key_stack)
+    queries = readable_tokens(query_stack, tokenizer)
+    keys = queries if key_stack is query_stack else readable_tokens(key_stack, tokenizer)
+    return AttentionSource(tuple(records), queries, keys, sinks, cross=query_stack is not key_stack)
 
 
 def attention_sources(trace, tokenizer) -> dict[str, AttentionSource]:
