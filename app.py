@@ -16,4 +16,5 @@ sidebar.render()
 frame.decorate()
 state.show_notices()
 if frame.model_serves(entry):
-    page.run()
+    with frame.cost_said():
+        page.run()

@@ -267,3 +267,16 @@ def test_the_sidebar_counts_both_stacks_and_the_model_cannot_be_cleared():
     assert any("2 + 2" in caption.value for caption in at.sidebar.caption)
     picker = at.selectbox(key=state.MODEL)
     assert picker.proto.HasField("default") and picker.value == "classic"  # a default: no "Choose an option"
+
+
+@pytest.mark.parametrize("page", ["embeddings", "masks", "attention"])
+def test_a_page_that_traces_the_text_says_what_it_cost(page):
+    """Once, small: the text's tokens, the model's time for it, and what the page (or its figure) took."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state[state.MODEL] = "smollm2-135m"
+    at.switch_page(catalog.BY_ID[page].script).run()
+    assert not at.exception
+    tokens = len(loading.get_trace("smollm2-135m", state.DEFAULT_TEXT).token_ids)
+    costs = [c.value for c in at.caption if c.value.startswith(f"{tokens:,} tokens · model ")]
+    assert len(costs) == 1, costs
+    assert costs[0].endswith(" s") and (" · figure " in costs[0]) == (page == "attention")

@@ -3,11 +3,15 @@ that the chosen model can do what the page needs (else a message and a model tha
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import streamlit as st
 
 from core import MODELS, N_, Capability, spec_of
 
 from . import catalog, state
+from .loading import trace_seconds
 from .state import _
 
 # Presenter mode: type a projector can carry across a classroom.
@@ -72,3 +76,24 @@ NEEDS = {
         "at once and turns every token into a vector)."),
     Capability.CROSS_ATTENTION: N_("it has no encoder–decoder cross-attention."),
 }
+
+
+@contextlib.contextmanager
+def cost_said():
+    """Around a page: afterwards say, small, what the model took for the text the page traced and what the
+    page took to draw, so that a person sees the cost grow with the length of the text. A page that says
+    it beside its own figure (the Attention page) sets state.COST_SAID instead."""
+    st.session_state.pop(state.TRACED, None)
+    st.session_state.pop(state.COST_SAID, None)
+    started = time.perf_counter()
+    yield
+    traced = st.session_state.get(state.TRACED)
+    if traced is None or st.session_state.get(state.COST_SAID):
+        return
+    key, tokens = traced
+    parts = [_("{count:,} tokens").format(count=tokens)]
+    seconds = trace_seconds(*key)
+    if seconds is not None:
+        parts.append(_("model {seconds:.2f} s").format(seconds=seconds))
+    parts.append(_("page {seconds:.2f} s").format(seconds=time.perf_counter() - started))
+    st.caption(" · ".join(parts))

@@ -16,6 +16,7 @@ import streamlit as st
 from core import LanguageModel, ScopeError, Trace, load_model, spec_of
 from core.devices import device_name
 
+from . import state
 from .state import _, render
 from .trace_cache import TraceCache
 
@@ -51,6 +52,7 @@ def get_trace(name: str, text: str, target: str | None = None) -> Trace:
             if len(timings) > MAX_TIMINGS:  # oldest first: a dict keeps insertion order
                 del timings[next(iter(timings))]
             trace = cache.put(key, trace)
+    st.session_state[state.TRACED] = (key, len(trace.token_ids))
     return trace
 
 

@@ -41,6 +41,8 @@ NOTICES = "_url_notices"
 OPEN_BEST = "_open_best_head"  # set by a preset: the Attention page opens the head that shows its point
 INDEX_MEMORY = "_indices"  # (model, "layer" / "head") -> the last value shown
 CHECKED = "_url_checked"
+TRACED = "_traced"  # ((model, text, target), tokens) of the trace this run's page read, for the cost it says
+COST_SAID = "_cost_said"
 
 
 def _is_int(low: int, high: int) -> Callable[[str], bool]:

@@ -273,6 +273,7 @@ def _cost(trace, model: float | None, figure_seconds: float) -> None:
         parts.append(_("model {seconds:.2f} s").format(seconds=model))
     parts.append(_("figure {seconds:.2f} s").format(seconds=figure_seconds))
     st.caption(" · ".join(parts))
+    st.session_state[state.COST_SAID] = True
 
 
 def _line_window(query: int | None, t: int) -> slice:
