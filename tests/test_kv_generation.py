@@ -24,6 +24,7 @@ from core import InputError, load_model
 from core.generation import GenerationCache, Sampling, generate_step, step_rng
 from core.language_model import LanguageModel
 from core.tokenizers import bytes_tokenizer
+from tests.conftest import DEVICES
 
 PROMPTS = [
     "The capital of France is",
@@ -33,9 +34,9 @@ PROMPTS = [
 GREEDY = Sampling(greedy=True)
 
 
-@pytest.fixture(scope="module")
-def smollm():
-    return load_model("smollm2-135m", device="cpu")
+@pytest.fixture(scope="module", params=DEVICES)
+def smollm(request):
+    return load_model("smollm2-135m", device=request.param)
 
 
 def cache_free(lm, ids, steps: int):

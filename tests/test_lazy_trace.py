@@ -17,6 +17,7 @@ from core.head_ranking import rank_heads, rank_query_rows
 from core.language_model import LanguageModel
 from core.model import Transformer
 from core.tokenizers import bytes_tokenizer
+from tests.conftest import DEVICES
 from viz.figures.attention import thumbnails as page_thumbnails
 
 TEXT = ("Attention lets every token look at the tokens before it. The animal didn't cross the street because "
@@ -66,23 +67,28 @@ def assert_heads_equal(tr, recorded, layers=None):
 # ---------------------------------------------------------------- the real models
 
 
-@pytest.fixture(scope="module")
-def smollm():
-    return load_model("smollm2-135m", device="cpu")
+@pytest.fixture(scope="module", params=DEVICES)
+def device(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    return load_model("minilm-l6", device="cpu")
+def smollm(device):
+    return load_model("smollm2-135m", device=device)
 
 
 @pytest.fixture(scope="module")
-def classic():
-    return load_model("classic", device="cpu")
+def minilm(device):
+    return load_model("minilm-l6", device=device)
+
+
+@pytest.fixture(scope="module")
+def classic(device):
+    return load_model("classic", device=device)
 
 
 @pytest.mark.parametrize("which", ["smollm", "minilm"])
-def test_lazy_values_equal_the_forward_pass_recording(which, request):
+def test_lazy_values_equal_the_forward_pass_recording(which, device, request):
     lm = request.getfixturevalue(which)
     tr = lm.trace(TEXT, dtype=np.float32)
     recorded = eager(lm, tr)

