@@ -86,3 +86,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.asarray(logits, dtype=np.float64) - np.max(logits)
     e = np.exp(shifted)
     return e / e.sum()
+
+
+def head_contributions(lm, trace: Trace, layer: int, query: int) -> np.ndarray:
+    """(nh, d) float32: what each head adds to the attention output at `query`, z_h W_O,hᵀ (W_O's columns of
+    head h). Their sum plus W_O's bias is the trace's attention output there."""
+    attn = lm.module.stack.layers[layer].self_attn
+    z = np.asarray(trace.layers[layer].self_attn.z[:, query], dtype=np.float32)  # (nh, hs)
+    w_o = attn.o_proj.weight.detach().float().cpu().numpy()  # (d, nh * hs)
+    nh, hs = z.shape
+    return np.einsum("hk,dhk->hd", z, w_o.reshape(-1, nh, hs))

@@ -163,3 +163,14 @@ def test_token_removal_equals_separate_runs(smollm):
             delta = torch.log_softmax(out.logits[0, -1].double(), -1)[result.target] - base[result.target]
             assert result.delta[j] == pytest.approx(float(delta), abs=2e-4)
     assert np.abs(result.delta).max() > 0.01
+
+
+def test_each_heads_share_of_the_output_sums_to_the_traces_output(smollm):
+    from core.ablation import head_contributions
+
+    lm, trace = smollm
+    parts = head_contributions(lm, trace, 5, 8)
+    assert parts.shape == (lm.config.n_heads, lm.config.d_model)
+    bias = lm.module.stack.layers[5].self_attn.o_proj.bias
+    total = parts.sum(axis=0) + (0 if bias is None else bias.detach().numpy())
+    np.testing.assert_allclose(total, trace.layers[5].self_attn.out[8], rtol=1e-4, atol=1e-4)
