@@ -39,6 +39,13 @@ def _example(n: int, d_k: int, seed: int, causal: bool):
     return worked_example(*random_inputs(n, d_k, seed), causal=causal)
 
 
+def linked_int(key: str) -> None:
+    """A whole number from the link into the session before its choice is settled (the link holds text)."""
+    raw = st.query_params.get(key)
+    if st.session_state.get(key) is None and raw is not None and raw.isdigit():
+        st.session_state[key] = int(raw)
+
+
 def _table(values, rows, cols) -> pd.DataFrame:
     return pd.DataFrame(np.asarray(values, dtype=np.float64), index=rows, columns=cols)
 
@@ -70,6 +77,7 @@ def worked_example_section() -> None:
     causal = causal_column.toggle(_("Causal mask"), key=state.AM_CAUSAL, bind="query-params",
                                   help=_("A decoder: each token may look only at itself and the tokens before it."))
     words = [_(word) for word in EXAMPLE_WORDS[:n]]
+    linked_int(state.AM_QUERY)
     state.settle_choice(state.AM_QUERY, range(n), min(2, n - 1))
     query = st.selectbox(_("The query token whose row is followed"), range(n), key=state.AM_QUERY,
                          format_func=lambda i: words[i])
@@ -147,6 +155,7 @@ def _query(tokens: list[str], owner: tuple, focus: str | None) -> int:
         default = found[-1] if found else default
     if st.session_state.get(QUERY_OWNER) not in (None, owner):
         st.session_state[state.TOKEN] = default
+    linked_int(state.TOKEN)
     state.settle_choice(state.TOKEN, range(count), default)
     st.session_state[QUERY_OWNER] = owner
     chosen = st.selectbox(_("Query token"), range(count), key=state.TOKEN,

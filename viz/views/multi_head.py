@@ -89,6 +89,10 @@ def ablation_section(lm, trace, layer: int) -> None:
     config, tokens = lm.config, labels_for(lm.tokenizer, trace.token_ids)
     st.caption(_("Heads of layer {layer} (the layer chosen above).").format(layer=layer))
     off, mode = _ablation_choice(config.n_heads)
+    later = None
+    if layer + 1 < config.n_layers:
+        later = index_slider(_("A later layer's attention"), state.LATER, config.n_layers - layer - 1,
+                             lm.name) + layer + 1
     if not off:
         st.info(_("Choose heads to switch off: the model then runs again without them."))
         return
@@ -110,10 +114,9 @@ def ablation_section(lm, trace, layer: int) -> None:
         cosine = float(np.dot(run.last_hidden, _plain_hidden(trace)) /
                        (np.linalg.norm(run.last_hidden) * np.linalg.norm(_plain_hidden(trace)) + 1e-12))
         st.metric(_("Cosine of the last token's output vector, plain against heads off"), f"{cosine:.4f}")
-    if layer + 1 >= config.n_layers:
+    if later is None:
         st.caption(_("The last layer has no later layer whose attention could change."))
         return
-    later = index_slider(_("A later layer's attention"), state.LATER, config.n_layers - layer - 1, lm.name) + layer + 1
     query = len(tokens) - 1
     st.caption(_("Where the last token looks in layer {layer}, every head, before and after.").format(layer=later))
     st.plotly_chart(make_ablation_attention_figure(trace.layers[later].self_attn.query_rows(query),

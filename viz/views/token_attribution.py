@@ -11,6 +11,7 @@ from viz.figures.attribution import make_attribution_figure
 from viz.loading import rollout_row, token_removal
 from viz.state import _
 from viz.tokens import labels_for
+from viz.views.attention_math import linked_int
 
 OWNER = "_attribution_position_of"  # the (model, text) the position belongs to
 
@@ -20,6 +21,7 @@ def _position(tokens: list[str], owner: tuple) -> int:
     default = count - 1
     if st.session_state.get(OWNER) not in (None, owner):
         st.session_state[state.POSITION] = default
+    linked_int(state.POSITION)
     state.settle_choice(state.POSITION, range(1, count), default)
     st.session_state[OWNER] = owner
     chosen = st.selectbox(_("The prediction made after this token"), range(1, count), key=state.POSITION,
