@@ -104,7 +104,7 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(ABLATE, lambda raw: re.fullmatch(ABLATE_PATTERN, raw) is not None,
              "heads as 0,3,5"),
     UrlParam(ABLATE_MODE, lambda raw: raw in ABLATION_MODES, " / ".join(ABLATION_MODES)),
-    UrlParam(LATER, _is_int(0, 10_000), "0, 1, 2, … (a later layer)"),
+    UrlParam(LATER, _is_int(0, 10_000), "0, 1, 2, … (0: the layer after the chosen one)"),
     UrlParam(POSITION, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
 )}
 
@@ -210,7 +210,7 @@ def index(key: str, count: int, scope: str = "") -> int:
     return shown
 
 
-INDEX_NAMES = {LAYER: N_("layer"), HEAD: N_("head"), PE_DIM: N_("dimension")}
+INDEX_NAMES = {LAYER: N_("layer"), HEAD: N_("head"), PE_DIM: N_("dimension"), LATER: N_("later layer")}
 
 
 def settle_choice(key: str, options, default) -> None:

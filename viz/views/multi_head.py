@@ -3,6 +3,8 @@ off (ablation, run by the core and cached) beside the plain run."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -68,19 +70,27 @@ def heads_section(lm, trace, layer: int) -> None:
     st.dataframe(pd.DataFrame({_("head"): heads, _("‖z_h W_O,hᵀ‖: what the head adds"): share}), hide_index=True)
 
 
+def _head_label(translate, head: int) -> str:
+    return translate("head {head}").format(head=head)
+
+
+def _mode_label(translate, mode: str) -> str:
+    return translate(MODES[mode])
+
+
 def _ablation_choice(n_heads: int) -> tuple[list[int], str]:
     raw = st.session_state.get(state.ABLATE, st.query_params.get(state.ABLATE, ""))
     chosen = raw if isinstance(raw, list) else [int(h) for h in str(raw).split(",") if h.isdigit()]
     st.session_state[state.ABLATE] = sorted({h for h in chosen if 0 <= h < n_heads})
     off = st.multiselect(_("Heads to switch off"), list(range(n_heads)), key=state.ABLATE,
-                         format_func=lambda h: _("head {head}").format(head=h))
+                         format_func=partial(_head_label, state.translator()))
     if off:
         st.query_params[state.ABLATE] = ",".join(map(str, sorted(off)))
     elif state.ABLATE in st.query_params:
         del st.query_params[state.ABLATE]
     state.settle_choice(state.ABLATE_MODE, list(MODES), "zero")
     mode = st.radio(_("Switched off how"), list(MODES), key=state.ABLATE_MODE, horizontal=True,
-                    format_func=lambda m: _(MODES[m]))
+                    format_func=partial(_mode_label, state.translator()))
     state.link(state.ABLATE_MODE, mode, "zero")
     return sorted(off), mode
 
