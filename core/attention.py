@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -54,6 +55,31 @@ def attention(
     scale multiplies Q K^T; None divides by sqrt(hs)."""
     scores, probs = attention_weights(q, k, allowed, scale)
     return AttentionResult(out=probs @ v, probs=probs, scores=scores)
+
+
+ABLATION_MODES = ("zero", "mean")
+
+
+@dataclass(frozen=True)
+class HeadAblation:
+    """Heads of one attention layer switched off before the output projection W_O: each head's output z
+    (B, nh, T, hs) zeroed ("zero"), or replaced at every position by its mean over the positions ("mean")."""
+
+    heads: tuple[int, ...]
+    mode: str = "zero"
+
+    def __post_init__(self):
+        if self.mode not in ABLATION_MODES:
+            raise ValueError(f"an ablation mode is one of {ABLATION_MODES}, not {self.mode!r}")
+
+    def apply(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, nh, T, hs) with the chosen heads switched off; z itself is left as it was."""
+        heads = sorted(set(self.heads))
+        if not heads:
+            return z
+        z = z.clone()
+        z[:, heads] = 0 if self.mode == "zero" else z[:, heads].mean(dim=2, keepdim=True)
+        return z
 
 
 def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -149,10 +175,14 @@ class MultiHeadAttention(nn.Module):
         return q, k, v
 
     def attend(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None,
+        ablation: HeadAblation | None = None,
     ) -> tuple[AttentionResult, torch.Tensor]:
-        """Every head's attention and the output projection of their concatenation, (B, T, d)."""
+        """Every head's attention and the output projection of their concatenation, (B, T, d); `ablation`
+        switches heads off before the projection (the result's `out` is then what the projection read)."""
         result = attention(q, repeat_kv(k, self.groups), repeat_kv(v, self.groups), allowed, self.scale)
+        if ablation is not None:
+            result = dataclasses.replace(result, out=ablation.apply(result.out))
         b, _, t, _ = q.shape
         z = result.out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)  # (B, T, nh*hs)
         return result, self.o_proj(z)  # (B, T, d)
@@ -165,13 +195,15 @@ class MultiHeadAttention(nn.Module):
         rotary: Rotary | None = None,
         capture: bool = False,
         cache: KVCache | None = None,
+        ablation: HeadAblation | None = None,
     ) -> tuple[torch.Tensor, AttentionRecord | None]:
         """x (B, T, d); memory (B, S, d) for cross-attention, else keys come from x (and from `cache`,
-        the keys and values of the positions read before, where one is given)."""
+        the keys and values of the positions read before, where one is given). `ablation`: heads whose
+        output is switched off before the output projection (core/ablation.py)."""
         q, k, v = self.project(x, memory, rotary)
         if cache is not None:
             k, v = cache.extend(k, v)  # (B, nkv, S, hs): the earlier positions' and these
-        result, out = self.attend(q, k, v, allowed)
+        result, out = self.attend(q, k, v, allowed, ablation)
         if cache is not None:  # what generation records of each step, without recording the rest
             cache.last_row = result.probs[:, :, -1]  # (B, nh, S)
         if not capture:

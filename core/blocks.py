@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import KVCache, MultiHeadAttention
+from .attention import HeadAblation, KVCache, MultiHeadAttention
 from .config import ModelConfig
 from .layout import fuse
 from .norms import RMSNorm, make_norm
@@ -96,9 +96,11 @@ class Block(nn.Module):
             return x
         return self.cross_norm(x) if cross else self.attn_norm(x)
 
-    def self_attention(self, x, allowed, rotary=None, capture=False, cache: KVCache | None = None):
+    def self_attention(self, x, allowed, rotary=None, capture=False, cache: KVCache | None = None,
+                       ablation: HeadAblation | None = None):
         return self._sublayer(
-            x, self.attn_norm, lambda h: self.self_attn(h, allowed, rotary=rotary, capture=capture, cache=cache),
+            x, self.attn_norm,
+            lambda h: self.self_attn(h, allowed, rotary=rotary, capture=capture, cache=cache, ablation=ablation),
             self.attn_post_norm,
         )
 
@@ -118,9 +120,10 @@ class Block(nn.Module):
         memory_allowed: torch.Tensor | None = None,
         capture: bool = False,
         cache: KVCache | None = None,
+        ablation: HeadAblation | None = None,
     ) -> tuple[torch.Tensor, LayerRecord | None]:
         resid_pre = x
-        x, attn_norm, attn, attn_post_norm = self.self_attention(x, allowed, rotary, capture, cache)
+        x, attn_norm, attn, attn_post_norm = self.self_attention(x, allowed, rotary, capture, cache, ablation)
         resid_mid = x
         cross_norm = cross = resid_cross = None
         if self.cross_attn is not None:

@@ -7,13 +7,14 @@ encoder (BERT), decoder (GPT, Llama) and encoder-decoder (the original paper).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
-from .attention import KVCache
+from .attention import HeadAblation, KVCache
 from .blocks import Block, make_norm
 from .config import ModelConfig
 from .layout import by_column
@@ -152,13 +153,20 @@ class Stack(nn.Module):
         capture: bool = False,
         checkpoints: bool = False,
         cache: DecoderCache | None = None,
+        head_ablation: Mapping[int, HeadAblation] | None = None,
+        also_allowed: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, StackRecord | StackCheckpoints | None]:
         """ids (B, T); key_is_real (B, S) False at padding. Returns (B, T, d) and, with `capture`, the record of
         everything computed, or with `checkpoints`, what a trace keeps to compute any of it again.
-        With a `cache`, ids continue the positions it holds, and their keys and values join it."""
+        With a `cache`, ids continue the positions it holds, and their keys and values join it.
+        Interventions (core/ablation.py): `head_ablation` {layer: heads switched off before W_O};
+        `also_allowed` (B, 1, T, S) bool, and-ed into every layer's self-attention mask."""
         start = 0 if cache is None else cache.length
         t = ids.size(1)
         masks = {kind: rule.allowed(t, start + t, ids.device) for kind, rule in self.mask_rules(key_is_real).items()}
+        if also_allowed is not None:
+            masks = {kind: also_allowed if m is None else m & also_allowed for kind, m in masks.items()}
+        ablations = head_ablation or {}
         memory_allowed = None if memory_is_real is None else padding_allowed(memory_is_real)
         embedded = self.embed(ids, token_type_ids, start)
         x = embedded.x
@@ -166,7 +174,7 @@ class Stack(nn.Module):
         for i, (block, kind) in enumerate(zip(self.layers, self.kinds)):
             layer_cache = None if cache is None else cache.layers[i]
             x, record = block(x, masks[kind], embedded.rotary_for(kind), memory, memory_allowed,
-                              capture or checkpoints, layer_cache)
+                              capture or checkpoints, layer_cache, ablations.get(i))
             if capture:
                 hidden.append(x)
                 records.append(record)
@@ -260,10 +268,13 @@ class Transformer(nn.Module):
         logits_for: LogitsFor = "all",
         checkpoints: bool = False,
         cache: DecoderCache | None = None,
+        head_ablation: Mapping[int, HeadAblation] | None = None,
+        also_allowed: torch.Tensor | None = None,
     ) -> TransformerOutput:
         """ids (B, T) for the main stack; source_ids (B, S) for the encoder of an encoder-decoder.
         capture: record every value (torch tensors, batch first); checkpoints: keep what a trace needs to
-        compute any value again (core/replay.py); cache: a decoder's keys and values of earlier positions."""
+        compute any value again (core/replay.py); cache: a decoder's keys and values of earlier positions;
+        head_ablation and also_allowed: interventions on the main stack's self-attention (Stack.forward)."""
         memory, encoder_record = None, None
         if self.encoder is not None:
             if source_ids is None:
@@ -272,7 +283,7 @@ class Transformer(nn.Module):
                 source_ids, source_is_real, capture=capture, checkpoints=checkpoints
             )  # (B, S, d)
         hidden, record = self.stack(ids, key_is_real, token_type_ids, memory, source_is_real, capture, checkpoints,
-                                    cache)
+                                    cache, head_ablation, also_allowed)
         logits = None
         if self.lm_head is not None and logits_for != "none":
             # The vocabulary projection is the largest matrix product for short texts: skip rows nobody reads.

@@ -18,10 +18,13 @@ from streamlit.testing.v1 import AppTest
 from core import MODELS, Capability, load_model, model_shape
 from viz import catalog, i18n, state
 from viz.figures import attention as attention_figures
+from viz.figures import attention_math as attention_math_figures
+from viz.figures import attribution as attribution_figures
 from viz.figures import bpe as bpe_figures
 from viz.figures import distribution as distribution_figures
 from viz.figures import embeddings as embedding_figures
 from viz.figures import masks as mask_figures
+from viz.figures import multi_head as multi_head_figures
 from viz.figures import pipeline as pipeline_figures
 from viz.figures import positions as position_figures
 
@@ -132,7 +135,7 @@ def test_page_scripts_stay_thin():
 
 def _builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
-                   embedding_figures, bpe_figures):
+                   embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -173,6 +176,14 @@ def builder_arguments():
                                                               "explained": [0.5, 0.3, 0.1]}),
         "make_layer_cosine_figure": ((weights[:2], ["p", "q"]), {"layer": 1}),
         "make_merge_curve_figure": ((np.array([9, 7, 5]), np.array([90, 60, 50])), {"step": 1}),
+        "make_step_matrix_figure": ((np.where(mask, weights, -np.inf), labels, labels), {"highlight_row": 2}),
+        "make_value_mix_figure": ((weights[2], weights, labels), {"allowed": mask[2]}),
+        "make_scaling_figure": ((np.array([100.0, 80, 20, 12]), weights[0], weights[:2], [4, 16]),
+                                {"claim": np.array([0.4, 0.2, 0.2, 0.1])}),
+        "make_head_sharing_figure": ((9, 3, 64), {"off": [1, 4]}),
+        "make_ablation_distribution_figure": ((labels, weights[0], weights[1]), {}),
+        "make_ablation_attention_figure": ((weights, weights[::-1].copy(), labels), {}),
+        "make_attribution_figure": ((labels, weights[3], np.array([0.1, -0.5, np.nan, np.nan]), 2), {}),
     }
 
 

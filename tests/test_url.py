@@ -14,6 +14,8 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ATTENTION, NEXT_TOKEN, OVERVIEW = "viz/pages/attention.py", "viz/pages/next_token.py", "viz/pages/overview.py"
 POSITIONS, MASKS = "viz/pages/positional_encoding.py", "viz/pages/masks.py"
 TOKENIZER_TRAINING, EMBEDDINGS = "viz/pages/tokenizer_training.py", "viz/pages/embeddings.py"
+ATTENTION_MATH, MULTI_HEAD = "viz/pages/attention_math.py", "viz/pages/multi_head.py"
+TOKEN_ATTRIBUTION = "viz/pages/token_attribution.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -40,6 +42,16 @@ ROUND_TRIPS = {
     state.STEP: (TOKENIZER_TRAINING, "smollm2-135m", "5", 5),
     state.TOKEN: (EMBEDDINGS, "smollm2-135m", "3", 3),
     state.HIDDEN: (EMBEDDINGS, "smollm2-135m", "7", 7),
+    state.AM_STEP: (ATTENTION_MATH, "smollm2-135m", "4", 4),
+    state.AM_SEED: (ATTENTION_MATH, "smollm2-135m", "42", 42),
+    state.AM_DK: (ATTENTION_MATH, "smollm2-135m", "2", 2),
+    state.AM_N: (ATTENTION_MATH, "smollm2-135m", "4", 4),
+    state.AM_CAUSAL: (ATTENTION_MATH, "smollm2-135m", "true", True),
+    state.AM_QUERY: (ATTENTION_MATH, "smollm2-135m", "1", 1),
+    state.ABLATE: (MULTI_HEAD, "smollm2-135m", "1,4", [1, 4]),
+    state.ABLATE_MODE: (MULTI_HEAD, "smollm2-135m", "mean", "mean"),
+    state.LATER: (MULTI_HEAD, "smollm2-135m", "2", 2),
+    state.POSITION: (TOKEN_ATTRIBUTION, "smollm2-135m", "5", 5),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 

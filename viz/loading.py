@@ -98,3 +98,43 @@ def trace_or_error(name: str, text: str, target: str | None = None) -> Trace | N
 
 def device_label(lm: LanguageModel) -> str:
     return device_name(lm.device)
+
+
+# ---------------------------------------------------------------- interventions, cached like traces
+
+ABLATION_CACHE_BYTES = 256 * 1024**2  # ablated runs keep the residual stream, as traces do
+
+
+@st.cache_resource
+def ablation_cache() -> TraceCache:
+    return TraceCache(ABLATION_CACHE_BYTES)
+
+
+def get_ablated(name: str, text: str, heads: tuple[tuple[int, tuple[int, ...]], ...], mode: str):
+    """The main stack run again with `heads` ({layer: heads} as sorted tuples) switched off: one forward
+    pass per (model, text, heads, mode), kept in a byte-bounded cache."""
+    from core.ablation import ablation_of, run_ablated
+
+    cache, key = ablation_cache(), (name, text, heads, mode)
+    run = cache.get(key)
+    if run is None:
+        lm, trace = get_model(name), get_trace(name, text)
+        with st.spinner(_("Running the model with heads switched off…")):
+            run = cache.put(key, run_ablated(lm, trace, ablation_of(dict(heads), mode)))
+    return run
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def rollout_row(name: str, text: str, position: int, _trace: Trace) -> np.ndarray:
+    """Attention rollout of one position (core/attribution.py), once per (model, text, position)."""
+    from core.attribution import trace_rollout
+
+    return trace_rollout(_trace, position)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def token_removal(name: str, text: str, position: int, _lm: LanguageModel, _ids: tuple[int, ...]):
+    """The removal measure of one position (core/attribution.py), once per (model, text, position)."""
+    from core.attribution import token_removal as measure
+
+    return measure(_lm, _ids, position)

@@ -99,6 +99,23 @@ PRESETS: tuple[Preset, ...] = (
            "Go to the bank to get some money.\nGo to the bank to get some water.\nWe sat on the river bank.",
            "minilm-l6", N_("The same word in different contexts (seed 001): one row of the embedding table, then the "
                            "layers pull the vectors of “bank” apart."), focus="bank"),
+    Preset("attention_math", N_("小红 looks at her friends"), "小明、小刚、小红是小强的朋友", "smollm2-135m", language="zh",
+           focus="红", note=N_("Seed 001: the query of 小红 against every key, the softmax and the weighted sum of "
+                              "the value rows. Step through the worked example, then follow 小红 in a real head."),
+           settings=((state.AM_QUERY, 2), (state.AM_CAUSAL, False), (state.AM_STEP, 6))),
+    Preset("attention_math", N_("100, 80, 20, 12"), "I am a student",
+           note=N_("Seed 002 says softmax turns the row 100, 80, 20, 12 into 0.4, 0.2, 0.2, 0.1. Its true softmax "
+                   "is about 1, 2·10⁻⁹, 10⁻³⁵, 10⁻³⁸: see the table under “Why divide by √d_k”."),
+           settings=((state.AM_STEP, 3),)),
+    Preset("multi_head", N_("it … tired"), "The animal didn't cross the street because it was too tired",
+           "smollm2-135m", N_("Seed 002: switch off heads that look from “it” to “animal” and watch the prediction "
+                              "and the later layers' attention change.")),
+    Preset("multi_head", N_("it … narrow"), "The animal didn't cross the street because it was too narrow",
+           "smollm2-135m", N_("One word changed (seed 002): do the same heads matter here?")),
+    Preset("token_attribution", N_("小明、小刚、小红"), "小明、小刚、小红是小强的", "smollm2-135m", language="zh",
+           note=N_("Which earlier characters feed the prediction after 小强的 (seed 001)?")),
+    Preset("token_attribution", N_("it … tired"), "The animal didn't cross the street because it was too",
+           "smollm2-135m", N_("What feeds the word after “too” (seed 002): rollout against removal.")),
 )
 
 

@@ -12,6 +12,7 @@ anything invalid or hostile into a default and a visible notice.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,12 @@ TEMPERATURE, TOP_K, TOP_P, SEED = "temp", "top_k", "top_p", "seed"
 PE_D, PE_LEN, PE_DIM, ORDER, PAD = "pe_d", "pe_len", "pe_dim", "order", "pad"
 PE_D_RANGE, PE_LEN_RANGE = (4, 512), (8, 512)  # the sinusoid's controls: bounded, so a link cannot ask for a huge table
 CORPUS, MERGES, STEP, TOKEN, HIDDEN = "corpus", "merges", "step", "token", "hidden"
+# Self-attention step by step (the worked example), switching heads off, which tokens mattered
+AM_STEP, AM_SEED, AM_DK, AM_N, AM_CAUSAL, AM_QUERY = "am_step", "am_seed", "am_dk", "am_n", "am_causal", "am_q"
+ABLATE, ABLATE_MODE, LATER, POSITION = "off", "ablate", "later", "pos"
+ABLATION_MODES = ("zero", "mean")
+MAX_ABLATED = 64  # heads a link may switch off
+ABLATE_PATTERN = r"\d{1,4}(,\d{1,4}){0," + str(MAX_ABLATED - 1) + "}"  # "0,3,5"
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 # Enough characters for the longest text a model reads (2,048 tokens: about 9,000 characters of English
 # prose); the URL carries it. The core cuts a text to the model's token budget with a notice.
@@ -93,6 +100,17 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(STEP, _is_int(0, MAX_MERGES), f"0–{MAX_MERGES:,}"),
     UrlParam(TOKEN, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
     UrlParam(HIDDEN, _is_int(0, 10_000), "0, 1, 2, … (a layer)"),
+    UrlParam(AM_STEP, _is_int(0, 6), "0–6"),
+    UrlParam(AM_SEED, _is_int(0, MAX_SEED), f"0–{MAX_SEED:,}"),
+    UrlParam(AM_DK, _is_int(2, 4), "2–4"),
+    UrlParam(AM_N, _is_int(3, 6), "3–6"),
+    UrlParam(AM_CAUSAL, lambda raw: raw in ("true", "false"), "true / false"),
+    UrlParam(AM_QUERY, _is_int(0, 5), "0–5 (a token's position)"),
+    UrlParam(ABLATE, lambda raw: re.fullmatch(ABLATE_PATTERN, raw) is not None,
+             "heads as 0,3,5"),
+    UrlParam(ABLATE_MODE, lambda raw: raw in ABLATION_MODES, " / ".join(ABLATION_MODES)),
+    UrlParam(LATER, _is_int(0, 10_000), "0, 1, 2, … (0: the layer after the chosen one)"),
+    UrlParam(POSITION, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
 )}
 
 
@@ -197,7 +215,7 @@ def index(key: str, count: int, scope: str = "") -> int:
     return shown
 
 
-INDEX_NAMES = {LAYER: N_("layer"), HEAD: N_("head"), PE_DIM: N_("dimension")}
+INDEX_NAMES = {LAYER: N_("layer"), HEAD: N_("head"), PE_DIM: N_("dimension"), LATER: N_("later layer")}
 
 
 def settle_choice(key: str, options, default) -> None:
