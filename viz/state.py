@@ -30,6 +30,7 @@ TEMPERATURE, TOP_K, TOP_P, SEED = "temp", "top_k", "top_p", "seed"
 PE_D, PE_LEN, PE_DIM, ORDER, PAD = "pe_d", "pe_len", "pe_dim", "order", "pad"
 PE_D_RANGE, PE_LEN_RANGE = (4, 512), (8, 512)  # the sinusoid's controls: bounded, so a link cannot ask for a huge table
 CORPUS, MERGES, STEP, TOKEN, HIDDEN = "corpus", "merges", "step", "token", "hidden"
+NORM_AT, FF_ALL = "norm_at", "ff_all"  # Inside a block: which norm is studied; every installed model's feed-forward
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 MAX_TEXT_CHARS = 2_000  # a page studies a sentence or a paragraph; the URL carries it
 MAX_SEED = 2**31 - 1
@@ -88,6 +89,8 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(STEP, _is_int(0, MAX_MERGES), f"0–{MAX_MERGES:,}"),
     UrlParam(TOKEN, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
     UrlParam(HIDDEN, _is_int(0, 10_000), "0, 1, 2, … (a layer)"),
+    UrlParam(NORM_AT, lambda raw: raw in ("attn", "mlp"), "attn / mlp"),
+    UrlParam(FF_ALL, lambda raw: raw in ("true", "false"), "true / false"),
 )}
 
 
