@@ -18,9 +18,11 @@ from streamlit.testing.v1 import AppTest
 from core import MODELS, Capability, load_model, model_shape
 from viz import catalog, i18n, state
 from viz.figures import attention as attention_figures
+from viz.figures import block as block_figures
 from viz.figures import bpe as bpe_figures
 from viz.figures import distribution as distribution_figures
 from viz.figures import embeddings as embedding_figures
+from viz.figures import lens as lens_figures
 from viz.figures import masks as mask_figures
 from viz.figures import pipeline as pipeline_figures
 from viz.figures import positions as position_figures
@@ -132,7 +134,7 @@ def test_page_scripts_stay_thin():
 
 def _builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
-                   embedding_figures, bpe_figures):
+                   embedding_figures, bpe_figures, block_figures, lens_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -173,6 +175,15 @@ def builder_arguments():
                                                               "explained": [0.5, 0.3, 0.1]}),
         "make_layer_cosine_figure": ((weights[:2], ["p", "q"]), {"layer": 1}),
         "make_merge_curve_figure": ((np.array([9, 7, 5]), np.array([90, 60, 50])), {"step": 1}),
+        "make_residual_norm_figure": ((weights, labels), {}),
+        "make_sublayer_figure": ((weights[0, :3], weights[1, :3], weights[2]), {"cross": weights[3, :3]}),
+        "make_norm_histogram_figure": ((weights[0], [("a", weights[1]), ("b", weights[2])]), {}),
+        "make_activation_figure": ((weights[0], np.array([1, 3])), {"pre": weights[1]}),
+        "make_sparsity_figure": ((["x", "y"], weights[0, :2], weights[1, :2]), {}),
+        "make_lens_grid_figure": ((np.array([labels] * 4, dtype=object), weights, labels, np.array([0, 1, 3, 2])),
+                                  {"chosen": 2}),
+        "make_candidate_lines_figure": ((weights, labels), {}),
+        "make_attribution_figure": ((weights, weights[0], weights[1]), {}),
     }
 
 

@@ -111,8 +111,9 @@ def sublayer_chart(name: str, text: str, token: int, labels: list[str]) -> None:
 
 def norm_section(name: str, text: str, layer: int, token: int, labels: list[str]) -> None:
     state.settle_choice(state.NORM_AT, tuple(NORM_PLACES), "attn")
+    translate = state.translator()  # a format_func is called again outside the script run
     where = st.radio(_("Which norm"), tuple(NORM_PLACES), key=state.NORM_AT, horizontal=True,
-                     format_func=lambda key: _(NORM_PLACES[key]))
+                     format_func=lambda key: translate(NORM_PLACES[key]))
     state.link(state.NORM_AT, where, "attn")
     c = norms_of(name, text, layer, token, where)
     own, other = _(KIND_NAMES[c.kind]), _(KIND_NAMES[c.other_kind])
