@@ -53,7 +53,8 @@ def test_layernorm_and_rmsnorm_have_their_defining_moments():
     x = rng.normal(3.0, 2.0, size=64)
     ln, rms = ba.layer_norm(x, 1e-6), ba.rms_norm(x, 1e-6)
     assert abs(ln.mean()) < 1e-12 and ln.var() == pytest.approx(1.0, rel=1e-5)
-    assert np.mean(rms**2) == pytest.approx(1.0, rel=1e-5) and rms.mean() == pytest.approx(x.mean() / np.sqrt(np.mean(x**2)), rel=1e-5)
+    assert np.mean(rms**2) == pytest.approx(1.0, rel=1e-5)
+    assert rms.mean() == pytest.approx(x.mean() / np.sqrt(np.mean(x**2)), rel=1e-5)
     with torch.no_grad():
         expected = torch.nn.functional.layer_norm(torch.tensor(x), (64,), eps=1e-6).numpy()
     np.testing.assert_allclose(ln, expected, rtol=1e-10)

@@ -177,7 +177,7 @@ def builder_arguments():
         "make_merge_curve_figure": ((np.array([9, 7, 5]), np.array([90, 60, 50])), {"step": 1}),
         "make_residual_norm_figure": ((weights, labels), {}),
         "make_sublayer_figure": ((weights[0, :3], weights[1, :3], weights[2]), {"cross": weights[3, :3]}),
-        "make_norm_histogram_figure": ((weights[0], [("a", weights[1]), ("b", weights[2])]), {}),
+        "make_norm_histogram_figure": ((weights[0], ["a", "b"], weights[1:3]), {}),
         "make_activation_figure": ((weights[0], np.array([1, 3])), {"pre": weights[1]}),
         "make_sparsity_figure": ((["x", "y"], weights[0, :2], weights[1, :2]), {}),
         "make_lens_grid_figure": ((np.array([labels] * 4, dtype=object), weights, labels, np.array([0, 1, 3, 2])),

@@ -77,12 +77,14 @@ def make_sublayer_figure(attention, feed_forward, stream, *, cross=None, title: 
     return fig
 
 
-def make_norm_histogram_figure(before, afters: Sequence[tuple[str, object]], *, title: str = "",
+def make_norm_histogram_figure(before, names: Sequence[str], afters, *, title: str = "",
                                _: Translate = identity) -> go.Figure:
-    """The values of one vector before a norm (left), and after it in one or more ways (right, overlaid)."""
+    """The values of one vector before a norm (left), and after it in one or more ways (right, overlaid):
+    `afters` (n, d), one row per name."""
     x = np.asarray(before, dtype=np.float64)
-    if x.ndim != 1 or x.size == 0 or not afters:
-        raise ValueError("before must be a non-empty vector and afters a non-empty list")
+    after = np.asarray(afters, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0 or after.ndim != 2 or after.shape[0] != len(names) or not len(names):
+        raise ValueError("before must be a non-empty vector and afters one row per name")
     fig = make_subplots(rows=1, cols=2, subplot_titles=(_("before the norm"), _("after the norm")),
                         horizontal_spacing=0.08)
 
@@ -91,8 +93,7 @@ def make_norm_histogram_figure(before, afters: Sequence[tuple[str, object]], *, 
                                                                     variance=float(values.var()))
     fig.add_trace(go.Histogram(x=x.astype(np.float32), name=_("before") + ": " + caption(x), nbinsx=60,
                                marker_color="#7f7f7f"), row=1, col=1)
-    for (name, values), colour in zip(afters, HISTOGRAM_COLOURS):
-        v = np.asarray(values, dtype=np.float64)
+    for name, v, colour in zip(names, after, HISTOGRAM_COLOURS):
         if v.shape != x.shape:
             raise ValueError(f"every vector after the norm must have shape {x.shape}, got {v.shape}")
         fig.add_trace(go.Histogram(x=v.astype(np.float32), name=plotly_text(name) + ": " + caption(v), nbinsx=60,

@@ -122,7 +122,7 @@ def norm_section(name: str, text: str, layer: int, token: int, labels: list[str]
     st.latex(NORM_FORMULAS[c.other_kind])
     afters = [(_("{kind}, no gain").format(kind=own), c.own), (_("{kind}, no gain").format(kind=other), c.other),
               (_("{kind} × learned gain (the model's output)").format(kind=own), c.out)]
-    st.plotly_chart(make_norm_histogram_figure(c.x, afters, _=_, title=_(
+    st.plotly_chart(make_norm_histogram_figure(c.x, [n for n, _v in afters], np.stack([v for _n, v in afters]), _=_, title=_(
         "“{token}” at layer {layer}: its {d} numbers before and after {kind}").format(
         token=labels[token], layer=layer, d=c.x.size, kind=own)), key="block-norm", config=CHART)
     rows = [(_("before the norm"), c.x), *afters, (_("{kind} × learned gain").format(kind=other), c.other_out)]
