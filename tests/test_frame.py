@@ -20,9 +20,11 @@ from viz import catalog, i18n, state
 from viz.figures import attention as attention_figures
 from viz.figures import attention_math as attention_math_figures
 from viz.figures import attribution as attribution_figures
+from viz.figures import block as block_figures
 from viz.figures import bpe as bpe_figures
 from viz.figures import distribution as distribution_figures
 from viz.figures import embeddings as embedding_figures
+from viz.figures import lens as lens_figures
 from viz.figures import masks as mask_figures
 from viz.figures import multi_head as multi_head_figures
 from viz.figures import pipeline as pipeline_figures
@@ -135,7 +137,8 @@ def test_page_scripts_stay_thin():
 
 def _builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
-                   embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures):
+                   embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures,
+                   block_figures, lens_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -184,6 +187,15 @@ def builder_arguments():
         "make_ablation_distribution_figure": ((labels, weights[0], weights[1]), {}),
         "make_ablation_attention_figure": ((weights, weights[::-1].copy(), labels), {}),
         "make_attribution_figure": ((labels, weights[3], np.array([0.1, -0.5, np.nan, np.nan]), 2), {}),
+        "make_residual_norm_figure": ((weights, labels), {}),
+        "make_sublayer_figure": ((weights[0, :3], weights[1, :3], weights[2]), {"cross": weights[3, :3]}),
+        "make_norm_histogram_figure": ((weights[0], ["a", "b"], weights[1:3]), {}),
+        "make_activation_figure": ((weights[0], np.array([1, 3])), {"pre": weights[1]}),
+        "make_sparsity_figure": ((["x", "y"], weights[0, :2], weights[1, :2]), {}),
+        "make_lens_grid_figure": ((np.array([labels] * 4, dtype=object), weights, labels, np.array([0, 1, 3, 2])),
+                                  {"chosen": 2}),
+        "make_candidate_lines_figure": ((weights, labels), {}),
+        "make_logit_attribution_figure": ((weights, weights[0], weights[1]), {}),
     }
 
 

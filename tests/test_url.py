@@ -16,6 +16,7 @@ POSITIONS, MASKS = "viz/pages/positional_encoding.py", "viz/pages/masks.py"
 TOKENIZER_TRAINING, EMBEDDINGS = "viz/pages/tokenizer_training.py", "viz/pages/embeddings.py"
 ATTENTION_MATH, MULTI_HEAD = "viz/pages/attention_math.py", "viz/pages/multi_head.py"
 TOKEN_ATTRIBUTION = "viz/pages/token_attribution.py"
+INSIDE_BLOCK = "viz/pages/inside_block.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -52,6 +53,8 @@ ROUND_TRIPS = {
     state.ABLATE_MODE: (MULTI_HEAD, "smollm2-135m", "mean", "mean"),
     state.LATER: (MULTI_HEAD, "smollm2-135m", "2", 2),
     state.POSITION: (TOKEN_ATTRIBUTION, "smollm2-135m", "5", 5),
+    state.NORM_AT: (INSIDE_BLOCK, "smollm2-135m", "mlp", "mlp"),
+    state.FF_ALL: (INSIDE_BLOCK, "classic", "true", True),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 

@@ -55,6 +55,12 @@ PAGES: tuple[PageEntry, ...] = (
               N_("Causal and padding masks, encoder against decoder, and why −∞ is added, not multiplied")),
     PageEntry("multi_head", N_("Multi-head attention and switching heads off"), "🧠", INSIDE,
               N_("Heads side by side, their concatenation through W_O, and what changes when some are switched off")),
+    PageEntry("inside_block", N_("Inside a block: residual stream, add & norm, feed-forward"), "🧱", INSIDE,
+              N_("What each sub-layer adds to the residual stream, a vector before and after its norm, and the "
+                 "feed-forward's hidden units")),
+    PageEntry("logit_lens", N_("Layer by layer (logit lens)"), "🔭", INSIDE,
+              N_("The prediction read at every layer, the layer where it is decided, and which heads and "
+                 "feed-forward blocks wrote it"), needs=Capability.NEXT_TOKEN),
     PageEntry("next_token", N_("Next token"), "🎲", INSIDE,
               N_("Linear → softmax → the next token, and generation one token at a time"),
               needs=Capability.NEXT_TOKEN),

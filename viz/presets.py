@@ -116,6 +116,22 @@ PRESETS: tuple[Preset, ...] = (
            note=N_("Which earlier characters feed the prediction after 小强的 (seed 001)?")),
     Preset("token_attribution", N_("it … tired"), "The animal didn't cross the street because it was too",
            "smollm2-135m", N_("What feeds the word after “too” (seed 002): rollout against removal.")),
+    Preset("inside_block", N_("highest mountain"), "The highest mountain in the world is", "smollm2-135m",
+           N_("Follow “ is” up the layers: the stream's norm grows as each sub-layer adds to it (seed 000).")),
+    Preset("inside_block", N_("小明、小刚、小红"), "小明、小刚、小红是小强的", "smollm2-135m", language="zh",
+           note=N_("The seed's sentence (seed 001) in a model that reads Chinese: the same block, other numbers.")),
+    Preset("inside_block", N_("ReLU against the others"), "The highest mountain in the world is", "classic",
+           N_("The classic Transformer's ReLU sets every negative input to exactly 0; GELU, SwiGLU and GeGLU leave "
+              "small values instead. The comparison below runs every installed model on the same text."),
+           settings=((state.FF_ALL, True),)),
+    Preset("logit_lens", N_("highest mountain"), "The highest mountain in the world is", "smollm2-135m",
+           N_("At which layer does the model settle on its answer after “is”? (seed 000)")),
+    Preset("logit_lens", N_("世界上最高的山"), "世界上最高的山是", "smollm2-135m", language="zh",
+           note=N_("The seed's own example (seed 000): where does the prediction after 是 form?")),
+    Preset("logit_lens", N_("小明、小刚、小红"), "小明、小刚、小红是小强的", "smollm2-135m", language="zh",
+           note=N_("Does 朋友 appear after 的, and from which layer on? (seed 001)")),
+    Preset("logit_lens", N_("bank … get some"), "Go to the bank to get some", "smollm2-135m",
+           N_("money or water: which heads and feed-forward blocks push the answer? (seed 001)")),
 )
 
 

@@ -38,6 +38,7 @@ ABLATE, ABLATE_MODE, LATER, POSITION = "off", "ablate", "later", "pos"
 ABLATION_MODES = ("zero", "mean")
 MAX_ABLATED = 64  # heads a link may switch off
 ABLATE_PATTERN = r"\d{1,4}(,\d{1,4}){0," + str(MAX_ABLATED - 1) + "}"  # "0,3,5"
+NORM_AT, FF_ALL = "norm_at", "ff_all"  # Inside a block: which norm is studied; every installed model's feed-forward
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 # Enough characters for the longest text a model reads (2,048 tokens: about 9,000 characters of English
 # prose); the URL carries it. The core cuts a text to the model's token budget with a notice.
@@ -111,6 +112,8 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(ABLATE_MODE, lambda raw: raw in ABLATION_MODES, " / ".join(ABLATION_MODES)),
     UrlParam(LATER, _is_int(0, 10_000), "0, 1, 2, … (0: the layer after the chosen one)"),
     UrlParam(POSITION, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
+    UrlParam(NORM_AT, lambda raw: raw in ("attn", "mlp"), "attn / mlp"),
+    UrlParam(FF_ALL, lambda raw: raw in ("true", "false"), "true / false"),
 )}
 
 

@@ -1,0 +1,105 @@
+"""The Inside-a-block and Logit-lens pages in AppTest: both languages with their presets, figures drawn from the
+core's numbers, the token and layer from a link, post-norm and encoder models, and hostile text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import block_anatomy, logit_lens
+from tests.test_app import HOSTILE, raw_html_bodies
+from tests.test_positional_encoding_page import APP, _array, chart
+from viz import i18n, state
+from viz.loading import cached_model, get_trace
+from viz.presets import for_page
+
+BLOCK, LENS = "viz/pages/inside_block.py", "viz/pages/logit_lens.py"
+TEXT = "The highest mountain in the world is"
+
+
+def open_page(page: str, text: str = TEXT, model: str = "smollm2-135m", **params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state[state.MODEL] = model
+    at.session_state[state.TEXT] = text
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+@pytest.mark.parametrize("page,page_id", [(BLOCK, "inside_block"), (LENS, "logit_lens")])
+def test_every_preset_in_both_languages(page, page_id, language):
+    at = open_page(page, text="something else", lang=language)
+    translate = i18n.translator(language)
+    for index, preset in enumerate(for_page(page_id)):
+        if preset.settings:  # the comparison of every installed model: tested below on its own
+            continue
+        at.button(key=f"preset-{page_id}-{index}").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.session_state[state.TEXT] == preset.text
+        assert any(translate(preset.note) in info.value for info in at.info), preset.label
+        assert len(at.get("plotly_chart")) >= 3
+    if language == "zh":
+        assert any("\u4e00" <= char <= "\u9fff" for char in at.header[0].value)
+
+
+def test_the_block_page_draws_the_cores_numbers_for_the_linked_token_and_layer():
+    at = open_page(BLOCK, token="2", layer="5", norm_at="mlp")
+    assert (at.session_state[state.TOKEN], at.session_state[state.LAYER]) == (2, 5)
+    trace = get_trace("smollm2-135m", TEXT)
+    numbers = block_anatomy.residual_norms(trace, False)
+    z = _array(chart(at, "after every layer")["data"][0]["z"])
+    np.testing.assert_allclose(z, numbers.stream.T, rtol=1e-6)
+    bars = [d for d in chart(at, "What each sub-layer added")["data"] if d["type"] == "bar"]
+    np.testing.assert_allclose(_array(bars[0]["y"]), numbers.attention[:, 2], rtol=1e-6)
+    np.testing.assert_allclose(_array(bars[1]["y"]), numbers.feed_forward[:, 2], rtol=1e-6)
+    compared = block_anatomy.compare_norms(cached_model("smollm2-135m"), trace, 5, 2, "mlp")
+    histograms = chart(at, "before and after")["data"]
+    np.testing.assert_allclose(_array(histograms[-1]["x"]), compared.out.astype(np.float32))
+    units = chart(at, "hidden units")["data"]
+    np.testing.assert_array_equal(_array(units[1]["x"]), block_anatomy.feed_forward_activity(
+        trace, cached_model("smollm2-135m").config, 5, 2).top)
+
+
+def test_relu_against_the_others_compares_the_installed_models():
+    at = open_page(BLOCK, text="I am a student", model="classic")
+    preset = next(i for i, p in enumerate(for_page("inside_block")) if p.settings)
+    at.button(key=f"preset-inside_block-{preset}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = chart(at, "Every hidden unit")
+    names, zero = spec["data"][0]["x"], _array(spec["data"][0]["y"])
+    relu = next(i for i, name in enumerate(names) if "ReLU" in name)
+    assert zero[relu] > 0.2 and all(z < 0.01 for i, z in enumerate(zero) if i != relu)
+
+
+def test_the_lens_page_shows_the_grid_lines_and_attribution_of_the_linked_position():
+    at = open_page(LENS, token="4")
+    assert at.session_state[state.TOKEN] == 4
+    trace = get_trace("smollm2-135m", TEXT)
+    grid = logit_lens.lens_grid(trace, 0)
+    spec = chart(at, "most likely next token")
+    np.testing.assert_allclose(_array(spec["data"][0]["z"]), grid.top_probs[:, :, 0], rtol=1e-6)
+    np.testing.assert_array_equal(_array(spec["data"][1]["y"]), grid.decided)
+    a = logit_lens.attribute(trace, 4)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["The model's logit"] == f"{a.logit:.4f}" and metrics["Sum of the contributions"] == f"{a.total:.4f}"
+    assert abs(a.total - a.logit) < 1e-3
+
+
+def test_a_post_norm_model_gets_the_lens_without_attribution_and_an_encoder_is_refused():
+    at = open_page(LENS, model="classic")
+    assert any("post-norm" in info.value for info in at.info)
+    assert len(at.get("plotly_chart")) == 2
+    at = open_page(LENS, model="minilm-l6")
+    assert any(b.key and b.key.startswith("switch-") for b in at.button)
+
+
+@pytest.mark.parametrize("page", [BLOCK, LENS])
+def test_hostile_text_is_shown_as_text(page):
+    at = open_page(page, text=HOSTILE)
+    assert not [body for body in raw_html_bodies(at) if "<script" in body or "onerror" in body]
+    spec = chart(at, "")
+    assert "<script>" not in str(spec)
