@@ -100,12 +100,16 @@ def metrics(folder: Path = DATA_DIR) -> dict:
 
 
 def unknown_words(tokenizer: TextTokenizer, text: str) -> list[str]:
-    """The words of `text` outside the vocabulary, in order, each once; unknown characters that touch
-    are one word."""
+    """The words of `text` the encoder was never trained on, in order, each once: outside the vocabulary, or
+    English (the vocabulary is shared with the decoder, but the encoder read only Chinese). Unknown characters
+    that touch are one word."""
+    source_words = set(chinese_words())
     encoded = tokenizer.encode(text)
     spans: list[list[int]] = []
-    for token_id, (start, end) in zip(encoded.ids, encoded.offsets):
-        if tokenizer.is_unknown(token_id):
+    for token_id, token, (start, end) in zip(encoded.ids, encoded.tokens, encoded.offsets):
+        if token_id in tokenizer.special_ids and start == end:  # the <s> that encoding adds
+            continue
+        if tokenizer.is_unknown(token_id) or token not in source_words:
             if spans and spans[-1][1] == start:
                 spans[-1][1] = end
             else:
@@ -117,7 +121,7 @@ def translate(lm: LanguageModel, text: str, max_new_tokens: int = 40) -> str:
     """Greedy decoding: the most probable next word, one at a time, until `</s>` (or max_new_tokens)."""
     if lm.config.architecture != "encoder-decoder":
         raise InputError(N_("{model} is not an encoder–decoder: it does not translate."), model=lm.name)
-    unknown = unknown_words(lm.tokenizer, text)
+    unknown = unknown_words(lm.tokenizer, text) if lm.tokenizer.kind == KIND else []
     if unknown:
         raise InputError(N_("The translator does not know these words: {words}. It knows only the words of its "
                             "toy task (for example 我是一名学生)."), words=", ".join(unknown))

@@ -21,6 +21,7 @@ from viz.figures import attention as attention_figures
 from viz.figures import bpe as bpe_figures
 from viz.figures import distribution as distribution_figures
 from viz.figures import embeddings as embedding_figures
+from viz.figures import life as life_figures
 from viz.figures import masks as mask_figures
 from viz.figures import pipeline as pipeline_figures
 from viz.figures import positions as position_figures
@@ -132,7 +133,7 @@ def test_page_scripts_stay_thin():
 
 def _builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
-                   embedding_figures, bpe_figures):
+                   embedding_figures, bpe_figures, life_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -173,6 +174,7 @@ def builder_arguments():
                                                               "explained": [0.5, 0.3, 0.1]}),
         "make_layer_cosine_figure": ((weights[:2], ["p", "q"]), {"layer": 1}),
         "make_merge_curve_figure": ((np.array([9, 7, 5]), np.array([90, 60, 50])), {"step": 1}),
+        "make_life_figure": ((rng.random((3, 5, 6)) < 0.5,), {"first_generation": 4, "frame_ms": 100}),
     }
 
 
@@ -252,7 +254,7 @@ def untranslated(at: AppTest) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("model", ["smollm2-135m", "minilm-l6", "classic"])
+@pytest.mark.parametrize("model", ["smollm2-135m", "minilm-l6", "classic", "tiny-translator"])
 @pytest.mark.parametrize("page", catalog.PAGES, ids=lambda page: page.id)
 def test_every_string_a_page_shows_comes_from_the_catalogues(page, model, monkeypatch):
     monkeypatch.setitem(i18n.LANGUAGES, i18n.PSEUDO_LANGUAGE, "pseudo")

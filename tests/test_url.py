@@ -14,6 +14,7 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ATTENTION, NEXT_TOKEN, OVERVIEW = "viz/pages/attention.py", "viz/pages/next_token.py", "viz/pages/overview.py"
 POSITIONS, MASKS = "viz/pages/positional_encoding.py", "viz/pages/masks.py"
 TOKENIZER_TRAINING, EMBEDDINGS = "viz/pages/tokenizer_training.py", "viz/pages/embeddings.py"
+EMERGENCE = "viz/pages/emergence.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -40,6 +41,7 @@ ROUND_TRIPS = {
     state.STEP: (TOKENIZER_TRAINING, "smollm2-135m", "5", 5),
     state.TOKEN: (EMBEDDINGS, "smollm2-135m", "3", 3),
     state.HIDDEN: (EMBEDDINGS, "smollm2-135m", "7", 7),
+    state.PATTERN: (EMERGENCE, "smollm2-135m", "toad", "toad"),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 

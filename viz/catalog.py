@@ -54,6 +54,8 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("next_token", N_("Next token"), "🎲", INSIDE,
               N_("Linear → softmax → the next token, and generation one token at a time"),
               needs=Capability.NEXT_TOKEN),
+    PageEntry("emergence", N_("Emergence"), "🧬", N_("Beyond the model"),
+              N_("Conway's Game of Life: four simple rules, many cells, and patterns that none of the rules describes")),
 )
 
 BY_ID = {page.id: page for page in PAGES}

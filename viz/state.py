@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.runtime.state.session_state_proxy import get_session_state
 
-from core import MODELS, N_, Capability, Message, available_models
+from core import MODELS, N_, Capability, Message, available_models, life
 from core.bpe_training import MAX_MERGES, MERGE_CHOICES
 from core.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
 
@@ -30,6 +30,7 @@ TEMPERATURE, TOP_K, TOP_P, SEED = "temp", "top_k", "top_p", "seed"
 PE_D, PE_LEN, PE_DIM, ORDER, PAD = "pe_d", "pe_len", "pe_dim", "order", "pad"
 PE_D_RANGE, PE_LEN_RANGE = (4, 512), (8, 512)  # the sinusoid's controls: bounded, so a link cannot ask for a huge table
 CORPUS, MERGES, STEP, TOKEN, HIDDEN = "corpus", "merges", "step", "token", "hidden"
+PATTERN = "pattern"  # the Game of Life's starting pattern (core.life.PATTERNS)
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 MAX_TEXT_CHARS = 2_000  # a page studies a sentence or a paragraph; the URL carries it
 MAX_SEED = 2**31 - 1
@@ -88,6 +89,7 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(STEP, _is_int(0, MAX_MERGES), f"0–{MAX_MERGES:,}"),
     UrlParam(TOKEN, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
     UrlParam(HIDDEN, _is_int(0, 10_000), "0, 1, 2, … (a layer)"),
+    UrlParam(PATTERN, lambda raw: raw in life.PATTERNS, " / ".join(life.PATTERNS)),
 )}
 
 
