@@ -45,14 +45,14 @@ def make_life_figure(frames, first_generation: int = 0, frame_ms: int = 300, _: 
     fig.update_layout(
         title_text=title(0),
         plot_bgcolor=GRID_COLOUR,
-        height=min(720, max(320, 22 * height + 160)),
-        margin=dict(l=30, r=10, t=50, b=10),
+        height=min(800, max(400, 24 * height + 220)),
+        margin=dict(l=30, r=10, t=50, b=110),  # the play buttons, and the slider under them
         updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.02, xanchor="left", yanchor="top", showactive=False,
                           buttons=[dict(label="▶ " + _("Play"), method="animate",
                                         args=[None, {**timing, "fromcurrent": True, "mode": "immediate"}]),
                                    dict(label="⏸ " + _("Pause"), method="animate",
                                         args=[[None], {**timing, "mode": "immediate"}])])],
-        sliders=[dict(active=0, x=0.25, len=0.75, y=-0.02, yanchor="top", pad=dict(t=0),
+        sliders=[dict(active=0, x=0, len=1, y=-0.02, yanchor="top", pad=dict(t=50),
                       currentvalue=dict(prefix=_("Generation") + " "),
                       steps=[dict(label=name, method="animate",
                                   args=[[name], {**timing, "mode": "immediate"}]) for name in names])],

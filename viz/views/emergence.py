@@ -20,6 +20,7 @@ SIDE = 16  # the grid is SIDE x SIDE, its edges joined (a torus): a glider flies
 DEFAULT_PATTERN = "glider"
 BASE, VERSION, FROM, GENERATION, SOUPS = "_life_base", "_life_version", "_life_from", "_life_generation", "_life_soups"
 PLAY_GENERATIONS, SPEED = "life_play", "life_speed"
+ROW_PX = 35  # the data editor's row height
 
 
 def pattern_picker() -> str:
@@ -48,13 +49,14 @@ def _editable_grid() -> np.ndarray:
     edited = st.data_editor(
         pd.DataFrame(base, columns=columns), key=f"_life_editor_{st.session_state[VERSION]}", hide_index=True,
         column_config={c: st.column_config.CheckboxColumn(c, width=28) for c in columns}, num_rows="fixed",
+        height=ROW_PX * (base.shape[0] + 1) + 3,  # every row, no scrolling
     )
     return edited.to_numpy(dtype=bool)
 
 
 def life_section(pattern: str) -> None:
     controls = st.container(horizontal=True, vertical_alignment="bottom")
-    edit_column, play_column = st.columns(2)
+    edit_column, play_column = st.columns([6, 5])  # the grid of ticks needs its width
     with edit_column:
         st.subheader(_("The grid: click a cell to change it"))
         grid = _editable_grid()
