@@ -226,7 +226,7 @@ class LanguageModel:
 
     def translate(self, text: str, max_new_tokens: int = 40) -> str:
         """An encoder-decoder's translation of `text` by greedy decoding: see core.translator.translate."""
-        from .translator import translate  # core.translator imports the training code: loaded when needed
+        from .translator import translate  # the translator's own module, kept out of this class's imports
 
         return translate(self, text, max_new_tokens)
 
