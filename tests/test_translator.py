@@ -223,3 +223,17 @@ def test_held_out_triples_are_named_in_the_figures():
     named = metrics()["held_out_triples"]
     assert len(named) == len(HELD_OUT_TRIPLES)
     assert all(re.fullmatch(r"\S+ · 在\S+ · \S+", t) for t in named)
+
+
+def test_a_decoder_alone_trains_on_the_targets():
+    """For a character-level language model: no encoder, the decoder reads <s> + target; snapshots have no
+    encoder or cross-attention."""
+    task = copy_task(symbols=5)
+    config = ModelConfig(vocab_size=task.vocab_size, d_model=16, n_layers=1, n_heads=2, d_ff=32, max_positions=32,
+                         positional="learned")
+    seen: list[Progress] = []
+    run = train(task, config, 30, batch_size=16, learning_rate=3e-3, warmup=5, callback=seen.append, snapshot_every=30)
+    assert np.isfinite(run.losses).all() and np.mean(run.losses[-5:]) < np.mean(run.losses[:5])
+    shot = seen[-1].snapshot
+    assert shot.encoder is None and shot.cross is None
+    assert shot.decoder.shape == (1, 2, len(task.probe[1]) + 1, len(task.probe[1]) + 1)
