@@ -224,6 +224,12 @@ class LanguageModel:
         """Continue `prompt` with a key/value cache: see core.generation.generate."""
         return generate(self, prompt, max_new_tokens, sampling, seed, stop_ids)
 
+    def translate(self, text: str, max_new_tokens: int = 40) -> str:
+        """An encoder-decoder's translation of `text` by greedy decoding: see core.translator.translate."""
+        from .translator import translate  # the translator's own module, kept out of this class's imports
+
+        return translate(self, text, max_new_tokens)
+
     @torch.inference_mode()
     def sentence_embedding(self, text: str) -> np.ndarray:
         """Mean of the final hidden states over tokens, L2-normalised (the sentence-transformers recipe)."""

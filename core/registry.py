@@ -27,6 +27,7 @@ from .loaders.gguf_llama import llama_config_from, load_gguf_llama
 from .loaders.minilm import load_minilm, minilm_config_from
 from .model import Transformer
 from .tokenizers import TextTokenizer, bytes_tokenizer
+from .translator import load_translator, translator_shape
 
 
 class Capability(StrEnum):
@@ -181,6 +182,18 @@ MODELS: dict[str, ModelSpec] = {
             module=gguf_gemma.MODULE,
             locate=lambda spec: gguf_gemma.package_dir(),
             licence_file=gguf_gemma.LICENCE_FILE,
+        ),
+        ModelSpec(
+            name="tiny-translator",
+            title=N_("Tiny translator (Chinese → English, trained here, 2 + 2 layers)"),
+            weights=N_("trained by this project on its toy Chinese → English task (make train-translator): "
+                       "core/data/tiny-translator, safetensors, float32"),
+            read_shape=lambda path: translator_shape(),
+            load=lambda path: Loaded(*load_translator()),
+            capabilities=frozenset({Capability.NEXT_TOKEN, Capability.CROSS_ATTENTION}),
+            trained=True,
+            languages=("zh", "en"),  # reads Chinese, writes English: only the words of its toy task
+            licence="Apache-2.0 (this project)",
         ),
     )
 }

@@ -302,3 +302,23 @@ def test_a_long_paragraph_renders_on_every_page(server, page):
         open_page(page, f"{server.url}/{PAGE_PATHS[name]}?model=smollm2-135m&text={quote(paragraph)}", TITLE)
         assert_no_exception(page, f"{name} with a 1,500-character paragraph")
         screenshot(page, f"{name}-long-paragraph")
+
+
+PLOT_TITLES_JS = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).map((g) => g.layout.title.text)"
+
+
+def test_the_game_of_life_grid_takes_a_click_and_plays(server, page):
+    """A click on a cell of the Emergence page's grid brings it to life (the live-cell count follows it), and the
+    animation's Play button runs the generations in the browser."""
+    open_page(page, f"{server.url}/emergence?pattern=block", TITLE)
+    live = page.locator('[data-testid="stMetricValue"]').nth(1)
+    assert live.inner_text() == "4"
+    box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the top-left cell, under the header row
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stMetricValue\"]')[1].innerText === '5'")
+    wait_until_settled(page)
+    assert "Generation 0 · 5 live cells" in " ".join(page.evaluate(PLOT_TITLES_JS))
+    page.get_by_text("Play").last.click()
+    page.wait_for_function(f"() => ({PLOT_TITLES_JS})().some((t) => /Generation [1-9]/.test(t))")
+    assert_no_exception(page, "emergence after a click and Play")
+    screenshot(page, "emergence-playing")

@@ -25,6 +25,7 @@ from viz.figures import bpe as bpe_figures
 from viz.figures import distribution as distribution_figures
 from viz.figures import embeddings as embedding_figures
 from viz.figures import lens as lens_figures
+from viz.figures import life as life_figures
 from viz.figures import masks as mask_figures
 from viz.figures import multi_head as multi_head_figures
 from viz.figures import pipeline as pipeline_figures
@@ -138,7 +139,7 @@ def test_page_scripts_stay_thin():
 def _builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
                    embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures,
-                   block_figures, lens_figures):
+                   block_figures, lens_figures, life_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -196,6 +197,7 @@ def builder_arguments():
                                   {"chosen": 2}),
         "make_candidate_lines_figure": ((weights, labels), {}),
         "make_logit_attribution_figure": ((weights, weights[0], weights[1]), {}),
+        "make_life_figure": ((rng.random((3, 5, 6)) < 0.5,), {"first_generation": 4, "frame_ms": 100}),
     }
 
 
@@ -275,7 +277,7 @@ def untranslated(at: AppTest) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("model", ["smollm2-135m", "minilm-l6", "classic"])
+@pytest.mark.parametrize("model", ["smollm2-135m", "minilm-l6", "classic", "tiny-translator"])
 @pytest.mark.parametrize("page", catalog.PAGES, ids=lambda page: page.id)
 def test_every_string_a_page_shows_comes_from_the_catalogues(page, model, monkeypatch):
     monkeypatch.setitem(i18n.LANGUAGES, i18n.PSEUDO_LANGUAGE, "pseudo")

@@ -17,6 +17,7 @@ TOKENIZER_TRAINING, EMBEDDINGS = "viz/pages/tokenizer_training.py", "viz/pages/e
 ATTENTION_MATH, MULTI_HEAD = "viz/pages/attention_math.py", "viz/pages/multi_head.py"
 TOKEN_ATTRIBUTION = "viz/pages/token_attribution.py"
 INSIDE_BLOCK = "viz/pages/inside_block.py"
+EMERGENCE = "viz/pages/emergence.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -55,6 +56,7 @@ ROUND_TRIPS = {
     state.POSITION: (TOKEN_ATTRIBUTION, "smollm2-135m", "5", 5),
     state.NORM_AT: (INSIDE_BLOCK, "smollm2-135m", "mlp", "mlp"),
     state.FF_ALL: (INSIDE_BLOCK, "classic", "true", True),
+    state.PATTERN: (EMERGENCE, "smollm2-135m", "toad", "toad"),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 

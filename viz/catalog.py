@@ -67,6 +67,8 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("token_attribution", N_("Which earlier tokens mattered"), "🔍", INSIDE,
               N_("Attention rollout beside removing one token at a time: what fed a prediction"),
               needs=Capability.NEXT_TOKEN),
+    PageEntry("emergence", N_("Emergence"), "🧬", N_("Beyond the model"),
+              N_("Conway's Game of Life: four simple rules, many cells, and patterns that none of the rules describes")),
 )
 
 BY_ID = {page.id: page for page in PAGES}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.runtime.state.session_state_proxy import get_session_state
 
-from core import MODELS, N_, Capability, Message, available_models
+from core import MODELS, N_, Capability, Message, available_models, life
 from core.bpe_training import MAX_MERGES, MERGE_CHOICES
 from core.language_model import MAX_TEXT_CHARS as CORE_MAX_TEXT_CHARS
 from core.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
@@ -39,6 +39,7 @@ ABLATION_MODES = ("zero", "mean")
 MAX_ABLATED = 64  # heads a link may switch off
 ABLATE_PATTERN = r"\d{1,4}(,\d{1,4}){0," + str(MAX_ABLATED - 1) + "}"  # "0,3,5"
 NORM_AT, FF_ALL = "norm_at", "ff_all"  # Inside a block: which norm is studied; every installed model's feed-forward
+PATTERN = "pattern"  # the Game of Life's starting pattern (core.life.PATTERNS)
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 # Enough characters for the longest text a model reads (2,048 tokens: about 9,000 characters of English
 # prose); the URL carries it. The core cuts a text to the model's token budget with a notice.
@@ -114,6 +115,7 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(POSITION, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
     UrlParam(NORM_AT, lambda raw: raw in ("attn", "mlp"), "attn / mlp"),
     UrlParam(FF_ALL, lambda raw: raw in ("true", "false"), "true / false"),
+    UrlParam(PATTERN, lambda raw: raw in life.PATTERNS, " / ".join(life.PATTERNS)),
 )}
 
 

@@ -1,0 +1,13 @@
+"""Emergence: Conway's Game of Life, the seed's picture of many simple units giving complex behaviour.
+Four rules, a grid to edit, step and play; the rule engine is core/life.py."""
+
+import streamlit as st
+
+from viz import catalog, frame, state
+from viz.views import emergence as views
+
+frame.page_header(catalog.BY_ID["emergence"])
+st.markdown(state.explain("emergence"))
+pattern = views.pattern_picker()
+views.life_section(pattern)
+st.markdown(state.explain("emergence_why"))
