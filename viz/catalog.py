@@ -67,6 +67,9 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("token_attribution", N_("Which earlier tokens mattered"), "🔍", INSIDE,
               N_("Attention rollout beside removing one token at a time: what fed a prediction"),
               needs=Capability.NEXT_TOKEN),
+    PageEntry("encoder_decoder", N_("Encoder–decoder and cross-attention"), "🔁", INSIDE,
+              N_("A translator reads 我是一名学生 and writes “I am a student” word by word: cross-attention, decoding "
+                 "from `<s>`, teacher forcing"), needs=Capability.CROSS_ATTENTION),
     PageEntry("emergence", N_("Emergence"), "🧬", N_("Beyond the model"),
               N_("Conway's Game of Life: four simple rules, many cells, and patterns that none of the rules describes")),
 )

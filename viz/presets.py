@@ -124,6 +124,23 @@ PRESETS: tuple[Preset, ...] = (
            N_("The classic Transformer's ReLU sets every negative input to exactly 0; GELU, SwiGLU and GeGLU leave "
               "small values instead. The comparison below runs every installed model on the same text."),
            settings=((state.FF_ALL, True),)),
+    Preset("encoder_decoder", N_("我是一名学生"), "我是一名学生", "tiny-translator",
+           N_("Seed 002: the encoder reads 我是一名学生, the decoder starts from <s> and writes “I am a student” one "
+              "word at a time. Press “Next word” below and watch where each step looks in the source."),
+           settings=((state.TARGET, ""), (state.TARGET_FOR, "我是一名学生"), (state.DECODE_STEP, 0))),
+    Preset("encoder_decoder", N_("我有一只猫"), "我有一只猫", "tiny-translator",
+           N_("Seed 004's sentence: 一只 becomes “a”, and the measure word 只 has no English word of its own."),
+           settings=((state.TARGET, ""), (state.TARGET_FOR, "我有一只猫"), (state.DECODE_STEP, 0))),
+    Preset("encoder_decoder", N_("明天我在学校看书"), "明天我在学校看书", "tiny-translator",
+           N_("Time and place move to the end in English: the cross-attention map of layer 1, head 2 crosses over "
+              "instead of running down the diagonal."),
+           settings=((state.TARGET, ""), (state.TARGET_FOR, "明天我在学校看书"), (state.DECODE_STEP, 0),
+                     (state.ATTENTION, "cross"), (state.LAYER, 1), (state.HEAD, 2))),
+    Preset("encoder_decoder", N_("teacher forcing"), "他每天吃两个苹果", "tiny-translator",
+           N_("Seed 002's “Hello, world” → “Bonjour, monde”: in training the decoder reads the true target. Here the "
+              "reference drops “two”: teacher forcing reads it as given, free running follows its own words."),
+           settings=((state.TARGET, "He eats apples every day"), (state.TARGET_FOR, "他每天吃两个苹果"),
+                     (state.DECODE_STEP, 0))),
     Preset("logit_lens", N_("highest mountain"), "The highest mountain in the world is", "smollm2-135m",
            N_("At which layer does the model settle on its answer after “is”? (seed 000)")),
     Preset("logit_lens", N_("世界上最高的山"), "世界上最高的山是", "smollm2-135m", language="zh",

@@ -21,6 +21,7 @@ from streamlit.runtime.state.session_state_proxy import get_session_state
 
 from core import MODELS, N_, Capability, Message, available_models, life
 from core.bpe_training import MAX_MERGES, MERGE_CHOICES
+from core.decoding import MAX_STEPS as MAX_DECODE_STEPS
 from core.language_model import MAX_TEXT_CHARS as CORE_MAX_TEXT_CHARS
 from core.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
 
@@ -40,6 +41,10 @@ MAX_ABLATED = 64  # heads a link may switch off
 ABLATE_PATTERN = r"\d{1,4}(,\d{1,4}){0," + str(MAX_ABLATED - 1) + "}"  # "0,3,5"
 NORM_AT, FF_ALL = "norm_at", "ff_all"  # Inside a block: which norm is studied; every installed model's feed-forward
 PATTERN = "pattern"  # the Game of Life's starting pattern (core.life.PATTERNS)
+# Encoder–decoder: the target the decoder reads (empty: the model's own translation), the decoding step shown,
+# and the source text the typed target was written for (a new source empties it)
+TARGET, DECODE_STEP, TARGET_FOR = "tgt", "dstep", "_target_for"
+MAX_TARGET_CHARS = 1_000
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 # Enough characters for the longest text a model reads (2,048 tokens: about 9,000 characters of English
 # prose); the URL carries it. The core cuts a text to the model's token budget with a notice.
@@ -116,6 +121,8 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(NORM_AT, lambda raw: raw in ("attn", "mlp"), "attn / mlp"),
     UrlParam(FF_ALL, lambda raw: raw in ("true", "false"), "true / false"),
     UrlParam(PATTERN, lambda raw: raw in life.PATTERNS, " / ".join(life.PATTERNS)),
+    UrlParam(TARGET, lambda raw: 0 < len(raw) <= MAX_TARGET_CHARS, f"1–{MAX_TARGET_CHARS:,} characters"),
+    UrlParam(DECODE_STEP, _is_int(0, MAX_DECODE_STEPS), f"0–{MAX_DECODE_STEPS}"),
 )}
 
 
