@@ -18,6 +18,7 @@ ATTENTION_MATH, MULTI_HEAD = "viz/pages/attention_math.py", "viz/pages/multi_hea
 TOKEN_ATTRIBUTION = "viz/pages/token_attribution.py"
 INSIDE_BLOCK = "viz/pages/inside_block.py"
 EMERGENCE = "viz/pages/emergence.py"
+ENCODER_DECODER = "viz/pages/encoder_decoder.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -57,6 +58,8 @@ ROUND_TRIPS = {
     state.NORM_AT: (INSIDE_BLOCK, "smollm2-135m", "mlp", "mlp"),
     state.FF_ALL: (INSIDE_BLOCK, "classic", "true", True),
     state.PATTERN: (EMERGENCE, "smollm2-135m", "toad", "toad"),
+    state.TARGET: (ENCODER_DECODER, "classic", "I have a dog", "I have a dog"),
+    state.DECODE_STEP: (ENCODER_DECODER, "classic", "3", 3),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 
@@ -90,12 +93,14 @@ def junk_cases():
     it escaped: tests/test_app.py), and a query token not in the text falls back to the last token
     (tests/test_attention_page.py; an empty one means every query); a second sentence for the padding batch is
     any text too: for the text and the padding sentence only the empty value is junk, for the query token only
-    an overlong one."""
+    an overlong one. The encoder–decoder's target is any text too."""
+    texts = (state.TEXT, state.QUERY, state.PAD, state.TARGET)
     for key in ROUND_TRIPS:
         for junk in HOSTILE:
-            if key not in (state.TEXT, state.QUERY, state.PAD) or (key != state.QUERY and not junk):
+            if key not in texts or (key != state.QUERY and not junk):
                 yield key, junk
     yield state.QUERY, "x" * 201
+    yield state.TARGET, "x" * (state.MAX_TARGET_CHARS + 1)
 
 
 @pytest.mark.parametrize(("key", "junk"), list(junk_cases()))

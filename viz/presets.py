@@ -125,7 +125,7 @@ PRESETS: tuple[Preset, ...] = (
               "small values instead. The comparison below runs every installed model on the same text."),
            settings=((state.FF_ALL, True),)),
     Preset("encoder_decoder", N_("我是一名学生"), "我是一名学生", "tiny-translator",
-           N_("Seed 002: the encoder reads 我是一名学生, the decoder starts from <s> and writes “I am a student” one "
+           N_("Seed 002: the encoder reads 我是一名学生, the decoder starts from `<s>` and writes “I am a student” one "
               "word at a time. Press “Next word” below and watch where each step looks in the source."),
            settings=((state.TARGET, ""), (state.TARGET_FOR, "我是一名学生"), (state.DECODE_STEP, 0))),
     Preset("encoder_decoder", N_("我有一只猫"), "我有一只猫", "tiny-translator",

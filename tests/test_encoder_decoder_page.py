@@ -1,0 +1,153 @@
+"""The Encoder–decoder page in AppTest: every preset in both languages, stepping the decoding from the cached
+decoding, teacher forcing against free running, the untrained model, unknown words and hostile text."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import decoding
+from viz import i18n, presets, state
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGE = "viz/pages/encoder_decoder.py"
+HOSTILE = '<img src=x onerror=alert(1)><script>alert("x")</script>'
+
+
+def _open(model: str | None = "tiny-translator", text: str | None = None, **params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    if model is not None:
+        at.session_state[state.MODEL] = model
+    if text is not None:
+        at.session_state[state.TEXT] = text
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _raw_html(at: AppTest) -> list[str]:
+    from tests.test_app import raw_html_bodies
+
+    return raw_html_bodies(at)
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """Counts the decoder runs of core/decoding.py."""
+    counts = Counter()
+    original = decoding._run
+
+    def counting(lm, *args, **kwargs):
+        counts[lm.name] += 1
+        return original(lm, *args, **kwargs)
+
+    monkeypatch.setattr(decoding, "_run", counting)
+    return counts
+
+
+PRESETS = presets.for_page("encoder_decoder")
+
+
+def test_the_presets_are_the_seed_rows_and_the_reordering_sentence():
+    texts = {preset.text for preset in PRESETS}
+    assert {"我是一名学生", "我有一只猫", "明天我在学校看书"} <= texts
+    assert any(dict(preset.settings).get(state.TARGET) for preset in PRESETS)  # row 17: a reference to force
+    assert {preset.model for preset in PRESETS} == {"tiny-translator"}
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+@pytest.mark.parametrize("index", range(len(PRESETS)), ids=lambda i: PRESETS[i].text)
+def test_every_preset_in_both_languages(index, language):
+    preset = PRESETS[index]
+    at = _open(model="classic", lang=language)
+    at.button(key=f"preset-encoder_decoder-{index}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state[state.MODEL] == "tiny-translator" and at.session_state[state.TEXT] == preset.text
+    translate = i18n.translator(language)
+    assert any(translate(preset.note) in info.value for info in at.info)
+    assert len(at.get("plotly_chart")) == 3  # the attention map, the step's cross-attention, the next word
+    assert at.get("arrow_data_frame") or at.dataframe
+    if language == "zh":
+        assert any("\u4e00" <= char <= "\u9fff" for char in at.title[0].value)
+    for key, value in preset.settings:
+        if not key.startswith("_") and key != state.DECODE_STEP:
+            assert at.session_state[key] == value, key
+
+
+def test_the_reordering_preset_opens_the_crossing_head():
+    index = next(i for i, preset in enumerate(PRESETS) if preset.text == "明天我在学校看书")
+    at = _open()
+    at.button(key=f"preset-encoder_decoder-{index}").click().run()
+    assert at.session_state[state.ATTENTION] == "cross"
+    assert (at.session_state[state.LAYER], at.session_state[state.HEAD]) == (1, 2)
+
+
+def test_next_word_steps_through_the_cached_decoding_to_the_end(runs):
+    at = _open(text="她有三只狗")  # a sentence no other test decodes: the first visit runs the decoder
+    first = sum(runs.values())
+    assert first > 0
+    assert any("She has three dogs" in m.value for m in at.markdown)
+    for step in range(1, 5):
+        at.button(key="dstep-next").click().run()
+        assert not at.exception
+        assert at.session_state[state.DECODE_STEP] == step
+        assert at.query_params[state.DECODE_STEP] == str(step)
+    assert at.button(key="dstep-next").disabled  # 5 steps: She, has, three, dogs, </s>
+    assert at.success and "</s>" in at.success[0].value
+    assert sum(runs.values()) == first, "stepping ran the decoder again"
+    at.button(key="dstep-previous").click().run()
+    assert at.session_state[state.DECODE_STEP] == 3
+
+
+def test_a_linked_step_beyond_the_decoding_shows_the_last_one():
+    at = _open(text="我是一名学生", dstep="30")
+    assert at.session_state[state.DECODE_STEP] == 4  # I am a student </s>
+
+
+def test_teacher_forcing_keeps_to_a_wrong_target_and_free_running_to_its_own_words():
+    at = _open(text="他每天吃两个苹果", tgt="He eats apples every day")
+    parted = [info.value for info in at.info if "From step" in info.value]
+    assert parted and "step 4" in parted[0] and "“apples”" in parted[0] and "“two”" in parted[0]
+    at.text_input(key=state.TARGET).input("").run()  # the model's own translation: nothing to part
+    assert not at.exception
+    assert any("Both decoders read the same words" in info.value for info in at.info)
+
+
+def test_a_new_source_empties_a_target_typed_for_the_old_one():
+    at = _open(text="我有一只猫", tgt="I have a dog")
+    assert at.text_input(key=state.TARGET).value == "I have a dog"
+    at.text_area(key=state.TEXT).input("我是一名学生").run()
+    assert not at.exception
+    assert at.text_input(key=state.TARGET).value == ""
+
+
+def test_the_untrained_model_reads_the_task_s_reference_and_parts_at_once():
+    at = _open(model="classic", text="我是一名学生")
+    assert at.warning and "untrained" in at.warning[0].value
+    assert any("I am a student" in caption.value for caption in at.caption)
+    assert any("From step 2" in info.value for info in at.info)
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_unknown_words_give_the_core_s_message_naming_them(language):
+    at = _open(text="我有一只熊猫", lang=language)
+    assert any("熊" in info.value for info in at.info), [info.value for info in at.info]
+    assert not at.get("plotly_chart")
+
+
+def test_hostile_text_shows_as_text():
+    at = _open(text=HOSTILE)
+    assert any("alert" in info.value for info in at.info)  # named among the unknown words
+    at = _open(text="我有一只猫", tgt=HOSTILE)
+    assert any("onerror" in warning.value for warning in at.warning)  # the target's unknown words
+    for body in _raw_html(at):
+        assert "<img" not in body and "<script" not in body
+    at = _open(model="classic", text=HOSTILE, tgt=HOSTILE)
+    for body in _raw_html(at):
+        assert "<img" not in body and "<script" not in body
+    assert len(at.get("plotly_chart")) == 3
