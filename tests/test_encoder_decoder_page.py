@@ -92,7 +92,8 @@ def test_next_word_steps_through_the_cached_decoding_to_the_end(runs):
     first = sum(runs.values())
     assert first > 0
     assert any("She has three dogs" in m.value for m in at.markdown)
-    for step in range(1, 5):
+    assert at.session_state[state.DECODE_STEP] == 1  # counted from 1, as the text says "Step 1 of 5"
+    for step in range(2, 6):
         at.button(key="dstep-next").click().run()
         assert not at.exception
         assert at.session_state[state.DECODE_STEP] == step
@@ -101,12 +102,12 @@ def test_next_word_steps_through_the_cached_decoding_to_the_end(runs):
     assert at.success and "</s>" in at.success[0].value
     assert sum(runs.values()) == first, "stepping ran the decoder again"
     at.button(key="dstep-previous").click().run()
-    assert at.session_state[state.DECODE_STEP] == 3
+    assert at.session_state[state.DECODE_STEP] == 4
 
 
 def test_a_linked_step_beyond_the_decoding_shows_the_last_one():
     at = _open(text="我是一名学生", dstep="30")
-    assert at.session_state[state.DECODE_STEP] == 4  # I am a student </s>
+    assert at.session_state[state.DECODE_STEP] == 5  # I am a student </s>
 
 
 def test_teacher_forcing_keeps_to_a_wrong_target_and_free_running_to_its_own_words():

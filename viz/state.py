@@ -122,7 +122,7 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(FF_ALL, lambda raw: raw in ("true", "false"), "true / false"),
     UrlParam(PATTERN, lambda raw: raw in life.PATTERNS, " / ".join(life.PATTERNS)),
     UrlParam(TARGET, lambda raw: 0 < len(raw) <= MAX_TARGET_CHARS, f"1–{MAX_TARGET_CHARS:,} characters"),
-    UrlParam(DECODE_STEP, _is_int(0, MAX_DECODE_STEPS), f"0–{MAX_DECODE_STEPS}"),
+    UrlParam(DECODE_STEP, _is_int(1, MAX_DECODE_STEPS), f"1–{MAX_DECODE_STEPS}"),
 )}
 
 

@@ -125,28 +125,30 @@ def attention_maps(trace, tokenizer) -> None:
 
 
 def _clamped(count: int) -> int:
-    value = st.session_state.get(state.DECODE_STEP, st.query_params.get(state.DECODE_STEP, 0))
+    """The step shown, counted from 1 as the text says it, clamped into 1 … count."""
+    value = st.session_state.get(state.DECODE_STEP, st.query_params.get(state.DECODE_STEP, 1))
     try:
         value = int(value)
     except (TypeError, ValueError):
-        value = 0
-    st.session_state[state.DECODE_STEP] = min(max(value, 0), count - 1)
+        value = 1
+    st.session_state[state.DECODE_STEP] = min(max(value, 1), count)
     return st.session_state[state.DECODE_STEP]
 
 
 def _move(delta: int, count: int) -> None:
-    st.session_state[state.DECODE_STEP] = min(max(_clamped(count) + delta, 0), count - 1)
+    st.session_state[state.DECODE_STEP] = min(max(_clamped(count) + delta, 1), count)
 
 
 def _step_control(count: int) -> int:
+    """◀, a slider of steps (1 … count, in the URL) and “Next word”; returns the step's index from 0."""
     value = _clamped(count)
     row = st.container(horizontal=True, vertical_alignment="bottom")
-    row.button("◀", key="dstep-previous", help=_("Previous"), on_click=_move, args=(-1, count), disabled=value == 0)
+    row.button("◀", key="dstep-previous", help=_("Previous"), on_click=_move, args=(-1, count), disabled=value == 1)
     if count > 1:
-        row.slider(_("Decoding step"), 0, count - 1, key=state.DECODE_STEP, bind="query-params")
-    row.button(_("Next word ▶"), key="dstep-next", on_click=_move, args=(1, count), disabled=value == count - 1,
+        row.slider(_("Decoding step"), 1, count, key=state.DECODE_STEP, bind="query-params")
+    row.button(_("Next word ▶"), key="dstep-next", on_click=_move, args=(1, count), disabled=value == count,
                type="primary")
-    return value
+    return value - 1
 
 
 def cross_rows(step, source_labels, n_heads: int, translate):
@@ -194,13 +196,14 @@ def forcing(lm, text: str, target: tuple[int, ...], free: Decoding) -> None:
     teacher = forced(lm.name, text, target, lm)
     rows = []
     for index in range(max(len(teacher.steps), len(free.steps))):
-        row = {_("Step"): index + 1}
+        row = {_("Step"): index + 1, **dict.fromkeys((_("Teacher forcing reads"), _("… predicts"), _("Reference next"),
+                                                      _("p(reference)"), _("Free running reads"), _("… writes")), "")}
         if index < len(teacher.steps):
             step = teacher.steps[index]
             row |= {_("Teacher forcing reads"): _label(tokenizer, step.inputs[-1]),
                     _("… predicts"): _label(tokenizer, step.predicted),
                     _("Reference next"): _label(tokenizer, step.next_id),
-                    _("p(reference)"): round(float(step.probs[step.next_id]), 3) if step.next_id >= 0 else None}
+                    _("p(reference)"): f"{float(step.probs[step.next_id]):.3f}" if step.next_id >= 0 else ""}
         if index < len(free.steps):
             step = free.steps[index]
             row |= {_("Free running reads"): _label(tokenizer, step.inputs[-1]),
