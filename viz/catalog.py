@@ -67,6 +67,9 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("token_attribution", N_("Which earlier tokens mattered"), "🔍", INSIDE,
               N_("Attention rollout beside removing one token at a time: what fed a prediction"),
               needs=Capability.NEXT_TOKEN),
+    PageEntry("training", N_("Watch a Transformer learn"), "🏋️", N_("Learning"),
+              N_("A small Transformer trained from scratch before your eyes: the loss falls and the attention "
+                 "pattern forms")),
     PageEntry("emergence", N_("Emergence"), "🧬", N_("Beyond the model"),
               N_("Conway's Game of Life: four simple rules, many cells, and patterns that none of the rules describes")),
 )
