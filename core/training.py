@@ -101,7 +101,8 @@ def continue_text(module: Transformer, task: Task, prompt: Sequence[int], max_ne
                   temperature: float = 0.0, seed: int = 0) -> list[int]:
     """A decoder's continuation of `prompt` (after `<s>`), one token at a time: the most probable one
     (`temperature` 0) or one drawn from softmax(logits / temperature) with a seeded generator. The context
-    keeps `<s>` first and slides over the last positions the model has; the output stops before `</s>`."""
+    keeps `<s>` first and slides over the last positions but one that the model has (a `char_task` model learned
+`</s>` at its last position: the window's end, not the text's); the output stops before `</s>`."""
     if module.encoder is not None:
         raise ValueError("continue_text is for a decoder alone")
     device = next(module.parameters()).device
@@ -109,7 +110,7 @@ def continue_text(module: Transformer, task: Task, prompt: Sequence[int], max_ne
     generator = torch.Generator().manual_seed(seed)
     ids, new = list(prompt), []
     for _ in range(max_new_tokens):
-        context = [task.bos_id, *ids[len(ids) - window + 1 :]] if len(ids) >= window else [task.bos_id, *ids]
+        context = [task.bos_id, *ids[max(0, len(ids) - window + 2) :]]
         logits = module(torch.tensor([context], device=device), logits_for="last").logits[0, -1].float().cpu()
         logits[[task.pad_id, task.bos_id]] = -math.inf  # never predicted: padding and the start
         if temperature > 0:

@@ -33,8 +33,8 @@ LESSON, OWN = "lesson", "own"
 SOURCES = {LESSON: N_("The app's lesson texts (中文 + English)"), OWN: N_("Your own text")}
 KINDS = {"cross": N_("cross-attention (decoder → encoder)"), "decoder": N_("decoder self-attention (masked)"),
          "encoder": N_("encoder self-attention")}
-EXAMPLES = {live.COPY: "3 1 4 1 5 9 2", live.REVERSE: "3 1 4 1 5 9 2", live.TRANSLATE: "明天我在学校看书",
-            live.CHARS: "A language model "}
+EXAMPLES = {live.COPY: "3 1 4 1 5 9 2", live.REVERSE: "3 1 4 1 5 9 2", live.TRANSLATE: "明天我在学校看书"}
+PROMPT_CHARS = 24  # a character model's example prompt: the start of its own text
 
 
 # ---------------------------------------------------------------- the session and its job
@@ -75,9 +75,9 @@ def task_choice() -> str:
 
 def text_choice(task: str) -> str:
     """The character model's text: the lesson texts or the person's own; "" for the other tasks."""
+    state.settle_choice(state.TR_SOURCE, list(SOURCES), LESSON)  # kept from a link, though shown only for text
     if task != live.CHARS:
         return ""
-    state.settle_choice(state.TR_SOURCE, list(SOURCES), LESSON)
     translate = state.translator()
     source = st.radio(_("Text to learn from"), list(SOURCES), key=state.TR_SOURCE, horizontal=True,
                       format_func=lambda s: translate(SOURCES[s]))
@@ -199,9 +199,9 @@ def try_model(job: Job | None) -> None:
         return
     st.subheader(_("Try the model you trained"))
     recipe = job.recipe
-    if st.session_state.get(f"{TRY}-task") != recipe.task:
-        st.session_state[TRY] = EXAMPLES[recipe.task]
-        st.session_state[f"{TRY}-task"] = recipe.task
+    if st.session_state.get(f"{TRY}-job") != id(job):  # a new model: an example it can read
+        st.session_state[TRY] = recipe.text[:PROMPT_CHARS] if recipe.task == live.CHARS else EXAMPLES[recipe.task]
+        st.session_state[f"{TRY}-job"] = id(job)
     typed = st.text_input(_("Input"), key=TRY, max_chars=400)
     try:
         answer = live.answer(job.module, recipe, job.task, typed)
