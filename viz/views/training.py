@@ -203,11 +203,17 @@ def try_model(job: Job | None) -> None:
         st.session_state[TRY] = recipe.text[:PROMPT_CHARS] if recipe.task == live.CHARS else EXAMPLES[recipe.task]
         st.session_state[f"{TRY}-job"] = id(job)
     typed = st.text_input(_("Input"), key=TRY, max_chars=400)
-    try:
-        answer = live.answer(job.module, recipe, job.task, typed)
-    except ScopeError as exc:
-        st.info(state.render(exc))
-        return
+    kept = st.session_state.get(f"{TRY}-answer")
+    if kept is None or kept[:2] != (id(job), typed):  # a character model writes 120 characters: once per input
+        try:
+            answer = live.answer(job.module, recipe, job.task, typed)
+        except ScopeError as exc:
+            st.info(state.render(exc))
+            return
+        pair = live.answer_pair(recipe, answer)
+        kept = (id(job), typed, answer, pair, snapshot(job.module, job.task, job.view().step, pair))
+        st.session_state[f"{TRY}-answer"] = kept
+    answer, pair, shot = kept[2:]
     if recipe.task == live.CHARS:
         person, model = answer.text[: answer.prompt_length], answer.text[answer.prompt_length:]
         st.code(person + model, language=None, wrap_lines=True)
@@ -215,5 +221,4 @@ def try_model(job: Job | None) -> None:
                      "time.").format(count=answer.prompt_length))
     else:
         st.code(answer.text or "∅", language=None)
-    pair = live.answer_pair(recipe, answer)
-    show_attention(snapshot(job.module, job.task, job.recipe.steps, pair), job, pair, key="tr_try_attention")
+    show_attention(shot, job, pair, key="tr_try_attention")
