@@ -62,6 +62,68 @@ def copy_task(symbols: int = 10, min_length: int = 3, max_length: int = 8, rever
                 (probe, probe[::-1] if reverse else list(probe)), labels)
 
 
+UNKNOWN_CHAR = "\ufffd"  # the label of the id every character outside a character task's vocabulary reads as
+
+
+def char_task(text: str, context: int = 32, probe_chars: int = 24) -> Task:
+    """A character-level language model of `text` for a decoder alone: each pair is ([], a window of
+    `context` characters drawn anywhere in the text); the decoder reads `<s>` + the window and learns every
+    next character. Ids: `<pad>`, `<s>`, `</s>`, an unknown character, then the text's characters, most
+    frequent first. The probe is the text's first `probe_chars` characters."""
+    if not text:
+        raise ValueError("a character task needs some text")
+    if context < 2:
+        raise ValueError("context must be at least 2 characters")
+    counts: dict[str, int] = {}
+    for char in text:
+        counts[char] = counts.get(char, 0) + 1
+    chars = sorted(counts, key=lambda c: (-counts[c], c))
+    labels = ("<pad>", "<s>", "</s>", UNKNOWN_CHAR) + tuple(chars)
+    ids = {char: i for i, char in enumerate(labels) if i > 3}
+    encoded = [ids[c] for c in text]
+    window = min(context, len(encoded))
+
+    def sample(rng: random.Random, n: int) -> list[Pair]:
+        starts = [rng.randrange(len(encoded) - window + 1) for _ in range(n)]
+        return [([], encoded[s : s + window]) for s in starts]
+
+    return Task("chars", len(labels), 0, 1, 2, sample, ([], encoded[: min(probe_chars, window)]), labels)
+
+
+def encode_chars(task: Task, text: str) -> list[int]:
+    """`text` as the ids of a `char_task` (characters it never saw read as the unknown one)."""
+    ids = {label: i for i, label in enumerate(task.labels or ()) if i > 3}
+    return [ids.get(char, 3) for char in text]
+
+
+@torch.inference_mode()
+def continue_text(module: Transformer, task: Task, prompt: Sequence[int], max_new_tokens: int = 80,
+                  temperature: float = 0.0, seed: int = 0) -> list[int]:
+    """A decoder's continuation of `prompt` (after `<s>`), one token at a time: the most probable one
+    (`temperature` 0) or one drawn from softmax(logits / temperature) with a seeded generator. The context
+    keeps `<s>` first and slides over the last positions but one that the model has (a `char_task` model learned
+`</s>` at its last position: the window's end, not the text's); the output stops before `</s>`."""
+    if module.encoder is not None:
+        raise ValueError("continue_text is for a decoder alone")
+    device = next(module.parameters()).device
+    window = module.config.max_positions
+    generator = torch.Generator().manual_seed(seed)
+    ids, new = list(prompt), []
+    for _ in range(max_new_tokens):
+        context = [task.bos_id, *ids[max(0, len(ids) - window + 2) :]]
+        logits = module(torch.tensor([context], device=device), logits_for="last").logits[0, -1].float().cpu()
+        logits[[task.pad_id, task.bos_id]] = -math.inf  # never predicted: padding and the start
+        if temperature > 0:
+            next_id = int(torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1, generator=generator))
+        else:
+            next_id = int(logits.argmax())
+        if next_id == task.eos_id:
+            break
+        ids.append(next_id)
+        new.append(next_id)
+    return new
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Every head's attention on the probe pair, float32: encoder self-attention (layers, heads, S, S),
@@ -133,11 +195,11 @@ def _forward(module: Transformer, batch: dict[str, torch.Tensor], **kwargs):
                   **kwargs)
 
 
-def snapshot(module: Transformer, task: Task, step: int = 0) -> Snapshot:
-    """The attention of every layer and head on the task's probe pair."""
+def snapshot(module: Transformer, task: Task, step: int = 0, pair: Pair | None = None) -> Snapshot:
+    """The attention of every layer and head on the task's probe pair (or on `pair`)."""
     encoder = module.encoder is not None
     device = next(module.parameters()).device
-    batch = batch_tensors(task, [task.probe], device, encoder)
+    batch = batch_tensors(task, [task.probe if pair is None else pair], device, encoder)
     with torch.no_grad():
         out = _forward(module, batch, capture=True, logits_for="none")
 
@@ -175,12 +237,14 @@ def train(
     device: str | torch.device = "cpu",
     callback: Callable[[Progress], bool | None] | None = None,
     snapshot_every: int = 0,
+    deterministic: bool = True,
 ) -> TrainingRun:
     """Train a fresh model of `config` on `task` for `steps` batches. The learning rate rises linearly for
     `warmup` steps, then falls along a half cosine to a tenth of itself. `callback` gets a `Progress` after
     every step; returning False stops training there. `snapshot_every` > 0 adds the probe's attention
     every that many steps (and after the last). `label_smoothing` (the paper's 0.1) spreads that share of
-    each target's probability over the whole vocabulary: the model learns not to be certain."""
+    each target's probability over the whole vocabulary: the model learns not to be certain. `deterministic`
+    False leaves torch's process-wide deterministic switch alone (a background job beside other work)."""
     if steps <= 0 or batch_size <= 0:
         raise ValueError("steps and batch_size must be positive")
     if config.vocab_size < task.vocab_size:
@@ -189,7 +253,7 @@ def train(
     encoder = config.architecture == "encoder-decoder"
     if config.architecture == "encoder":
         raise ValueError("an encoder has no decoder to train on targets")
-    with _deterministic():
+    with _deterministic() if deterministic else contextlib.nullcontext():
         module = build_model(config, seed).to(target).train()
         rng = random.Random(seed)
         optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate, betas=(0.9, 0.98), eps=1e-9)

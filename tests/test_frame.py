@@ -30,6 +30,7 @@ from viz.figures import masks as mask_figures
 from viz.figures import multi_head as multi_head_figures
 from viz.figures import pipeline as pipeline_figures
 from viz.figures import positions as position_figures
+from viz.figures import training as training_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -139,7 +140,7 @@ def test_page_scripts_stay_thin():
 def _builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
                    embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures,
-                   block_figures, lens_figures, life_figures):
+                   block_figures, lens_figures, life_figures, training_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -198,6 +199,7 @@ def builder_arguments():
         "make_candidate_lines_figure": ((weights, labels), {}),
         "make_logit_attribution_figure": ((weights, weights[0], weights[1]), {}),
         "make_life_figure": ((rng.random((3, 5, 6)) < 0.5,), {"first_generation": 4, "frame_ms": 100}),
+        "make_loss_figure": ((np.arange(1, 5), weights[0], weights[1], 10), {"marks": np.array([2, 4])}),
     }
 
 

@@ -19,6 +19,7 @@ TOKEN_ATTRIBUTION = "viz/pages/token_attribution.py"
 INSIDE_BLOCK = "viz/pages/inside_block.py"
 EMERGENCE = "viz/pages/emergence.py"
 ENCODER_DECODER = "viz/pages/encoder_decoder.py"
+TRAINING = "viz/pages/training.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -60,6 +61,13 @@ ROUND_TRIPS = {
     state.PATTERN: (EMERGENCE, "smollm2-135m", "toad", "toad"),
     state.TARGET: (ENCODER_DECODER, "classic", "I have a dog", "I have a dog"),
     state.DECODE_STEP: (ENCODER_DECODER, "classic", "3", 3),
+    state.TR_TASK: (TRAINING, "smollm2-135m", "reverse", "reverse"),
+    state.TR_LAYERS: (TRAINING, "smollm2-135m", "2", 2),
+    state.TR_D: (TRAINING, "smollm2-135m", "64", 64),
+    state.TR_HEADS: (TRAINING, "smollm2-135m", "4", 4),
+    state.TR_STEPS: (TRAINING, "smollm2-135m", "500", 500),
+    state.TR_BATCH: (TRAINING, "smollm2-135m", "64", 64),
+    state.TR_SOURCE: (TRAINING, "smollm2-135m", "own", "own"),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 

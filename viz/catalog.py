@@ -70,6 +70,9 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("encoder_decoder", N_("Encoder–decoder and cross-attention"), "🔁", INSIDE,
               N_("A translator reads 我是一名学生 and writes “I am a student” word by word: cross-attention, decoding "
                  "from `<s>`, teacher forcing"), needs=Capability.CROSS_ATTENTION),
+    PageEntry("training", N_("Watch a Transformer learn"), "🏋️", N_("Learning"),
+              N_("A small Transformer trained from scratch before your eyes: the loss falls and the attention "
+                 "pattern forms")),
     PageEntry("emergence", N_("Emergence"), "🧬", N_("Beyond the model"),
               N_("Conway's Game of Life: four simple rules, many cells, and patterns that none of the rules describes")),
 )

@@ -138,3 +138,14 @@ def token_removal(name: str, text: str, position: int, _lm: LanguageModel, _ids:
     from core.attribution import token_removal as measure
 
     return measure(_lm, _ids, position)
+
+
+# ---------------------------------------------------------------- training jobs (Watch a Transformer learn)
+
+
+@st.cache_resource
+def job_registry():
+    """The process's training jobs (core/jobs.py): one per session, a few at once, each bounded in time."""
+    from core.jobs import JobRegistry
+
+    return JobRegistry()

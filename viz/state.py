@@ -20,6 +20,7 @@ import streamlit as st
 from streamlit.runtime.state.session_state_proxy import get_session_state
 
 from core import MODELS, N_, Capability, Message, available_models, life
+from core import live_training as live
 from core.bpe_training import MAX_MERGES, MERGE_CHOICES
 from core.decoding import MAX_STEPS as MAX_DECODE_STEPS
 from core.language_model import MAX_TEXT_CHARS as CORE_MAX_TEXT_CHARS
@@ -45,6 +46,10 @@ PATTERN = "pattern"  # the Game of Life's starting pattern (core.life.PATTERNS)
 # and the source text the typed target was written for (a new source empties it)
 TARGET, DECODE_STEP, TARGET_FOR = "tgt", "dstep", "_target_for"
 MAX_TARGET_CHARS = 1_000
+# Watch a Transformer learn: the task, the model's sizes, the training, the character model's text
+TR_TASK, TR_LAYERS, TR_D, TR_HEADS = "tr_task", "tr_layers", "tr_d", "tr_heads"
+TR_STEPS, TR_BATCH, TR_SOURCE = "tr_steps", "tr_batch", "tr_text"
+TR_BATCHES = (8, 16, 32, 64, 128)
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 # Enough characters for the longest text a model reads (2,048 tokens: about 9,000 characters of English
 # prose); the URL carries it. The core cuts a text to the model's token budget with a notice.
@@ -123,6 +128,14 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(PATTERN, lambda raw: raw in life.PATTERNS, " / ".join(life.PATTERNS)),
     UrlParam(TARGET, lambda raw: 0 < len(raw) <= MAX_TARGET_CHARS, f"1–{MAX_TARGET_CHARS:,} characters"),
     UrlParam(DECODE_STEP, _is_int(1, MAX_DECODE_STEPS), f"1–{MAX_DECODE_STEPS}"),
+    UrlParam(TR_TASK, lambda raw: raw in live.TASKS, " / ".join(live.TASKS)),
+    UrlParam(TR_LAYERS, _is_int(*live.LAYERS), "{}–{}".format(*live.LAYERS)),
+    UrlParam(TR_D, lambda raw: raw in {str(d) for d in live.D_MODELS}, " / ".join(map(str, live.D_MODELS))),
+    UrlParam(TR_HEADS, lambda raw: raw in {str(h) for h in live.HEADS}, " / ".join(map(str, live.HEADS))),
+    UrlParam(TR_STEPS, lambda raw: _is_int(*live.STEPS)(raw) and int(raw) % 10 == 0,
+             "{}–{}, a multiple of 10".format(*live.STEPS)),
+    UrlParam(TR_BATCH, lambda raw: raw in {str(b) for b in TR_BATCHES}, " / ".join(map(str, TR_BATCHES))),
+    UrlParam(TR_SOURCE, lambda raw: raw in ("lesson", "own"), "lesson / own"),
 )}
 
 

@@ -1,0 +1,18 @@
+"""Watch a Transformer learn: a small model of the core trained from scratch in this session, its loss
+and its attention shown as they change. The work is in core/live_training.py and core/jobs.py; the widgets
+in viz/views/training.py."""
+
+import streamlit as st
+
+from viz import catalog, frame, state
+from viz.views import training as views
+
+frame.page_header(catalog.BY_ID["training"])
+st.markdown(state.explain("training"))
+task = views.task_choice()
+text = views.text_choice(task)
+recipe = views.size_controls(task, text)
+views.start_stop(recipe)
+views.live_panel()
+views.try_model(views.current_job())
+st.markdown(state.explain("training_model"))
