@@ -185,6 +185,28 @@ def bench_generation(lm, reference, repeats: int) -> dict | None:
     return result
 
 
+def bench_ablation(lm, repeats: int, n: int = 64) -> dict | None:
+    """What switching heads off costs: one `run_ablated` (three heads of a middle layer zeroed) against the
+    trace of the same n tokens and against a forward pass that records nothing."""
+    if lm.module.lm_head is None:
+        return None
+    from core.ablation import ablation_of, run_ablated
+
+    ids = corpus_ids(lm, n)
+    sync = torch.cuda.synchronize if lm.device.type == "cuda" else (lambda: None)
+    trace = lm.trace(ids)
+    heads = ablation_of({lm.config.n_layers // 2: range(min(3, lm.config.n_heads))})
+    result = {
+        "model": lm.name, "n": n,
+        "ablated_s": median_seconds(lambda: run_ablated(lm, trace, heads), repeats, sync),
+        "trace_s": median_seconds(lambda: lm.trace(ids), repeats, sync),
+        "forward_s": median_seconds(lambda: lm.trace(ids, capture=False, logits="last"), repeats, sync),
+    }
+    result["per_forward"] = result["ablated_s"] / result["forward_s"]
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def peak_memory_all(device: str) -> float:
     """Peak resident MB of a fresh process that loads every model (what a server holds)."""
     code = (
@@ -255,13 +277,16 @@ def main() -> None:
     sizes = args.sizes or ([32, 128, 512, 2048, 8192] if gpu else [32, 128, 512, 1024, 2048])
     # First, while this process is small: a child's peak memory counts what it inherited at fork.
     memory = peak_memory_all(args.device)
-    rows, generation = [], []
+    rows, generation, ablation = [], [], []
     for name in args.models:
         model_rows, lm, reference = bench_traces(name, sizes, args.repeats, args.device)
         rows += model_rows
         speed = bench_generation(lm, reference, args.repeats)
         if speed is not None:
             generation.append(speed)
+        cost = bench_ablation(lm, args.repeats)
+        if cost is not None:
+            ablation.append(cost)
         del lm, reference
     page_speed = None
     if not gpu and not args.no_pages:  # the page benchmark needs streamlit, which a GPU box may lack
@@ -272,6 +297,9 @@ def main() -> None:
         f"Machine: {machine()}\n\n{table(rows)}\n\n{generation_table(generation)}\n\n"
         f"Load time: " + ", ".join(f"{r['model']} {r['load_s']:.1f} s" for r in rows if r["n"] == rows[0]["n"])
         + f"\nPeak resident memory with {', '.join(MODELS)} loaded: {memory:,.0f} MB\n"
+        + "".join(f"Heads switched off, {a['model']}, {a['n']} tokens: {a['ablated_s'] * 1e3:.0f} ms, "
+                  f"{a['per_forward']:.2f}× a forward pass that records nothing ({a['forward_s'] * 1e3:.0f} ms), "
+                  f"trace {a['trace_s'] * 1e3:.0f} ms\n" for a in ablation)
     )
     if page_speed:
         report += (
@@ -281,7 +309,8 @@ def main() -> None:
     print("\n" + report)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    summary = {"machine": machine(), "rows": rows, "generation": generation, "peak_mb": memory, "pages": page_speed}
+    summary = {"machine": machine(), "rows": rows, "generation": generation, "ablation": ablation, "peak_mb": memory,
+               "pages": page_speed}
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(summary, indent=1))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
 
