@@ -192,7 +192,9 @@ MODELS: dict[str, ModelSpec] = {
             load=lambda path: Loaded(*load_translator()),
             capabilities=frozenset({Capability.NEXT_TOKEN, Capability.CROSS_ATTENTION}),
             trained=True,
-            languages=("zh", "en"),  # reads Chinese, writes English: only the words of its toy task
+            # Reads only its toy task's Chinese words (and writes English): no page picks it to read a text
+            # in a language, as the Chinese presets pick a model that reads Chinese.
+            languages=(),
             licence="Apache-2.0 (this project)",
         ),
     )
