@@ -40,7 +40,7 @@ def safe_cell(value):
 def csv_text(header: Sequence, rows: Iterable[Sequence]) -> str:
     """CSV of `header` and `rows`, every cell guarded with `safe_cell`; numbers as numbers."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out)  # RFC 4180: CRLF rows, so a cell holding \r or \n is quoted
     writer.writerow([safe_cell(cell) for cell in header])
     for row in rows:
         writer.writerow([safe_cell(_plain(cell)) for cell in row])
