@@ -26,6 +26,8 @@ ROUND_TRIPS = {
     state.PRESENT: (OVERVIEW, "smollm2-135m", "true", True),
     state.MODEL: (OVERVIEW, None, "minilm-l6", "minilm-l6"),
     state.TEXT: (OVERVIEW, "smollm2-135m", "我喜欢吃苹果", "我喜欢吃苹果"),
+    state.TEXT2: (ATTENTION, "smollm2-135m", "The cat sat on the mat because it was cold",
+                  "The cat sat on the mat because it was cold"),
     state.LAYER: (ATTENTION, "smollm2-135m", "7", 7),
     state.HEAD: (ATTENTION, "smollm2-135m", "3", 3),
     state.QUERY: (ATTENTION, "smollm2-135m", "cat", "cat"),
@@ -93,7 +95,7 @@ def junk_cases():
     an overlong one."""
     for key in ROUND_TRIPS:
         for junk in HOSTILE:
-            if key not in (state.TEXT, state.QUERY, state.PAD) or (key != state.QUERY and not junk):
+            if key not in (state.TEXT, state.TEXT2, state.QUERY, state.PAD) or (key != state.QUERY and not junk):
                 yield key, junk
     yield state.QUERY, "x" * 201
 
