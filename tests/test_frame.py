@@ -21,8 +21,8 @@ from viz.figures import attention as attention_figures
 from viz.figures import attention_math as attention_math_figures
 from viz.figures import attribution as attribution_figures
 from viz.figures import block as block_figures
-from viz.figures import compare as compare_figures
 from viz.figures import bpe as bpe_figures
+from viz.figures import compare as compare_figures
 from viz.figures import distribution as distribution_figures
 from viz.figures import embeddings as embedding_figures
 from viz.figures import lens as lens_figures
