@@ -9,9 +9,13 @@ page in each language lands in test-artifacts/ (with Debian's CJK fonts installe
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pytest
 from browser_support import (
     ARTIFACTS,
@@ -322,3 +326,95 @@ def test_the_game_of_life_grid_takes_a_click_and_plays(server, page):
     page.wait_for_function(f"() => ({PLOT_TITLES_JS})().some((t) => /Generation [1-9]/.test(t))")
     assert_no_exception(page, "emergence after a click and Play")
     screenshot(page, "emergence-playing")
+
+
+# ---------------------------------------------------------------- downloads (issue 14)
+
+DOWNLOAD_TEXT = "The cat sat on the mat because it was warm"
+GRAPH_JS = """(prefix) => {
+    for (const graph of document.querySelectorAll('.js-plotly-plot')) {
+        const title = graph.layout && graph.layout.title && graph.layout.title.text;
+        if (title && title.includes(prefix)) {
+            const ticks = graph.layout.yaxis && graph.layout.yaxis.ticktext;  // the bars' token labels, top first
+            return {title: title, labels: ticks ? Array.from(ticks) : null};
+        }
+    }
+    return null;
+}"""
+
+
+def download(page, button) -> bytes:
+    with page.expect_download(timeout=PAGE_DEADLINE_MS) as info:
+        button.click()
+    path = info.value.path()
+    return Path(path).read_bytes(), info.value.suggested_filename
+
+
+def download_button(page, label: str):
+    return page.locator('[data-testid="stDownloadButton"] button').filter(has_text=label).first
+
+
+def csv_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def as_text(label: str) -> str:
+    return label.replace("␣", " ")
+
+
+def test_each_download_of_the_next_token_page_matches_the_view(server, page):
+    open_page(page, f"{server.url}/next_token?model=smollm2-135m&text={quote(DOWNLOAD_TEXT)}", ".js-plotly-plot")
+    bars = page.wait_for_function(f"() => ({GRAPH_JS})('Next token after')?.labels?.length && "
+                                  f"({GRAPH_JS})('Next token after').labels",
+                                  timeout=PAGE_DEADLINE_MS).json_value()
+    data, name = download(page, download_button(page, "Next-token distribution (CSV)"))
+    rows = csv_rows(data)
+    assert name == "smollm2-135m_next_token_distribution.csv"
+    assert rows[0] == ["rank", "token_id", "token", "logit", "probability"]
+    assert as_text(bars[0]) == rows[1][2], (bars, rows[1])  # the longest bar is the first row
+
+    data, name = download(page, download_button(page, "Per-token loss (CSV)"))
+    rows = csv_rows(data)
+    assert name == "smollm2-135m_next_token_loss.csv"
+    assert rows[0] == ["position", "token_id", "token", "probability", "loss_nats"]
+    assert rows[1][:3] == ["1", rows[1][1], " cat"] and len(rows) == 1 + len(DOWNLOAD_TEXT.split()) - 1
+
+    data, name = download(page, download_button(page, "Download the whole trace (.npz)"))
+    assert name.endswith(".npz") and len(data) > 1000
+    arrays = np.load(io.BytesIO(data), allow_pickle=False)
+    assert str(arrays["meta.text"]) == DOWNLOAD_TEXT and arrays["meta.token_text"][1] == " cat"
+    assert_no_exception(page, "next token downloads")
+
+
+def test_the_attention_csv_matches_the_heat_map_and_a_figure_saves_as_png_and_svg(server, page):
+    open_page(page, f"{server.url}/attention?model={MODEL}&layer=0&head=0&text={quote(DOWNLOAD_TEXT)}",
+              ".js-plotly-plot")
+    shown = heat_map(page)
+    data, name = download(page, download_button(page, "Attention matrix (CSV)"))
+    rows = csv_rows(data)
+    assert name == f"{MODEL}_attention_self_layer0_head0.csv"
+    keys = page.evaluate("""(prefix) => [...document.querySelectorAll('.js-plotly-plot')]
+        .find((g) => g.layout.title.text.includes(prefix)).data.find((t) => t.type === 'heatmap').x""",
+                         HEAT_MAP_TITLE)
+    assert rows[0][:2] == ["position", "token"] and len(rows[0]) == 2 + len(keys)
+    assert shown["title"].endswith("head 0")
+    z = page.evaluate("""(prefix) => {
+        const graph = [...document.querySelectorAll('.js-plotly-plot')].find((g) => g.layout.title.text.includes(prefix));
+        const drawn = graph.calcdata.find((c) => c[0].trace.type === 'heatmap' && c[0].trace.visible !== false);
+        return drawn[0].z.map((row) => Array.from(row));
+    }""", HEAT_MAP_TITLE)
+    assert abs(float(rows[2][3]) - z[1][1]) < 1e-3  # the second query's weight on the second key, as drawn
+    assert abs(sum(float(v) for v in rows[2][2:] if v) - 1) < 1e-2
+
+    graph = page.locator(".js-plotly-plot").filter(has=page.locator("text=" + HEAT_MAP_TITLE)).first
+    graph.hover()
+    camera = graph.locator('.modebar-btn[data-title^="Download plot"]')
+    data, name = download(page, camera)
+    assert name == f"{MODEL}_attention_Self-attention-layer-0-head-0.png" and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+    page.get_by_text("SVG", exact=True).click()
+    wait_until_settled(page)
+    graph = page.locator(".js-plotly-plot").filter(has=page.locator("text=" + HEAT_MAP_TITLE)).first
+    graph.hover()
+    data, name = download(page, graph.locator('.modebar-btn[data-title^="Download plot"]'))
+    assert name.endswith(".svg") and b"<svg" in data[:2000]

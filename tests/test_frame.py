@@ -22,6 +22,7 @@ from viz.figures import attention_math as attention_math_figures
 from viz.figures import attribution as attribution_figures
 from viz.figures import block as block_figures
 from viz.figures import bpe as bpe_figures
+from viz.figures import compare as compare_figures
 from viz.figures import distribution as distribution_figures
 from viz.figures import embeddings as embedding_figures
 from viz.figures import lens as lens_figures
@@ -140,7 +141,8 @@ def test_page_scripts_stay_thin():
 def _builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
                    embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures,
-                   block_figures, lens_figures, life_figures, training_figures):
+                   block_figures, lens_figures, life_figures, training_figures,
+                   compare_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -200,6 +202,11 @@ def builder_arguments():
         "make_logit_attribution_figure": ((weights, weights[0], weights[1]), {}),
         "make_life_figure": ((rng.random((3, 5, 6)) < 0.5,), {"first_generation": 4, "frame_ms": 100}),
         "make_loss_figure": ((np.arange(1, 5), weights[0], weights[1], 10), {"marks": np.array([2, 4])}),
+        "make_attention_difference_figure": ((np.where(mask, weights - weights.T, np.nan), labels, labels),
+                                             {"highlight_row": 2}),
+        "make_row_shift_figure": ((labels, weights[0], weights[1]), {"subtitle": "s"}),
+        "make_distribution_shift_figure": ((labels, weights[0], weights[1]), {}),
+        "make_lens_pair_figure": ((weights[0], weights[1], labels, labels), {}),
     }
 
 

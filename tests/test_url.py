@@ -28,6 +28,8 @@ ROUND_TRIPS = {
     state.PRESENT: (OVERVIEW, "smollm2-135m", "true", True),
     state.MODEL: (OVERVIEW, None, "minilm-l6", "minilm-l6"),
     state.TEXT: (OVERVIEW, "smollm2-135m", "我喜欢吃苹果", "我喜欢吃苹果"),
+    state.TEXT2: (ATTENTION, "smollm2-135m", "The cat sat on the mat because it was cold",
+                  "The cat sat on the mat because it was cold"),
     state.LAYER: (ATTENTION, "smollm2-135m", "7", 7),
     state.HEAD: (ATTENTION, "smollm2-135m", "3", 3),
     state.QUERY: (ATTENTION, "smollm2-135m", "cat", "cat"),
@@ -102,7 +104,7 @@ def junk_cases():
     (tests/test_attention_page.py; an empty one means every query); a second sentence for the padding batch is
     any text too: for the text and the padding sentence only the empty value is junk, for the query token only
     an overlong one. The encoder–decoder's target is any text too."""
-    texts = (state.TEXT, state.QUERY, state.PAD, state.TARGET)
+    texts = (state.TEXT, state.TEXT2, state.QUERY, state.PAD, state.TARGET)
     for key in ROUND_TRIPS:
         for junk in HOSTILE:
             if key not in texts or (key != state.QUERY and not junk):

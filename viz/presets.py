@@ -26,6 +26,7 @@ class Preset:
     focus: str | None = None  # the word the page should open on (the query token of the Attention page)
     language: str | None = None  # the text's language: a trained model that reads it is chosen where installed
     settings: tuple[tuple[str, object], ...] = ()  # (session key, value) for the page's controls
+    text2: str | None = None  # a minimal pair: the second text, shown beside the first (compare mode)
 
 
 PRESETS: tuple[Preset, ...] = (
@@ -152,12 +153,37 @@ PRESETS: tuple[Preset, ...] = (
 )
 
 
+# Minimal pairs (compare mode): the articles' texts that differ by one word, on each page that compares.
+TIRED = "The animal didn't cross the street because it was too tired"
+NARROW = "The animal didn't cross the street because it was too narrow"
+MONEY, WATER = "I went to the bank to get some money", "I went to the bank to get some water"
+PAIR_NOTES = {
+    "cold": N_("One character changed: 冷 (cold) against 热 (hot). Which tokens differ, and what moves?"),
+    "tired": N_("One word changed (seed 002): tired belongs to the animal, narrow to the street."),
+    "bank": N_("The same bank, other company (seed 001): money against water."),
+    "love": N_("The same three characters in another order: only the positions tell who loves whom."),
+}
+
+
+def _pairs(page: str) -> tuple[Preset, ...]:
+    return (
+        Preset(page, N_("冷 / 热"), "今天太冷了", None, PAIR_NOTES["cold"], language="zh", text2="今天太热了"),
+        Preset(page, N_("tired / narrow"), TIRED, None, PAIR_NOTES["tired"], focus="it", text2=NARROW),
+        Preset(page, N_("bank: money / water"), MONEY, None, PAIR_NOTES["bank"], focus="bank", text2=WATER),
+        Preset(page, N_("我爱你 / 你爱我"), "我爱你", None, PAIR_NOTES["love"], language="zh", text2="你爱我"),
+    )
+
+
+PAIR_PAGES = ("attention", "next_token", "logit_lens")
+PRESETS = PRESETS + tuple(preset for page in PAIR_PAGES for preset in _pairs(page))
+
 def for_page(page: str) -> list[Preset]:
     return [p for p in PRESETS if p.page == page]
 
 
 def _apply(preset: Preset) -> None:
     state.set_text(preset.text)
+    state.set_text2(preset.text2)
     model = preset.model
     if preset.language:
         model = state.model_for_language(preset.language, catalog.BY_ID[preset.page].needs) or model
@@ -176,5 +202,6 @@ def preset_buttons(page: str) -> Preset | None:
     row = st.container(horizontal=True)  # wraps onto more lines on a narrow screen; no label is cut
     for index, preset in enumerate(presets):
         row.button(_(preset.label), on_click=_apply, args=(preset,), key=f"preset-{page}-{index}", help=preset.text)
-    current = state.text()
-    return next((p for p in presets if p.text == current), None)
+    current, second = state.text(), state.text2()
+    return next((p for p in presets if p.text == current and p.text2 == second),
+                next((p for p in presets if p.text == current and p.text2 is None), None))

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import MODELS, ScopeError, model_shape, spec_of
 
-from . import i18n, state
+from . import export, i18n, state
 from .loading import device_label, licence_text, model_or_error
 from .state import _
 
@@ -84,3 +84,26 @@ def render() -> None:
             bind="query-params",
             help=_("Every page studies this text. Press Ctrl+Enter to apply."),
         )
+        _second_text()
+        export.format_picker()
+
+
+def _second_text() -> None:
+    """Compare mode: a second text, in the URL as text2; switching the mode off removes it."""
+    st.session_state.setdefault(state.COMPARE, state.TEXT2 in st.query_params)
+    if not st.toggle(_("Compare with a second text"), key=state.COMPARE,
+                     help=_("Runs a second text through the same model; the Attention, Next-token and Layer by "
+                            "layer pages show both side by side, with what changed.")):
+        st.session_state.pop(state.TEXT2, None)
+        if state.TEXT2 in st.query_params:
+            del st.query_params[state.TEXT2]
+        return
+    if not st.session_state.get(state.TEXT2):
+        st.session_state[state.TEXT2] = st.query_params.get(state.TEXT2) or state.text()
+    st.text_area(_("Second text"), max_chars=state.MAX_TEXT_CHARS, key=state.TEXT2,
+                 help=_("Change a word or two of the first text: a minimal pair. Press Ctrl+Enter to apply."))
+    value = st.session_state.get(state.TEXT2)
+    if value:
+        st.query_params[state.TEXT2] = value
+    elif state.TEXT2 in st.query_params:
+        del st.query_params[state.TEXT2]

@@ -29,6 +29,8 @@ from core.position_experiments import ORDERS  # how the Positional-encoding page
 from . import i18n
 
 MODEL, TEXT, LANG, PRESENT = "model", "text", "lang", "present"
+TEXT2 = "text2"  # compare mode: the second text of a minimal pair; its presence in the URL turns the mode on
+COMPARE = "_compare"  # the sidebar's compare switch (session only: the URL says it by carrying text2)
 LAYER, HEAD, QUERY, ATTENTION = "layer", "head", "q", "attn"
 TEMPERATURE, TOP_K, TOP_P, SEED = "temp", "top_k", "top_p", "seed"
 PE_D, PE_LEN, PE_DIM, ORDER, PAD = "pe_d", "pe_len", "pe_dim", "order", "pad"
@@ -92,6 +94,7 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(LANG, lambda raw: raw in i18n.LANGUAGES, " / ".join(i18n.LANGUAGES)),
     UrlParam(MODEL, lambda raw: raw in MODELS, ", ".join(MODELS)),
     UrlParam(TEXT, lambda raw: 0 < len(raw) <= MAX_TEXT_CHARS, f"1–{MAX_TEXT_CHARS:,} characters"),
+    UrlParam(TEXT2, lambda raw: 0 < len(raw) <= MAX_TEXT_CHARS, f"1–{MAX_TEXT_CHARS:,} characters"),
     UrlParam(PRESENT, lambda raw: raw in ("true", "false"), "true / false"),
     UrlParam(LAYER, _is_int(0, 10_000), "0, 1, 2, …"),
     UrlParam(HEAD, _is_int(0, 10_000), "0, 1, 2, …"),
@@ -190,8 +193,10 @@ def check_url() -> None:
             notices.append(Message(N_("The link's parameter “{key}” is not one this app reads; it was left out."),
                                    key=key[:40]))
             _replace_in_link(key, None)
-        elif key == TEXT and len(raw) > MAX_TEXT_CHARS:
+        elif key in (TEXT, TEXT2) and len(raw) > MAX_TEXT_CHARS:
             notices.append(Message(N_("The link's text was cut to its first {count:,} characters."),
+                                   count=MAX_TEXT_CHARS) if key == TEXT else
+                           Message(N_("The link's second text was cut to its first {count:,} characters."),
                                    count=MAX_TEXT_CHARS))
             _replace_in_link(key, raw[:MAX_TEXT_CHARS])
         elif not param.valid(raw):
@@ -292,6 +297,26 @@ def text() -> str:
 def set_text(value: str) -> None:
     """For presets: callbacks may set a bound widget's value before it is drawn."""
     st.session_state[TEXT] = value[:MAX_TEXT_CHARS]
+
+
+def text2() -> str | None:
+    """The second text of compare mode, or None when the mode is off (the sidebar seeds it from the link)."""
+    if not st.session_state.get(COMPARE, TEXT2 in st.query_params):
+        return None
+    value = st.session_state.get(TEXT2, st.query_params.get(TEXT2))
+    return str(value) if value else None
+
+
+def set_text2(value: str | None) -> None:
+    """For presets: a pair turns compare mode on with its second text; a single text turns it off."""
+    if value is None:
+        st.session_state[COMPARE] = False
+        st.session_state.pop(TEXT2, None)
+        if TEXT2 in st.query_params:
+            del st.query_params[TEXT2]
+    else:
+        st.session_state[COMPARE] = True
+        st.session_state[TEXT2] = value[:MAX_TEXT_CHARS]
 
 
 def set_model(name: str) -> None:

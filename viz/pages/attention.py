@@ -7,6 +7,7 @@ from viz import catalog, frame, presets, state
 from viz.loading import model_or_error, trace_or_error, trace_seconds
 from viz.state import _
 from viz.views import attention as views
+from viz.views import compare
 
 frame.page_header(catalog.BY_ID["attention"])
 st.markdown(state.explain("attention"))
@@ -24,4 +25,5 @@ if lm is not None:
     trace = trace_or_error(lm.name, text, target)
     if trace is not None:
         views.explorer(trace, lm.tokenizer, focus=preset.focus if preset is not None else None,
-                       model_seconds=trace_seconds(lm.name, text, target))
+                       model_seconds=trace_seconds(lm.name, text, target),
+                       after=compare.attention_after(trace, lm.tokenizer, text, target))

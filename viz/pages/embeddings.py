@@ -6,6 +6,7 @@ from core import spec_of
 from viz import catalog, frame, presets, state
 from viz.loading import model_or_error, trace_or_error
 from viz.state import _
+from viz.views import downloads
 from viz.views import embeddings as views
 
 frame.page_header(catalog.BY_ID["embeddings"])
@@ -32,6 +33,7 @@ elif lm is not None:
     trace = trace_or_error(lm.name, text)
     if trace is not None:
         token_id = views.token_vectors(lm, trace, text, focus)
+        downloads.embeddings(trace, text)
 
 st.header(_("Close meanings, close directions"))
 st.markdown(_("A sentence model turns a whole word or sentence into one vector: the mean of its last layer's token "

@@ -7,7 +7,7 @@ from core import spec_of
 from viz import catalog, frame, presets, state
 from viz.loading import model_or_error
 from viz.state import _
-from viz.views import block, lens
+from viz.views import block, compare, lens
 
 frame.page_header(catalog.BY_ID["logit_lens"])
 st.markdown(state.explain("logit_lens"))
@@ -32,3 +32,4 @@ if trace.architecture == "encoder-decoder":
     st.caption(_("An encoder–decoder: the lens reads its decoder's layers, which here read the text itself."))
 st.header(_("The prediction at every layer"))
 lens.explorer(name, text, block.token_labels(name, trace))
+compare.lens_pair(name, text, block.target)

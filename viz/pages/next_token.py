@@ -7,6 +7,7 @@ from viz import catalog, frame, presets, state
 from viz.loading import model_or_error, trace_or_error
 from viz.state import _
 from viz.tokens import labels_for
+from viz.views import compare, downloads
 from viz.views import generation as views
 
 frame.page_header(catalog.BY_ID["next_token"])
@@ -39,4 +40,8 @@ views.sampling_playground(None if lm is None else lm.tokenizer, None if trace is
 
 if trace is not None and not spec.can(Capability.CROSS_ATTENTION):
     views.loss_section(lm.tokenizer, trace)
+if trace is not None and trace.last_logits is not None:
+    downloads.next_token(lm.tokenizer, trace, text)
+    compare.next_token_pair(lm, trace, state.text2(), chat=text != state.text())
+if trace is not None and not spec.can(Capability.CROSS_ATTENTION):
     views.generation_section(lm, text)

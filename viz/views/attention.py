@@ -18,7 +18,7 @@ import streamlit as st
 
 from core import N_
 from core.head_ranking import rank_query_rows
-from viz import state
+from viz import export, state
 from viz.figures.attention import (
     IMAGE_FROM_CELLS,
     INSTANT_HEADS_MAX_CELLS,
@@ -204,7 +204,7 @@ def _mosaic(chart_key: str, thumbs, n_cols: int, names, rows, cols, current, tit
     layout = mosaic_layout(thumbs, n_cols)
     figure = make_attention_mosaic_figure(thumbs, layout, tile_names=names, row_labels=rows, col_labels=cols,
                                           current=current, title=title, tile_px=tile_px, _=_)
-    st.plotly_chart(figure, key=chart_key, on_select=partial(_open_tile, chart_key, layout, n_heads, layer),
+    export.chart(figure, key=chart_key, on_select=partial(_open_tile, chart_key, layout, n_heads, layer),
                     selection_mode="points", config={"displayModeBar": False}, width="content")
 
 
@@ -306,7 +306,7 @@ def _heatmap(source, record, layer, head, kind_name, mask, labels, hide, scale, 
         mask = mask[:, ~source.sink_keys]
     title = f"{kind_name}, {name}"
     if t * mask.shape[1] > IMAGE_FROM_CELLS:
-        st.plotly_chart(make_attention_image_figure(weights, mask, query_labels, key_labels, title=title,
+        export.chart(make_attention_image_figure(weights, mask, query_labels, key_labels, title=title,
                                                     scale=scale, _=_), key="attention-image")
         _zoom(weights, mask, query_labels, key_labels, query, scale, title)
         return name
@@ -315,7 +315,7 @@ def _heatmap(source, record, layer, head, kind_name, mask, labels, hide, scale, 
     figure = make_attention_heatmap_figure(weights, mask, query_labels, key_labels, title=title,
                                            renormalised=hide, scale=scale, head=head if instant else None,
                                            head_titles=titles, _=_)
-    st.plotly_chart(figure, key="attention-heatmap")
+    export.chart(figure, key="attention-heatmap")
     if instant:
         st.caption(_("The buttons above the matrix switch heads at once, in your browser; ◀ ▶ under “Head” also "
                      "move the lines, bars and thumbnails."))
@@ -326,17 +326,18 @@ def _zoom(weights, mask, query_labels, key_labels, query: int | None, scale: str
     """Exact weights around the chosen query: a window of rows, and of keys on the same stretch of text."""
     rows = _line_window(query, len(query_labels))
     keys = _line_window(query, len(key_labels)) if len(key_labels) == len(query_labels) else slice(None)
-    st.plotly_chart(make_attention_heatmap_figure(
+    export.chart(make_attention_heatmap_figure(
         weights[rows, keys], mask[rows, keys], query_labels[rows], key_labels[keys], scale=scale, _=_,
         title=_("Zoom: tokens {first}–{last} (hover for exact weights)").format(first=rows.start, last=rows.stop - 1)
         + f" · {title}"), key="attention-zoom")
 
 
 @st.fragment
-def explorer(trace, tokenizer, focus: str | None = None, model_seconds: float | None = None) -> None:
+def explorer(trace, tokenizer, focus: str | None = None, model_seconds: float | None = None, after=None) -> None:
     """Layer/head controls and every figure of the chosen head: reruns alone, never runs the model.
     `focus` is a word whose lines to draw first (a preset's point), if the text has it; `model_seconds`
-    what the model took for this text, said beside the figure's own time."""
+    what the model took for this text, said beside the figure's own time; `after(kind, layer, head, query)`
+    draws more inside the fragment (downloads, compare mode)."""
     _architecture_note(trace.architecture)
     sources = attention_sources(trace, tokenizer)
     state.settle_choice(KIND_KEY, sources, "self")
@@ -372,13 +373,15 @@ def explorer(trace, tokenizer, focus: str | None = None, model_seconds: float | 
             st.caption(_("Lines of tokens {first}–{last} of {count}, around the chosen one.").format(
                 first=window.start, last=window.stop - 1, count=len(query_labels)))
         keys = _line_window(query, len(shown_keys)) if len(shown_keys) == len(query_labels) else slice(None)
-        st.plotly_chart(make_attention_lines_figure(
+        export.chart(make_attention_lines_figure(
             weights[window, keys], mask[window, keys], query_labels[window], shown_keys[keys], _=_,
             query=None if query is None or not window.start <= query < window.stop else query - window.start,
             title=_("Lines: opacity = weight")))
     if query is not None:
         with row_column:
-            st.plotly_chart(make_attention_row_figure(
+            export.chart(make_attention_row_figure(
                 weights[query], mask[query], shown_keys, _=_, subtitle=name,
                 title=_("Where does “{token}” look?").format(token=query_labels[query])))
     _grids(source, layer, head)
+    if after is not None:
+        after(kind, layer, head, query)

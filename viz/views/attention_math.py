@@ -24,7 +24,7 @@ from core.attention_steps import (
     scaling_table,
     worked_example,
 )
-from viz import state
+from viz import export, state
 from viz.figures.attention_math import make_scaling_figure, make_step_matrix_figure, make_value_mix_figure
 from viz.state import _
 from viz.tokens import labels_for
@@ -53,8 +53,8 @@ def _table(values, rows, cols) -> pd.DataFrame:
 def _stage(values, rows, cols, title: str, highlight: int | None = None, probabilities: bool = False) -> None:
     left, right = st.columns([2, 3])
     left.dataframe(_table(values, rows, cols).style.format("{:.3f}"))
-    right.plotly_chart(make_step_matrix_figure(values, rows, cols, title=title, highlight_row=highlight,
-                                               probabilities=probabilities, _=state.translator()))
+    export.chart(make_step_matrix_figure(values, rows, cols, title=title, highlight_row=highlight,
+                                         probabilities=probabilities, _=state.translator()), where=right)
 
 
 def _vector(values) -> str:
@@ -100,7 +100,7 @@ def worked_example_section() -> None:
             _stage(m, words, kdims, name, query if name == "Q" else None)
         with st.expander(_("The weight matrices")):
             for name, w in (("W_Q", ex.w_q), ("W_K", ex.w_k), ("W_V", ex.w_v)):
-                st.plotly_chart(make_step_matrix_figure(w, dims, kdims, title=name, _=tr), key=f"am-{name}")
+                export.chart(make_step_matrix_figure(w, dims, kdims, title=name, _=tr), key=f"am-{name}")
     elif stage == "scores":
         st.latex(r"S=QK^\top,\qquad S_{ij}=q_i\cdot k_j")
         _stage(ex.scores, words, words, "Q Kᵀ", query)
@@ -122,7 +122,7 @@ def worked_example_section() -> None:
         st.markdown(_("The output of **{word}** (token {position}) is its weights times the value rows, "
                       "added up:").format(word=words[query], position=query + 1))
         _weighted_sum(ex, query)
-        st.plotly_chart(make_value_mix_figure(ex.probs[query], ex.contributions(query), words,
+        export.chart(make_value_mix_figure(ex.probs[query], ex.contributions(query), words,
                                               allowed=ex.allowed[query], _=tr), key="am-mix")
     if stage in ("scores", "scaled", "masked", "probs"):
         weights = ", ".join(f"{words[j]} {ex.probs[query, j]:.3f}" for j in range(n))
@@ -135,7 +135,7 @@ def scaling_section(head_dim: int | None = None) -> None:
     table = pd.DataFrame(np.vstack([plain, scaled]), index=rows, columns=[f"{v:g}" for v in SEED_ROW])
     claim = pd.DataFrame([SEED_CLAIM], index=[_("the article's numbers")], columns=table.columns)
     st.dataframe(pd.concat([table, claim]).style.format("{:.3g}"))
-    st.plotly_chart(make_scaling_figure(SEED_ROW, plain, scaled, SCALING_DKS, claim=SEED_CLAIM,
+    export.chart(make_scaling_figure(SEED_ROW, plain, scaled, SCALING_DKS, claim=SEED_CLAIM,
                                         _=state.translator()), key="am-scaling")
     st.caption(_("softmax(100, 80, 20, 12) = ({a:.9f}, {b:.2e}, {c:.1e}, {d:.1e}): no row of weights can be "
                  "0.4, 0.2, 0.2, 0.1, which do not even sum to 1.").format(a=plain[0], b=plain[1], c=plain[2],
@@ -181,7 +181,7 @@ def real_head_section(lm, trace, focus: str | None = None) -> None:
         _("‖weight × v‖"): np.linalg.norm(steps.contributions, axis=1),
     })
     st.dataframe(frame, hide_index=True)
-    st.plotly_chart(make_value_mix_figure(steps.probs, steps.contributions, keys, allowed=steps.allowed,
+    export.chart(make_value_mix_figure(steps.probs, steps.contributions, keys, allowed=steps.allowed,
                                           _=state.translator()), key="am-real-mix")
     gap = float(np.abs(steps.contributions.sum(axis=0) - steps.z).max())
     st.caption(_("Σ weight × v equals the trace's z for this head to {gap:.1e} (the trace holds float16).").format(

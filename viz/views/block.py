@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core import MODELS, N_, Capability, ScopeError, block_anatomy, model_shape
-from viz import state
+from viz import export, state
 from viz.figures.block import (
     make_activation_figure,
     make_norm_histogram_figure,
@@ -87,7 +87,7 @@ def pick_token(labels: list[str], owner: tuple[str, str], default: int, label: s
 
 def stream_section(name: str, text: str, labels: list[str]) -> None:
     numbers = residual(name, text)
-    st.plotly_chart(make_residual_norm_figure(numbers.stream, labels, _=_, title=_(
+    export.chart(make_residual_norm_figure(numbers.stream, labels, _=_, title=_(
         "‖h‖ of every token after every layer")), key="block-stream", config=CHART)
     if numbers.post_norm:
         st.caption(_("This model normalises after each addition (post-norm): the stream is brought back to the "
@@ -100,7 +100,7 @@ def stream_section(name: str, text: str, labels: list[str]) -> None:
 def sublayer_chart(name: str, text: str, token: int, labels: list[str]) -> None:
     numbers = residual(name, text)
     cross = None if numbers.cross is None else numbers.cross[:, token]
-    st.plotly_chart(make_sublayer_figure(numbers.attention[:, token], numbers.feed_forward[:, token],
+    export.chart(make_sublayer_figure(numbers.attention[:, token], numbers.feed_forward[:, token],
                                          numbers.stream[:, token], cross=cross, _=_,
                                          title=_("What each sub-layer added to “{token}”").format(token=labels[token])),
                     key="block-sublayers", config=CHART)
@@ -122,7 +122,7 @@ def norm_section(name: str, text: str, layer: int, token: int, labels: list[str]
     st.latex(NORM_FORMULAS[c.other_kind])
     afters = [(_("{kind}, no gain").format(kind=own), c.own), (_("{kind}, no gain").format(kind=other), c.other),
               (_("{kind} × learned gain (the model's output)").format(kind=own), c.out)]
-    st.plotly_chart(make_norm_histogram_figure(c.x, [n for n, _v in afters], np.stack([v for _n, v in afters]), _=_, title=_(
+    export.chart(make_norm_histogram_figure(c.x, [n for n, _v in afters], np.stack([v for _n, v in afters]), _=_, title=_(
         "“{token}” at layer {layer}: its {d} numbers before and after {kind}").format(
         token=labels[token], layer=layer, d=c.x.size, kind=own)), key="block-norm", config=CHART)
     rows = [(_("before the norm"), c.x), *afters, (_("{kind} × learned gain").format(kind=other), c.other_out)]
@@ -144,7 +144,7 @@ def feed_forward_section(name: str, text: str, layer: int, token: int, labels: l
     a = activity(name, text, layer, token)
     st.markdown(_("Activation of this model: **{name}**; {f:,} hidden units per layer.").format(
         name=_(a.name), f=a.act.size))
-    st.plotly_chart(make_activation_figure(a.act, a.top, pre=a.pre, _=_, title=_(
+    export.chart(make_activation_figure(a.act, a.top, pre=a.pre, _=_, title=_(
         "“{token}”, layer {layer}: the feed-forward's hidden units").format(token=labels[token], layer=layer)),
         key="block-units", config=CHART)
     row = st.container(horizontal=True)
@@ -172,7 +172,7 @@ def sparsity_section(preferred: str, text: str) -> None:
         zero.append(s.zero)
         near.append(s.near_zero)
     if names:
-        st.plotly_chart(make_sparsity_figure(names, zero, near, _=_, title=_(
+        export.chart(make_sparsity_figure(names, zero, near, _=_, title=_(
             "Every hidden unit of every token at every layer of the text")), key="block-sparsity", config=CHART)
 
 

@@ -15,7 +15,7 @@ import streamlit as st
 
 from core import MODELS, Capability, InputError, model_shape, spec_of
 from core import embeddings as emb
-from viz import state
+from viz import export, state
 from viz.figures.embeddings import (
     make_embedding_heatmap_figure,
     make_layer_cosine_figure,
@@ -96,7 +96,7 @@ def token_vectors(lm, trace, text: str, focus: str | None) -> int:
     readable = labels_for(tokenizer, stack.token_ids)
     labels = axis_labels(readable)
     vectors = np.asarray(stack.embeddings, dtype=np.float32)
-    st.plotly_chart(make_embedding_heatmap_figure(vectors, labels, _=_, title=_(
+    export.chart(make_embedding_heatmap_figure(vectors, labels, _=_, title=_(
         "{count} tokens × {d} dimensions: each row is the token's row of the embedding table").format(
         count=len(labels), d=vectors.shape[1])), key="embeddings_heatmap")
     if lm.config.scale_embeddings:
@@ -151,7 +151,7 @@ def projection_tabs(points: np.ndarray, labels: list[str], key: str, *, groups=N
     flat, deep = st.tabs(["2-D", "3-D"])
     for tab, dims in ((flat, 2), (deep, 3)):
         with tab:
-            st.plotly_chart(make_projection_figure(projection.coords[:, :dims], labels, groups=groups,
+            export.chart(make_projection_figure(projection.coords[:, :dims], labels, groups=groups,
                                                    highlight=highlight, explained=projection.explained, title=title,
                                                    _=_), key=f"{key}-{dims}d")
     st.caption(_("Principal component analysis: the {d}-dimensional vectors seen along the directions in which they "
@@ -186,7 +186,7 @@ def similarity(text: str) -> None:
     if len(items) < 2:
         return
     matrix = emb.cosine_matrix(np.stack([vectors[i] for i in items]))
-    st.plotly_chart(make_similarity_figure(matrix, items, _=_, title=_("Cosine similarity, {model}").format(
+    export.chart(make_similarity_figure(matrix, items, _=_, title=_("Cosine similarity, {model}").format(
         model=_(spec_of(name).title))), key="embeddings_similarity")
     st.markdown(_closest_and_farthest(matrix, items))
     unknown = _unknown_characters(lm, items)
@@ -239,7 +239,7 @@ def contexts(lm, text: str, token_id: int) -> None:
         curves = np.stack([emb.layer_cosines(stacks[a].hidden_states, pa, stacks[b].hidden_states, pb)
                            for (a, pa), (b, pb) in pairs])
         pair_names = [f"{names[a]} #{pa} ↔ {names[b]} #{pb}" for (a, pa), (b, pb) in pairs]
-        st.plotly_chart(make_layer_cosine_figure(curves, pair_names, layer=layer, _=_, title=_(
+        export.chart(make_layer_cosine_figure(curves, pair_names, layer=layer, _=_, title=_(
             "cos between the vectors of “{token}”, layer by layer").format(token=word)), key="embeddings_layers")
         st.markdown("\n".join("- " + _("{pair}: {first} at layer 0, {final} after layer {last}").format(
             pair=name, first=_number(curve[0]), final=_number(curve[-1]), last=last)

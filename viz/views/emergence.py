@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core import life
-from viz import state
+from viz import export, state
 from viz.figures.life import make_life_figure
 from viz.state import _
 
@@ -67,7 +67,7 @@ def life_section(pattern: str) -> None:
         count = row.slider(_("Generations"), 10, 200, 60, step=10, key=PLAY_GENERATIONS)
         speed = row.slider(_("Speed (generations a second)"), 1, 20, 4, key=SPEED)
         frames = life.run(grid, count, wrap=True)
-        st.plotly_chart(make_life_figure(frames, generation, round(1000 / speed), _=_), key="life_figure",
+        export.chart(make_life_figure(frames, generation, round(1000 / speed), _=_), key="life_figure",
                         config={"displayModeBar": False})
     with controls:
         st.metric(_("Generation"), generation, width="content")

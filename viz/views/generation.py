@@ -15,7 +15,7 @@ import streamlit as st
 
 from core import N_, InputError
 from core.generation import GenerationCache, Sampling, filter_distribution, generate_step, softmax, step_rng
-from viz import state
+from viz import export, state
 from viz.figures.distribution import make_distribution_figure, make_token_loss_figure
 from viz.state import _, render
 from viz.tokens import LOSS_CEILING_NATS, label_of, labels_for, loss_text_html
@@ -63,7 +63,7 @@ def distribution_chart(tokenizer, logits: np.ndarray, sampling: Sampling, title:
     filtered = filter_distribution(logits, sampling)
     shown = np.argsort(-logits, kind="stable")[: int(st.session_state.get(BARS_KEY, 12))]
     labels = [label_of(tokenizer, int(i)) for i in shown]
-    st.plotly_chart(make_distribution_figure(labels, filtered.probs[shown], logits[shown], filtered.kept[shown],
+    export.chart(make_distribution_figure(labels, filtered.probs[shown], logits[shown], filtered.kept[shown],
                                              filtered.renormalised[shown], title=title, _=_), key=key)
     if not filtered.kept.all():
         st.caption(_("{kept:,} of {count:,} tokens survive top-k / top-p. Grey bars are removed; the red outlines "
@@ -83,7 +83,7 @@ def three_word_example(sampling: Sampling) -> None:
         "an illustration: 0.8 and 0.18 round the first two fairly, but *cherry* really gets {cherry:.3f}, "
         "{ratio:.1f}× the seed's 0.02 (two decimals would give {cherry:.2f})."
     ).format(apple=exact[0], banana=exact[1], cherry=exact[2], ratio=exact[2] / SEED_ROUNDED[2]))
-    st.plotly_chart(make_distribution_figure(
+    export.chart(make_distribution_figure(
         THREE_WORDS, at_t.probs, THREE_WORD_LOGITS, at_t.kept, at_t.renormalised, _=_,
         title=_("apple / banana / cherry at T = {t:g}").format(t=sampling.temperature)), key="nt_three_words")
 
@@ -109,7 +109,7 @@ def loss_section(tokenizer, trace) -> None:
     labels = labels_for(tokenizer, trace.token_ids)[1:]
     st.latex(r"\mathcal{L} = -\frac{1}{T-1}\sum_{t=1}^{T-1} \ln p(x_{t+1} \mid x_1, \dots, x_t)")
     if len(labels) <= LOSS_BARS_MAX:
-        st.plotly_chart(make_token_loss_figure(labels, losses.probability, losses.loss, _=_), key="nt_losses")
+        export.chart(make_token_loss_figure(labels, losses.probability, losses.loss, _=_), key="nt_losses")
     else:
         st.html(loss_text_html(labels, losses.probability, losses.loss, _))
         st.caption(_("A long text: each token is tinted by how surprised the model was (−ln p, full red at {ceiling:g} "

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core import ScopeError, logit_lens
-from viz import state
+from viz import export, state
 from viz.figures.lens import make_candidate_lines_figure, make_lens_grid_figure, make_logit_attribution_figure
 from viz.loading import cached_model, get_trace
 from viz.state import _
@@ -55,7 +55,7 @@ def explorer(name: str, text: str, labels: list[str]) -> None:
     with st.spinner(_("Projecting every layer through the output matrix…")):
         g = grid(name, text, start)
     shown = labels[start : start + g.top_ids.shape[1]]
-    st.plotly_chart(make_lens_grid_figure(_labels(tokenizer, g.top_ids[:, :, 0]), g.top_probs[:, :, 0], shown,
+    export.chart(make_lens_grid_figure(_labels(tokenizer, g.top_ids[:, :, 0]), g.top_probs[:, :, 0], shown,
                                           g.decided, chosen=position - start, _=_, title=_(
         "The most likely next token at every layer (positions {first} to {last})").format(
         first=start, last=start + len(shown) - 1)), key="lens-grid", config=CHART)
@@ -69,7 +69,7 @@ def explorer(name: str, text: str, labels: list[str]) -> None:
         token=_md(labels[position]), final=_md(final), p=float(g.final_probs[-1, column]),
         layer=int(g.decided[column]), layers=g.top_ids.shape[0] - 1))
     lens = one_position(name, text, position)
-    st.plotly_chart(make_candidate_lines_figure(lens.probs, list(_labels(tokenizer, lens.candidates)), _=_, title=_(
+    export.chart(make_candidate_lines_figure(lens.probs, list(_labels(tokenizer, lens.candidates)), _=_, title=_(
         "After “{token}”: each candidate's probability through the layers").format(token=labels[position])),
         key="lens-lines", config=CHART)
     st.subheader(_("Who wrote the prediction"))
@@ -91,7 +91,7 @@ def explorer(name: str, text: str, labels: list[str]) -> None:
 
 def _attribution(a: logit_lens.Attribution, tokenizer, token: str) -> None:
     target_label = label_of(tokenizer, a.token_id)
-    st.plotly_chart(make_logit_attribution_figure(a.heads, a.attention, a.feed_forward, _=_, title=_(
+    export.chart(make_logit_attribution_figure(a.heads, a.attention, a.feed_forward, _=_, title=_(
         "Direct contributions to the logit of “{target}” after “{token}”").format(target=target_label, token=token)),
         key="lens-attribution", config=CHART)
     row = st.container(horizontal=True)

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core import MODELS, N_, Capability, ScopeError, model_shape
 from core.mask_experiments import KIND_NAMES, group_masks, padding_check, two_ways
-from viz import state
+from viz import export, state
 from viz.figures.masks import make_mask_figure, make_masking_ways_figure
 from viz.loading import cached_model, model_or_error, trace_or_error
 from viz.state import _
@@ -68,7 +68,7 @@ def model_masks_section(name: str, text: str) -> None:
             layers = layer_ranges(group.layers)
             title = _("{attention}, layers {layers}: {shape}").format(
                 attention=_(ATTENTION_NAMES[kind]), layers=layers, shape=_shape_name(group.shape))
-            st.plotly_chart(make_mask_figure(group.mask, _labels(name, queries), _labels(name, keys), title=title, _=_),
+            export.chart(make_mask_figure(group.mask, _labels(name, queries), _labels(name, keys), title=title, _=_),
                             key=f"mask-{kind}-{group.layers[0]}", config=CHART)
     if not sliding:
         st.caption(_("No layer of this model uses a sliding window. Models that do (Mistral, Gemma) let each token "
@@ -90,7 +90,7 @@ def encoder_and_decoder_section(text: str, preferred: str) -> None:
             mask = trace.layers[0].self_attn.mask
             labels = _labels(name, trace.stack)
             kind = _("encoder") if trace.architecture == "encoder" else _("decoder")
-            st.plotly_chart(make_mask_figure(mask, labels, labels, _=_, title=f"{kind}: {_(MODELS[name].title)}"),
+            export.chart(make_mask_figure(mask, labels, labels, _=_, title=f"{kind}: {_(MODELS[name].title)}"),
                             key=f"pair-{name}", config=CHART)
             seen = int(mask[-1].sum()), int(mask[0].sum())
             st.caption(_("The first token sees {first} token(s), the last {last}.").format(first=seen[1], last=seen[0]))
@@ -112,7 +112,7 @@ def ways_section(name: str, text: str) -> None:
     labels = _labels(name, trace.stack)
     title = _("{model}, layer {layer}, head {head}: its recorded scores QKᵀ/√d_k, masked two ways").format(
         model=_(MODELS[name].title), layer=layer, head=head)
-    st.plotly_chart(make_masking_ways_figure(ways.wrong, ways.right, ways.allowed, ways.leaked, labels, labels,
+    export.chart(make_masking_ways_figure(ways.wrong, ways.right, ways.allowed, ways.leaked, labels, labels,
                                              title=title, _=_), key="mask-ways", config=CHART)
     worst = ways.worst_row
     row = st.container(horizontal=True)
@@ -170,7 +170,7 @@ def padding_section(text: str, preferred: str) -> None:
     labels = axis_labels(labels_for(tokenizer, shown.batch[short]))
     st.dataframe(pd.DataFrame([labels_for(tokenizer, row) for row in shown.batch],
                               index=[_("sentence {n}").format(n=n + 1) for n in range(len(shown.batch))]))
-    st.plotly_chart(make_mask_figure(shown.allowed[short], labels, labels, padding_keys=~shown.key_is_real[short], _=_,
+    export.chart(make_mask_figure(shown.allowed[short], labels, labels, padding_keys=~shown.key_is_real[short], _=_,
                                      title=_("{model}: the shorter sentence's mask in the batch").format(
                                          model=_(MODELS[shown.model].title))), key="mask-padding", config=CHART)
     st.dataframe(pd.DataFrame(rows), hide_index=True)

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core import N_
 from core.ablation import head_contributions, softmax
-from viz import state
+from viz import export, state
 from viz.figures.attention_math import make_step_matrix_figure
 from viz.figures.multi_head import (
     make_ablation_attention_figure,
@@ -42,7 +42,7 @@ def shapes_section(config) -> None:
         st.markdown(_("**Grouped-query attention**: {nh} query heads share {nkv} key/value heads, so the keys "
                       "and values a model must keep for every token shrink {g}-fold.").format(
             nh=nh, nkv=nkv, g=nh // nkv))
-    st.plotly_chart(make_head_sharing_figure(nh, nkv, hs, _=state.translator()), key="mh-sharing")
+    export.chart(make_head_sharing_figure(nh, nkv, hs, _=state.translator()), key="mh-sharing")
 
 
 @st.fragment
@@ -63,7 +63,7 @@ def heads_section(lm, trace, layer: int) -> None:
                  "row after row, they are the concatenation that W_O multiplies.").format(token=tokens[query],
                                                                                           hs=z.shape[1]))
     heads = [_("head {head}").format(head=h) for h in range(z.shape[0])]
-    st.plotly_chart(make_step_matrix_figure(z, heads, [str(i) for i in range(z.shape[1])],
+    export.chart(make_step_matrix_figure(z, heads, [str(i) for i in range(z.shape[1])],
                                             _=state.translator()), key="mh-z")
     parts = head_contributions(lm, trace, layer, query)
     share = np.linalg.norm(parts, axis=1)
@@ -118,7 +118,7 @@ def ablation_section(lm, trace, layer: int) -> None:
         new_top = int(np.argmax(ablated))
         right.metric(_("Top token with the heads off"), labels_for(lm.tokenizer, [new_top])[0],
                      f"{ablated[new_top]:.4f}", delta_color="off")
-        st.plotly_chart(make_ablation_distribution_figure(labels, plain[picked], ablated[picked],
+        export.chart(make_ablation_distribution_figure(labels, plain[picked], ablated[picked],
                                                           _=state.translator()), key="mh-distribution")
     else:
         cosine = float(np.dot(run.last_hidden, _plain_hidden(trace)) /
@@ -129,7 +129,7 @@ def ablation_section(lm, trace, layer: int) -> None:
         return
     query = len(tokens) - 1
     st.caption(_("Where the last token looks in layer {layer}, every head, before and after.").format(layer=later))
-    st.plotly_chart(make_ablation_attention_figure(trace.layers[later].self_attn.query_rows(query),
+    export.chart(make_ablation_attention_figure(trace.layers[later].self_attn.query_rows(query),
                                                    run.query_rows(later, query), tokens, _=state.translator()),
                     key="mh-later")
 

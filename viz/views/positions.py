@@ -27,7 +27,7 @@ from core.position_experiments import (
     sinusoid,
     wavelengths,
 )
-from viz import state
+from viz import export, state
 from viz.figures.positions import (
     make_offset_curves_figure,
     make_position_similarity_figure,
@@ -84,21 +84,22 @@ def sinusoid_section(model: str, text: str) -> None:
     int_setting(state.PE_DIM, 0, d - 1, d // 4)
     dim = third.slider(_("A dimension to draw as a wave"), 0, d - 1, key=state.PE_DIM, bind="query-params")
     table, dots, periods, spread = sinusoid_numbers(n, d)
-    st.plotly_chart(make_position_table_figure(table, _=_, title=_("PE(pos, i) for {n} positions × {d} dimensions")
+    export.chart(make_position_table_figure(table, _=_, title=_("PE(pos, i) for {n} positions × {d} dimensions")
                                                .format(n=n, d=d)), key="pe-table", config=CHART)
     dims = sorted({0, 1, dim, dim ^ 1} & set(range(d)))
-    st.plotly_chart(make_sinusoid_waves_figure(table, dims, periods, _=_, title=_("Single dimensions as waves")),
+    export.chart(make_sinusoid_waves_figure(table, dims, periods, _=_, title=_("Single dimensions as waves")),
                     key="pe-waves", config=CHART)
     st.markdown(state.explain("positional_distance"))
     st.latex(r"PE(p)\cdot PE(p+k)=\sum_{i=0}^{d/2-1}\cos\!\left(\frac{k}{10000^{2i/d}}\right)")
     left, right = st.columns(2)
-    left.plotly_chart(make_position_similarity_figure(dots, _=_, title=_("PE(p) · PE(q), every pair of positions")),
-                      key="pe-dots", config=CHART)
+    export.chart(make_position_similarity_figure(dots, _=_, title=_("PE(p) · PE(q), every pair of positions")),
+                 key="pe-dots", config=CHART, where=left)
     starts = sorted({0, n // 4, n // 2})
     curves = offset_curves(dots, starts)[:, : n - starts[-1]]
-    right.plotly_chart(make_offset_curves_figure(
+    export.chart(make_offset_curves_figure(
         np.arange(curves.shape[1]), curves, [f"p = {p}" for p in starts], _=_, x_title=_("offset k"),
-        y_title="PE(p) · PE(p+k)", title=_("The same curve from every start p")), key="pe-offsets", config=CHART)
+        y_title="PE(p) · PE(p+k)", title=_("The same curve from every start p")), key="pe-offsets", config=CHART,
+        where=right)
     st.caption(_("Along each diagonal of the matrix the dot product varies by at most {spread:.1e} (float rounding): "
                  "it depends on the distance k alone, never on where the pair sits.").format(spread=spread.max()))
     _loaded_model_check(model, text)
@@ -138,14 +139,14 @@ def learned_section(name: str) -> None:
     st.caption(_("{model}: {rows} of its {total} trained rows, {width} numbers each.").format(
         model=_(MODELS[name].title), rows=rows, total=model_shape(name)[0].max_positions, width=width))
     left, right = st.columns(2)
-    left.plotly_chart(make_position_table_figure(table, _=_, title=_("The learned position table")),
-                      key="learned-table", config=CHART)
-    right.plotly_chart(make_position_similarity_figure(cosines, measure="cosine", _=_,
-                                                       title=_("Cosine similarity between positions")),
-                       key="learned-cosines", config=CHART)
+    export.chart(make_position_table_figure(table, _=_, title=_("The learned position table")),
+                 key="learned-table", config=CHART, where=left)
+    export.chart(make_position_similarity_figure(cosines, measure="cosine", _=_,
+                                                 title=_("Cosine similarity between positions")),
+                 key="learned-cosines", config=CHART, where=right)
     starts = sorted({0, rows // 4, rows // 2})
     curves = offset_curves(cosines, starts)[:, : rows - starts[-1]]
-    st.plotly_chart(make_offset_curves_figure(
+    export.chart(make_offset_curves_figure(
         np.arange(curves.shape[1]), curves, [f"p = {p}" for p in starts], _=_, x_title=_("offset k"),
         y_title="cos(P(p), P(p+k))", title=_("Learned: the curve depends on the start p too")),
         key="learned-offsets", config=CHART)
@@ -173,7 +174,7 @@ def rope_section(name: str, text: str) -> None:
     paths = np.stack([rope_pair_path(found.q, j, range(ROTATION_POSITIONS), base) for j in pairs])
     key_paths = np.stack([rope_pair_path(found.keys[0], j, range(ROTATION_POSITIONS), base) for j in pairs])
     titles = [_("pair {j}: {theta:.3g} rad per position").format(j=j, theta=frequencies[j]) for j in pairs]
-    st.plotly_chart(make_rope_rotation_figure(paths, titles, key_paths=key_paths, _=_, title=_(
+    export.chart(make_rope_rotation_figure(paths, titles, key_paths=key_paths, _=_, title=_(
         "The query of “{token}” and the key of “{first}” (layer {layer}, head {head}), each placed at positions 0–15")
         .format(token=labels[-1], first=labels[0], layer=layer, head=head)), key="rope-rotation", config=CHART)
     keys = sorted({0, max(t - 2, 0), t - 1})
@@ -181,7 +182,7 @@ def rope_section(name: str, text: str) -> None:
     curves = np.stack([found.by_offset(j, offsets) for j in keys])
     names = [_("key “{token}”").format(token=labels[j]) for j in keys]
     points = np.array([[t - 1 - j, found.scores[j]] for j in keys])
-    st.plotly_chart(make_offset_curves_figure(
+    export.chart(make_offset_curves_figure(
         offsets, curves, names, points=points, point_labels=[labels[j] for j in keys], _=_,
         x_title=_("offset: how many positions the query comes after the key"), y_title="q · k / √d_k",
         title=_("The score of “{token}” with three keys, as a function of their distance").format(token=labels[-1])),

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from core.attribution import MAX_REMOVED
-from viz import state
+from viz import export, state
 from viz.figures.attribution import make_attribution_figure
 from viz.loading import rollout_row, token_removal
 from viz.state import _
@@ -50,7 +50,7 @@ def attribution_section(lm, trace, text: str) -> None:
             n=len(removal.removed), most=MAX_REMOVED, skipped=removal.skipped))
     change = np.full(len(tokens), np.nan)
     change[removal.removed] = removal.delta
-    st.plotly_chart(make_attribution_figure(tokens, rollout, change, position, _=state.translator()),
+    export.chart(make_attribution_figure(tokens, rollout, change, position, _=state.translator()),
                     key="attribution")
     if len(removal.removed):
         worst = int(removal.removed[np.argmin(removal.delta)])

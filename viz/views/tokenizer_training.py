@@ -14,7 +14,7 @@ import streamlit as st
 
 from core import N_, InputError
 from core import bpe_training as bpe
-from viz import i18n, state
+from viz import export, i18n, state
 from viz.figures.bpe import make_merge_curve_figure
 from viz.loading import model_or_error
 from viz.state import _, render
@@ -174,7 +174,7 @@ def sentence_after(result: bpe.TrainedBPE, k: int, text: str, corpus: str) -> No
             shown=MAX_CHIPS, count=count))
     curve = sentence_curve(corpus, result.requested, text)
     corpus_curve = [result.corpus_tokens(j) for j in range(result.n_merges + 1)]
-    st.plotly_chart(make_merge_curve_figure(curve, corpus_curve, step=k, _=_,
+    export.chart(make_merge_curve_figure(curve, corpus_curve, step=k, _=_,
                                             title=_("Fewer, longer tokens as the merges accumulate")),
                     key="bpe_curve", config={"displayModeBar": False})
     st.subheader(_("After 0, 10, 100 and 1,000 merges"))
