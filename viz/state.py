@@ -40,6 +40,8 @@ MAX_ABLATED = 64  # heads a link may switch off
 ABLATE_PATTERN = r"\d{1,4}(,\d{1,4}){0," + str(MAX_ABLATED - 1) + "}"  # "0,3,5"
 NORM_AT, FF_ALL = "norm_at", "ff_all"  # Inside a block: which norm is studied; every installed model's feed-forward
 PATTERN = "pattern"  # the Game of Life's starting pattern (core.life.PATTERNS)
+CLASS, ROLE = "class", "role"  # predict, then reveal: a question's class code; who opened it (viz.views.classroom)
+ROLES = ("teacher", "student")
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 # Enough characters for the longest text a model reads (2,048 tokens: about 9,000 characters of English
 # prose); the URL carries it. The core cuts a text to the model's token budget with a notice.
@@ -116,6 +118,9 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(NORM_AT, lambda raw: raw in ("attn", "mlp"), "attn / mlp"),
     UrlParam(FF_ALL, lambda raw: raw in ("true", "false"), "true / false"),
     UrlParam(PATTERN, lambda raw: raw in life.PATTERNS, " / ".join(life.PATTERNS)),
+    UrlParam(CLASS, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
+             "a class code of 4 capital letters and digits"),
+    UrlParam(ROLE, lambda raw: raw in ROLES, " / ".join(ROLES)),
 )}
 
 
