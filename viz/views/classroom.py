@@ -254,7 +254,7 @@ def panel(kind: str, draft: Callable[[], Draft]) -> bool:
     st.session_state.setdefault(ROLE, st.query_params.get(ROLE, STUDENT))
     code, role = st.session_state[CLASS], st.session_state[ROLE]
     state.link(CLASS, code, None)
-    state.link(ROLE, role if code else STUDENT, STUDENT)
+    state.link(ROLE, role, STUDENT)
     if not code:
         _invite(kind, draft)
         return True
