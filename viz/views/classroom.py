@@ -107,7 +107,8 @@ def next_token_draft(tokenizer, trace) -> Draft:
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
     top = np.argsort(-probs, kind="stable")[:NEXT_TOKEN_OPTIONS]
-    labels = axis_labels([label_of(tokenizer, int(i)) for i in top])
+    labels = [label_of(tokenizer, int(i)) for i in top]  # "␣Mount" and "Mount" are two tokens: keep the ␣
+    labels = labels if len(set(labels)) == len(labels) else axis_labels(labels)
     order = sorted(range(len(top)), key=lambda i: labels[i])
     return Draft("".join(labels_for(tokenizer, trace.token_ids)[-4:]), [labels[i] for i in order],
                  order.index(0), [float(probs[top[i]]) for i in order], {"model": trace.model})
