@@ -282,3 +282,11 @@ def test_the_draft_reads_the_attention_pages_own_choice_of_head(database):
     at.button(key="classroom-ask").click().run()
     question = classroom.store_for(database).question(at.session_state[state.CLASS])
     assert question.detail == {"layer": 2, "head": 1, "model": MODEL}
+
+
+def test_the_database_code_knows_nothing_of_streamlit():
+    import ast
+    tree = ast.parse(Path(classroom.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
+    assert "streamlit" not in imported and "sqlalchemy" in imported

@@ -22,6 +22,7 @@ from viz.figures import attention_math as attention_math_figures
 from viz.figures import attribution as attribution_figures
 from viz.figures import block as block_figures
 from viz.figures import bpe as bpe_figures
+from viz.figures import classroom as classroom_figures
 from viz.figures import distribution as distribution_figures
 from viz.figures import embeddings as embedding_figures
 from viz.figures import lens as lens_figures
@@ -139,7 +140,7 @@ def test_page_scripts_stay_thin():
 def _builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
                    embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures,
-                   block_figures, lens_figures, life_figures):
+                   block_figures, lens_figures, life_figures, classroom_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -198,6 +199,7 @@ def builder_arguments():
         "make_candidate_lines_figure": ((weights, labels), {}),
         "make_logit_attribution_figure": ((weights, weights[0], weights[1]), {}),
         "make_life_figure": ((rng.random((3, 5, 6)) < 0.5,), {"first_generation": 4, "frame_ms": 100}),
+        "make_guesses_figure": ((labels, np.array([3, 0, 1, 2])), {"answer": 2, "shares": weights[0]}),
     }
 
 

@@ -57,6 +57,8 @@ ROUND_TRIPS = {
     state.NORM_AT: (INSIDE_BLOCK, "smollm2-135m", "mlp", "mlp"),
     state.FF_ALL: (INSIDE_BLOCK, "classic", "true", True),
     state.PATTERN: (EMERGENCE, "smollm2-135m", "toad", "toad"),
+    state.CLASS: (ATTENTION, "smollm2-135m", "ABCD", "ABCD"),
+    state.ROLE: (NEXT_TOKEN, "smollm2-135m", "teacher", "teacher"),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 
