@@ -10,6 +10,7 @@ page in each language lands in test-artifacts/ (with Debian's CJK fonts installe
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import quote
 
 import pytest
@@ -329,6 +330,9 @@ def test_the_game_of_life_grid_takes_a_click_and_plays(server, page):
 LESSON_VIEWPORT = {"width": 1280, "height": 720}
 LESSON_CAPTION = '.st-key-lesson-bar [data-testid="stCaptionContainer"]'
 PRESSES_PER_STOP = 40  # more than any page's steps (a model's heads)
+# Streamlit's frontend looks for its server under the page's path first (…/attention/_stcore/health), then at
+# the root: those first answers are 404 by design, not a missing resource.
+STREAMLIT_PROBE = re.compile(r"/[a-z_]+/_stcore/(health|host-config)$")
 
 
 def _lesson_caption(tab) -> str:
@@ -346,7 +350,7 @@ def test_the_lesson_path_end_to_end_in_presenter_mode_with_page_down(server, bro
     stops = catalog.lesson()
     try:
         open_page(tab, f"{server.url}/?model=smollm2-135m&lang={language}&present=true", LESSON_CAPTION)
-        assert tab.locator('[data-testid="stSidebar"]').get_attribute("aria-expanded") == "false", \
+        assert tab.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true", \
             "presenter mode folds the sidebar away"
         for index, stop in enumerate(stops):
             assert translate(stop.title) in tab.locator(TITLE).first.inner_text(), stop.id
@@ -395,7 +399,7 @@ def test_every_page_loads_nothing_from_outside_the_app(server, browser):
     tab.on("requestfailed", lambda request: failed.append((request.url, request.failure))
            if request.failure != "net::ERR_ABORTED" else None)  # a request cut short by the next navigation
     tab.on("response", lambda response: missing.append((response.url, response.status))
-           if response.status >= 400 else None)
+           if response.status >= 400 and not STREAMLIT_PROBE.search(response.url) else None)
     try:
         for language in i18n.LANGUAGES:
             for name, path in PAGE_PATHS.items():

@@ -192,6 +192,8 @@ def test_attention_question_hides_the_answer_gathers_two_guesses_and_reveals(dat
     shown_before = len(charts(teacher))
     assert shown_before >= 3  # the heat map, lines and row of the chosen head
     layer, head = teacher.session_state[state.LAYER], teacher.session_state[state.HEAD]
+    assert not [b for b in teacher.button if b.key == "classroom-ask"], "one switch until the teacher wants it"
+    teacher.toggle(key="classroom_open").set_value(True).run()
     teacher.button(key="classroom-ask").click().run()
     assert not teacher.exception, [e.value for e in teacher.exception]
     code = teacher.session_state[state.CLASS]
@@ -242,6 +244,7 @@ def test_next_token_question_hides_the_distribution_until_it_is_revealed(databas
     teacher = open_page(NEXT_TOKEN, {"text": text})
     assert not teacher.exception, [e.value for e in teacher.exception]
     assert charts(teacher)
+    teacher.toggle(key="classroom_open").set_value(True).run()
     teacher.button(key="classroom-ask").click().run()
     code = teacher.session_state[state.CLASS]
     assert len(charts(teacher)) == 1 and not teacher.header, "the distribution and the rest wait for the reveal"
@@ -279,6 +282,7 @@ def test_an_expired_question_is_refused_on_the_page(database):
 def test_the_draft_reads_the_attention_pages_own_choice_of_head(database):
     at = open_page(ATTENTION, {state.QUERY: "it", state.LAYER: "2", state.HEAD: "1"})
     assert at.session_state[state.LAYER] == 2 and at.session_state[state.HEAD] == 1
+    at.toggle(key="classroom_open").set_value(True).run()
     at.button(key="classroom-ask").click().run()
     question = classroom.store_for(database).question(at.session_state[state.CLASS])
     assert question.detail == {"layer": 2, "head": 1, "model": MODEL}
@@ -290,3 +294,17 @@ def test_the_database_code_knows_nothing_of_streamlit():
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
     assert "streamlit" not in imported and "sqlalchemy" in imported
+
+
+def test_a_student_without_the_link_types_the_code_and_gets_the_question(database):
+    code = classroom.store_for(database).open_question("next_token", "is", OPTIONS, 0, [0.5, 0.3, 0.2])
+    at = open_page(ATTENTION, {})
+    at.toggle(key="classroom_open").set_value(True).run()
+    at.text_input(key="classroom_join").input(f" {code.lower()} ").run()
+    at.button(key="classroom-join").click().run()
+    assert not at.exception
+    assert at.query_params[state.CLASS] == code and state.ROLE not in at.query_params
+    assert at.radio(key=f"classroom-choice-{code}").options == OPTIONS
+    assert len(charts(at)) >= 3, "a next-token question hides nothing on the Attention page"
+    at.button(key="classroom-leave").click().run()
+    assert state.CLASS not in at.query_params

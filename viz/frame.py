@@ -50,16 +50,6 @@ def sidebar_state() -> str:
     return "collapsed" if state.presenting() else "auto"
 
 
-@contextlib.contextmanager
-def secondary_controls():
-    """Controls a presenter rarely needs: folded into an expander when presenting, shown in place otherwise."""
-    if state.presenting():
-        with st.expander(_("More controls")):
-            yield
-    else:
-        yield
-
-
 def navigation():
     """st.navigation from the catalogue, titles in the session's language; returns (page, entry)."""
     entries = {}
@@ -227,7 +217,7 @@ def cost_said():
     started = time.perf_counter()
     yield
     traced = st.session_state.get(state.TRACED)
-    if traced is None or st.session_state.get(state.COST_SAID):
+    if traced is None or st.session_state.get(state.COST_SAID) or state.presenting():  # a projector shows the lesson
         return
     key, tokens = traced
     parts = [_("{count:,} tokens").format(count=tokens)]

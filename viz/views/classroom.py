@@ -30,7 +30,7 @@ from viz.tokens import axis_labels, label_of, labels_for
 CLASS, ROLE = state.CLASS, state.ROLE
 TEACHER, STUDENT = state.ROLES
 VOTER = "_classroom_voter"  # a random id for this browser session: one guess per device
-JOIN, NICKNAME, SENT = "classroom_join", "classroom_nickname", "_classroom_sent"
+JOIN, NICKNAME, SENT, OPEN = "classroom_join", "classroom_nickname", "_classroom_sent", "classroom_open"
 LIVE_SECONDS = 2
 NEXT_TOKEN_OPTIONS = 6
 SETTING = "classroom_database_url"  # in .streamlit/secrets.toml; the environment variable wins
@@ -240,13 +240,15 @@ def _student(question: classroom.Question) -> None:
 
 
 def _invite(kind: str, draft: Callable[[], Draft]) -> None:
-    with st.expander(_("Predict, then reveal, with the class"), icon="🙋"):
-        st.button(_(ASK[kind]), key="classroom-ask", on_click=_ask, args=(kind, draft))
-        st.caption(_("Hides the answer and opens a question under a short class code; the guesses appear here "
-                     "as they arrive, and you reveal the model's answer beside them."))
-        row = st.container(horizontal=True, vertical_alignment="bottom")
-        row.text_input(_("A student? Type the class code"), key=JOIN, max_chars=8, placeholder="ABCD")
-        row.button(_("Join"), key="classroom-join", on_click=_join)
+    """One switch on the page; its controls only when it is on (a folded expander would still hold them)."""
+    if not st.toggle("🙋 " + _("Predict, then reveal, with the class"), key=OPEN):
+        return
+    st.button(_(ASK[kind]), key="classroom-ask", on_click=_ask, args=(kind, draft))
+    st.caption(_("Hides the answer and opens a question under a short class code; the guesses appear here "
+                 "as they arrive, and you reveal the model's answer beside them."))
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    row.text_input(_("A student? Type the class code"), key=JOIN, max_chars=8, placeholder="ABCD")
+    row.button(_("Join"), key="classroom-join", on_click=_join)
 
 
 def panel(kind: str, draft: Callable[[], Draft]) -> bool:
