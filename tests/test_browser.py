@@ -335,6 +335,10 @@ PRESSES_PER_STOP = 40  # more than any page's steps (a model's heads)
 STREAMLIT_PROBE = re.compile(r"/[a-z_]+/_stcore/(health|host-config)$")
 
 
+def _heading(tab) -> str:
+    return tab.locator(TITLE).first.inner_text().strip()
+
+
 def _lesson_caption(tab) -> str:
     return tab.locator(LESSON_CAPTION).first.inner_text()
 
@@ -353,7 +357,7 @@ def test_the_lesson_path_end_to_end_in_presenter_mode_with_page_down(server, bro
         assert tab.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true", \
             "presenter mode folds the sidebar away"
         for index, stop in enumerate(stops):
-            assert translate(stop.title) in tab.locator(TITLE).first.inner_text(), stop.id
+            assert _heading(tab) == f"{stop.icon} {translate(stop.title)}", stop.id
             assert_no_exception(tab, f"lesson stop {stop.id}")
             assert tab.evaluate(FIT_JS) == [], stop.id
             screenshot(tab, f"lesson-{language}-{index:02d}-{stop.id}")
@@ -365,14 +369,14 @@ def test_the_lesson_path_end_to_end_in_presenter_mode_with_page_down(server, bro
                 tab.wait_for_function("([selector, before]) => { const c = document.querySelector(selector);"
                                       " return c !== null && c.innerText !== before; }", arg=[LESSON_CAPTION, before])
                 wait_until_settled(tab)
-                if translate(stops[index + 1].title) in tab.locator(TITLE).first.inner_text():
+                if _heading(tab) == f"{stops[index + 1].icon} {translate(stops[index + 1].title)}":
                     break
             else:
                 pytest.fail(f"Page Down did not leave {stop.id}")
             assert "present=true" in tab.url, "presenter mode stays on along the path"
         tab.keyboard.press("PageUp")  # and back
-        tab.wait_for_function("(title) => document.querySelector('[data-testid=\"stMain\"] h1')?.innerText"
-                              ".includes(title)", arg=translate(stops[-2].title))
+        tab.wait_for_function("(title) => document.querySelector('[data-testid=\"stMain\"] h1')?.innerText.trim()"
+                              " === title", arg=f"{stops[-2].icon} {translate(stops[-2].title)}")
         wait_until_settled(tab)
         assert_no_exception(tab, "back one stop")
     finally:

@@ -68,7 +68,7 @@ def step_count(at: AppTest, stop: catalog.PageEntry) -> int:
 def assert_at(at: AppTest, stop: catalog.PageEntry, language: str) -> None:
     assert not at.exception, (stop.id, [e.value for e in at.exception])
     translate = i18n.translator(language)
-    assert translate(stop.title) in at.title[0].value, (stop.id, at.title[0].value)
+    assert at.title[0].value == f"{stop.icon} {translate(stop.title)}", (stop.id, at.title[0].value)
     number = STOPS.index(stop) + 1
     where = translate("Lesson: stop {number} of {count}").format(number=number, count=len(STOPS))
     assert any(c.value.startswith(where) for c in at.caption), stop.id
