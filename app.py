@@ -9,7 +9,8 @@ import streamlit as st
 
 from viz import frame, sidebar, state
 
-st.set_page_config(page_title="TransformerScope", page_icon="🔭", layout="wide")
+st.set_page_config(page_title="TransformerScope", page_icon="🔭", layout="wide",
+                   initial_sidebar_state=frame.sidebar_state())
 state.check_url()
 page, entry = frame.navigation()
 sidebar.render()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -418,3 +419,91 @@ def test_the_attention_csv_matches_the_heat_map_and_a_figure_saves_as_png_and_sv
     graph.hover()
     data, name = download(page, graph.locator('.modebar-btn[data-title^="Download plot"]'))
     assert name.endswith(".svg") and b"<svg" in data[:2000]
+# ---------------------------------------------------------------- in front of a class (issue 14)
+
+LESSON_VIEWPORT = {"width": 1280, "height": 720}
+LESSON_CAPTION = '.st-key-lesson-bar [data-testid="stCaptionContainer"]'
+PRESSES_PER_STOP = 40  # more than any page's steps (a model's heads)
+# Streamlit's frontend looks for its server under the page's path first (…/attention/_stcore/health), then at
+# the root: those first answers are 404 by design, not a missing resource.
+STREAMLIT_PROBE = re.compile(r"/[a-z_]+/_stcore/(health|host-config)$")
+
+
+def _heading(tab) -> str:
+    return tab.locator(TITLE).first.inner_text().strip()
+
+
+def _lesson_caption(tab) -> str:
+    return tab.locator(LESSON_CAPTION).first.inner_text()
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_the_lesson_path_end_to_end_in_presenter_mode_with_page_down(server, browser, language):
+    """A teacher's clicker sends Page Down: it steps through a page's steps, then on to the next stop, from the
+    first stop to the last, in presenter mode at 1280×720; a screenshot of each stop."""
+    context = browser.new_context(viewport=LESSON_VIEWPORT)
+    context.set_default_timeout(PAGE_DEADLINE_MS)
+    tab = context.new_page()
+    translate = i18n.translator(language)
+    stops = catalog.lesson()
+    try:
+        open_page(tab, f"{server.url}/?model=smollm2-135m&lang={language}&present=true", LESSON_CAPTION)
+        assert tab.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true", \
+            "presenter mode folds the sidebar away"
+        for index, stop in enumerate(stops):
+            assert _heading(tab) == f"{stop.icon} {translate(stop.title)}", stop.id
+            assert_no_exception(tab, f"lesson stop {stop.id}")
+            assert tab.evaluate(FIT_JS) == [], stop.id
+            screenshot(tab, f"lesson-{language}-{index:02d}-{stop.id}")
+            if index == len(stops) - 1:
+                break
+            for _press in range(PRESSES_PER_STOP):
+                before = _lesson_caption(tab)
+                tab.keyboard.press("PageDown")
+                tab.wait_for_function("([selector, before]) => { const c = document.querySelector(selector);"
+                                      " return c !== null && c.innerText !== before; }", arg=[LESSON_CAPTION, before])
+                wait_until_settled(tab)
+                if _heading(tab) == f"{stops[index + 1].icon} {translate(stops[index + 1].title)}":
+                    break
+            else:
+                pytest.fail(f"Page Down did not leave {stop.id}")
+            assert "present=true" in tab.url, "presenter mode stays on along the path"
+        tab.keyboard.press("PageUp")  # and back
+        tab.wait_for_function("(title) => document.querySelector('[data-testid=\"stMain\"] h1')?.innerText.trim()"
+                              " === title", arg=f"{stops[-2].icon} {translate(stops[-2].title)}")
+        wait_until_settled(tab)
+        assert_no_exception(tab, "back one stop")
+    finally:
+        context.close()
+
+
+def test_every_page_loads_nothing_from_outside_the_app(server, browser):
+    """A classroom may have no internet: every request outside the app's own address is blocked, and a
+    page fails the test if it asked for one (fonts, scripts, a maths renderer, images) or lost a resource."""
+    context = browser.new_context(viewport=LESSON_VIEWPORT)
+    context.set_default_timeout(PAGE_DEADLINE_MS)
+    blocked, failed, missing = [], [], []
+
+    def only_the_app(route):
+        url = route.request.url
+        if url.startswith((server.url + "/", "data:", "blob:")) or url == server.url:
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort("blockedbyclient")
+
+    context.route("**/*", only_the_app)
+    tab = context.new_page()
+    tab.on("requestfailed", lambda request: failed.append((request.url, request.failure))
+           if request.failure != "net::ERR_ABORTED" else None)  # a request cut short by the next navigation
+    tab.on("response", lambda response: missing.append((response.url, response.status))
+           if response.status >= 400 and not STREAMLIT_PROBE.search(response.url) else None)
+    try:
+        for language in i18n.LANGUAGES:
+            for name, path in PAGE_PATHS.items():
+                open_page(tab, f"{server.url}/{path}?model=smollm2-135m&lang={language}&present=true", TITLE)
+                assert_no_exception(tab, f"{name} offline")
+                assert not blocked, f"{name} asked for {blocked}"
+        assert not failed and not missing, (failed, missing)
+    finally:
+        context.close()

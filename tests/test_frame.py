@@ -22,6 +22,7 @@ from viz.figures import attention_math as attention_math_figures
 from viz.figures import attribution as attribution_figures
 from viz.figures import block as block_figures
 from viz.figures import bpe as bpe_figures
+from viz.figures import classroom as classroom_figures
 from viz.figures import compare as compare_figures
 from viz.figures import distribution as distribution_figures
 from viz.figures import embeddings as embedding_figures
@@ -142,7 +143,7 @@ def _builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
                    embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures,
                    block_figures, lens_figures, life_figures, training_figures,
-                   compare_figures):
+                   compare_figures, classroom_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -207,6 +208,7 @@ def builder_arguments():
         "make_row_shift_figure": ((labels, weights[0], weights[1]), {"subtitle": "s"}),
         "make_distribution_shift_figure": ((labels, weights[0], weights[1]), {}),
         "make_lens_pair_figure": ((weights[0], weights[1], labels, labels), {}),
+        "make_guesses_figure": ((labels, np.array([3, 0, 1, 2])), {"answer": 2, "shares": weights[0]}),
     }
 
 

@@ -70,6 +70,8 @@ ROUND_TRIPS = {
     state.TR_STEPS: (TRAINING, "smollm2-135m", "500", 500),
     state.TR_BATCH: (TRAINING, "smollm2-135m", "64", 64),
     state.TR_SOURCE: (TRAINING, "smollm2-135m", "own", "own"),
+    state.CLASS: (ATTENTION, "smollm2-135m", "ABCD", "ABCD"),
+    state.ROLE: (NEXT_TOKEN, "smollm2-135m", "teacher", "teacher"),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 

@@ -86,3 +86,28 @@ def sections() -> dict[str, list[PageEntry]]:
     for page in PAGES:
         grouped.setdefault(page.section, []).append(page)
     return grouped
+
+
+# The lesson path: the order the source articles teach, as page ids. The frame draws previous/next on
+# every stop, with a "what to notice" paragraph (viz/explanations/notice_<id>.<lang>.md). Ids of pages
+# not built yet stay here and are left off the path until their page is in PAGES.
+LESSON_PATH: tuple[str, ...] = (
+    "overview", "tokenization", "tokenizer_training", "embeddings", "positional_encoding", "attention_math",
+    "attention", "masks", "multi_head", "inside_block", "logit_lens", "next_token", "encoder_decoder", "training",
+    "emergence",
+)
+
+
+def lesson() -> tuple[PageEntry, ...]:
+    """The stops of the lesson path that exist, in lesson order."""
+    return tuple(BY_ID[page_id] for page_id in LESSON_PATH if page_id in BY_ID)
+
+
+def lesson_neighbours(page_id: str) -> tuple[PageEntry | None, PageEntry | None]:
+    """(previous, next) stop around `page_id` on the lesson path; (None, None) off the path."""
+    stops = lesson()
+    ids = [stop.id for stop in stops]
+    if page_id not in ids:
+        return None, None
+    at = ids.index(page_id)
+    return (stops[at - 1] if at > 0 else None), (stops[at + 1] if at + 1 < len(stops) else None)

@@ -1,27 +1,53 @@
-"""What every page shares: navigation built from the catalogue, presenter styling, and the check
-that the chosen model can do what the page needs (else a message and a model that can)."""
+"""What every page shares: navigation built from the catalogue, presenter mode, the lesson path's
+previous/next and its "what to notice", and the check that the chosen model can do what the page needs
+(else a message and a model that can)."""
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core import MODELS, N_, Capability, spec_of
+from core import MODELS, N_, Capability, ScopeError, model_shape, spec_of
+from core.attention_steps import STAGES
 
-from . import catalog, state
+from . import catalog, i18n, state
+from .figures import palette
 from .loading import trace_seconds
 from .state import _
 
-# Presenter mode: type a projector can carry across a classroom.
+# Presenter mode: type a projector can carry across a classroom, and room for the figures.
 PRESENTER_CSS = """
 <style>
-section.main .block-container, [data-testid="stMainBlockContainer"] { max-width: 100%; }
-[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li { font-size: 1.3rem; }
-[data-testid="stMainBlockContainer"] h1 { font-size: 3rem; }
+section.main .block-container, [data-testid="stMainBlockContainer"] {
+    max-width: 100%; padding-left: 2rem; padding-right: 2rem; padding-top: 2.5rem; }
+[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li { font-size: 1.35rem; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 2.6rem; }
+[data-testid="stMainBlockContainer"] h2 { font-size: 2rem; }
+[data-testid="stMainBlockContainer"] label p, [data-testid="stMainBlockContainer"] button p { font-size: 1.15rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p { font-size: 1.1rem; }
+[data-testid="stMainBlockContainer"] .katex { font-size: 1.5em; }
 </style>
 """
+
+
+def _palette_name() -> str:
+    """The figures' palette for the session whose script is running (screen outside a script run)."""
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return palette.SCREEN.name
+    return palette.PRESENTER.name if state.presenting() else palette.SCREEN.name
+
+
+palette.set_chooser(_palette_name)
+
+
+def sidebar_state() -> str:
+    """For st.set_page_config: a presenter's sidebar starts folded away (the arrow at the top left opens it)."""
+    return "collapsed" if state.presenting() else "auto"
 
 
 def navigation():
@@ -36,6 +62,12 @@ def navigation():
             sections[_(section)].append(page)
             entries[entry.id] = entry
     page = st.navigation(sections)
+    destination = st.session_state.pop(GO, None)
+    if destination in entries and destination != page.url_path:
+        # The link's other parameters belong to the page left, and the sidebar's bound widgets (model,
+        # text, presenter mode) write theirs again on the next page: only the language is carried (Streamlit
+        # refuses to set or clear a parameter bound to a widget).
+        st.switch_page(entries[destination].script, query_params={state.LANG: state.language()})
     return page, entries.get(page.url_path) or catalog.PAGES[0]
 
 
@@ -45,7 +77,104 @@ def decorate() -> None:
 
 
 def page_header(entry: catalog.PageEntry) -> None:
+    """The page's title; on the lesson path, previous/next under it and what to notice here."""
     st.title(f"{entry.icon} {_(entry.title)}")
+    lesson_bar(entry)
+
+
+# ---------------------------------------------------------------- the lesson path
+
+GO = "_lesson_go"  # a page id the lesson's previous/next asked for, opened at the start of the next run
+
+
+@dataclass(frozen=True)
+class Steps:
+    """A page's steps that the lesson's previous/next go through before they leave the page: the
+    session/URL key of its step control, what one step is called, and how many there are."""
+
+    key: str
+    name: str  # N_()
+    count: Callable[[], int]
+
+
+def _heads() -> int:
+    try:
+        return model_shape(state.model_name())[0].n_heads
+    except ScopeError:
+        return 0
+
+
+# The generic step hook: a page with steps registers them here (register_steps), by page id.
+STEPS: dict[str, Steps] = {
+    "attention": Steps(state.HEAD, N_("head"), _heads),
+    "attention_math": Steps(state.AM_STEP, N_("step"), lambda: len(STAGES)),
+}
+
+
+def register_steps(page_id: str, steps: Steps) -> None:
+    STEPS[page_id] = steps
+
+
+def step_now(page_id: str) -> tuple[Steps, int, int] | None:
+    """(steps, current index, count) of the page's steps, or None if it has none (or only one)."""
+    steps = STEPS.get(page_id)
+    count = steps.count() if steps is not None else 0
+    if count < 2:
+        return None
+    value = st.session_state.get(steps.key, st.query_params.get(steps.key, 0))
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        value = 0
+    return steps, min(max(value, 0), count - 1), count
+
+
+def move(page_id: str, delta: int) -> None:
+    """Previous (-1) or next (+1): through the page's steps first, then to the neighbouring stop."""
+    now = step_now(page_id)
+    if now is not None and 0 <= now[1] + delta < now[2]:
+        st.session_state[now[0].key] = now[1] + delta
+        return
+    previous, following = catalog.lesson_neighbours(page_id)
+    destination = following if delta > 0 else previous
+    if destination is not None:
+        st.session_state[GO] = destination.id
+
+
+def _destination(page_id: str, delta: int) -> str | None:
+    """What previous/next will show, in words; None where the path ends."""
+    now = step_now(page_id)
+    if now is not None and 0 <= now[1] + delta < now[2]:
+        return _("{what} {number} of {count}").format(what=_(now[0].name), number=now[1] + delta + 1, count=now[2])
+    previous, following = catalog.lesson_neighbours(page_id)
+    destination = following if delta > 0 else previous
+    return None if destination is None else _(destination.title)
+
+
+def notice_name(page_id: str) -> str:
+    return f"notice_{page_id}"
+
+
+def lesson_bar(entry: catalog.PageEntry) -> None:
+    """◀ previous · stop n of N · next ▶ (Page Up / Page Down, a presenter's clicker, press them), and what
+    to notice at this stop."""
+    stops = catalog.lesson()
+    if entry not in stops:
+        return
+    back, forward = _destination(entry.id, -1), _destination(entry.id, +1)
+    row = st.container(horizontal=True, vertical_alignment="center", key="lesson-bar")
+    row.button("◀ " + (back or _("Previous")), key="lesson-previous", on_click=move, args=(entry.id, -1),
+               disabled=back is None, shortcut="PageUp", help=_("Previous on the lesson path (Page Up)"))
+    where = _("Lesson: stop {number} of {count}").format(number=stops.index(entry) + 1, count=len(stops))
+    now = step_now(entry.id)
+    if now is not None:
+        where += " · " + _("{what} {number} of {count}").format(what=_(now[0].name), number=now[1] + 1, count=now[2])
+    row.caption(where)
+    row.button((forward or _("Next")) + " ▶", key="lesson-next", on_click=move, args=(entry.id, +1),
+               disabled=forward is None, shortcut="PageDown", help=_("Next on the lesson path (Page Down)"))
+    if i18n.explanation_path(notice_name(entry.id), i18n.SOURCE_LANGUAGE).exists():
+        with st.expander(_("What to notice"), expanded=state.presenting(), icon="👀"):
+            st.markdown(state.explain(notice_name(entry.id)))
 
 
 def model_serves(entry: catalog.PageEntry) -> bool:
@@ -88,7 +217,7 @@ def cost_said():
     started = time.perf_counter()
     yield
     traced = st.session_state.get(state.TRACED)
-    if traced is None or st.session_state.get(state.COST_SAID):
+    if traced is None or st.session_state.get(state.COST_SAID) or state.presenting():  # a projector shows the lesson
         return
     key, tokens = traced
     parts = [_("{count:,} tokens").format(count=tokens)]

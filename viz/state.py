@@ -52,6 +52,8 @@ MAX_TARGET_CHARS = 1_000
 TR_TASK, TR_LAYERS, TR_D, TR_HEADS = "tr_task", "tr_layers", "tr_d", "tr_heads"
 TR_STEPS, TR_BATCH, TR_SOURCE = "tr_steps", "tr_batch", "tr_text"
 TR_BATCHES = (8, 16, 32, 64, 128)
+CLASS, ROLE = "class", "role"  # predict, then reveal: a question's class code; who opened it (viz.views.classroom)
+ROLES = ("teacher", "student")
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 # Enough characters for the longest text a model reads (2,048 tokens: about 9,000 characters of English
 # prose); the URL carries it. The core cuts a text to the model's token budget with a notice.
@@ -139,6 +141,9 @@ URL_PARAMS = {p.key: p for p in (
              "{}–{}, a multiple of 10".format(*live.STEPS)),
     UrlParam(TR_BATCH, lambda raw: raw in {str(b) for b in TR_BATCHES}, " / ".join(map(str, TR_BATCHES))),
     UrlParam(TR_SOURCE, lambda raw: raw in ("lesson", "own"), "lesson / own"),
+    UrlParam(CLASS, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
+             "a class code of 4 capital letters and digits"),
+    UrlParam(ROLE, lambda raw: raw in ROLES, " / ".join(ROLES)),
 )}
 
 

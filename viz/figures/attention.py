@@ -18,12 +18,14 @@ import plotly.graph_objects as go
 from plotly.colors import get_colorscale, unlabel_rgb
 
 from ..i18n import Translate, identity
+from . import palette
 from .text import plotly_text
 
-COLOURS = "Blues"
-MASKED_COLOUR = "#9e9e9e"
-LINE_COLOUR = "#08519c"
-CURRENT_COLOUR = "#d62728"
+# The screen's colours; a presenter's come from `palette.current()` when a figure is built.
+COLOURS = palette.SCREEN.weights
+MASKED_COLOUR = palette.SCREEN.masked
+LINE_COLOUR = palette.SCREEN.line
+CURRENT_COLOUR = palette.SCREEN.highlight
 LINE_LEVELS = 20  # the all-queries line view draws this many opacity steps, not one trace per line
 THUMBNAIL_CELLS = 24  # a thumbnail averages blocks of cells down to at most this many per side
 
@@ -205,7 +207,7 @@ def make_attention_heatmap_figure(
     fig = go.Figure()
     for index, (z, exact) in enumerate(zip(shown, stack)):
         fig.add_trace(go.Heatmap(
-            z=z, x=xs, y=ys, zmin=zmin, zmax=zmax, colorscale=COLOURS, hoverongaps=False, name=f"head {index}",
+            z=z, x=xs, y=ys, zmin=zmin, zmax=zmax, colorscale=palette.current().weights, hoverongaps=False, name=f"head {index}",
             customdata=np.where(mask, exact, np.nan).astype(np.float32), visible=index == head,
             colorbar=dict(title=dict(text=colour_title, side="right")),
             hovertemplate=f"{where}{what} %{{customdata:.5f}}<extra></extra>",
@@ -246,9 +248,10 @@ IMAGE_FROM_CELLS = 160 * 160  # a larger matrix goes to the browser as one PNG i
 IMAGE_MAX_SIDE = 1024  # pixels; a longer text is pooled (block maxima, so a sharp peak stays visible)
 
 
-def _colour_table(name: str = COLOURS) -> np.ndarray:
-    """(256, 3) uint8: the colour scale sampled at 256 levels, for colouring an image in numpy."""
-    stops = get_colorscale(name)
+def _colour_table(name: str | None = None) -> np.ndarray:
+    """(256, 3) uint8: the colour scale sampled at 256 levels (the current palette's by default), for
+    colouring an image in numpy."""
+    stops = get_colorscale(name or palette.current().weights)
     positions = np.array([position for position, _ in stops])
     colours = np.array([unlabel_rgb(colour) for _, colour in stops], dtype=np.float64)
     levels = np.linspace(0, 1, 256)
@@ -367,7 +370,7 @@ def _add_line_levels(fig: go.Figure, drawn: np.ndarray, width: int) -> None:
         x = np.tile([0.0, 1.0, np.nan], len(queries))
         y = np.column_stack([-queries, -keys, np.full(len(queries), np.nan)]).ravel()
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name="attention", opacity=level / LINE_LEVELS,
-                                 line=dict(color=LINE_COLOUR, width=width), hoverinfo="skip"))
+                                 line=dict(color=palette.current().line, width=width), hoverinfo="skip"))
 
 
 def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title: str = "", subtitle: str = "",
@@ -379,7 +382,7 @@ def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title
     keys = _escaped(key_labels, len(row), "the key axis")
     shown = row_mask & np.isfinite(row)
     fig = go.Figure(go.Bar(
-        x=[k for k, keep in zip(keys, shown) if keep], y=row[shown], marker_color=LINE_COLOUR, name="weight",
+        x=[k for k, keep in zip(keys, shown) if keep], y=row[shown], marker_color=palette.current().line, name="weight",
         hovertemplate=_("key") + " %{x}<br>" + _("weight") + " %{y:.5f}<extra></extra>",
     ))
     fig.update_xaxes(type="category", tickangle=-60)
@@ -401,7 +404,7 @@ def make_attention_mosaic_figure(
     rows = _escaped(row_labels, layout.n_rows, "the mosaic rows")
     cols = _escaped(col_labels, layout.n_cols, "the mosaic columns")
     centres = np.array([layout.centre(i) for i in range(layout.n_tiles)], dtype=np.float32)
-    fig = go.Figure(go.Heatmap(z=image, zmin=0, zmax=1, colorscale=COLOURS, showscale=False, hoverinfo="skip",
+    fig = go.Figure(go.Heatmap(z=image, zmin=0, zmax=1, colorscale=palette.current().weights, showscale=False, hoverinfo="skip",
                                name="thumbnails"))
     # Masked cells are grey inside each tile; the gaps between tiles stay white.
     inside = tile_mosaic(np.zeros_like(np.asarray(thumbs, dtype=np.float32)), layout) == 0
@@ -413,7 +416,7 @@ def make_attention_mosaic_figure(
     if current is not None:
         top, left = layout.origin(current)
         fig.add_shape(type="rect", x0=left - 0.5, x1=left + layout.tile_w - 0.5, y0=top - 0.5,
-                      y1=top + layout.tile_h - 0.5, line=dict(color=CURRENT_COLOUR, width=3))
+                      y1=top + layout.tile_h - 0.5, line=dict(color=palette.current().highlight, width=3))
     step_x, step_y = layout.tile_w + layout.gap, layout.tile_h + layout.gap
     fig.update_xaxes(tickmode="array", tickvals=[c * step_x + (layout.tile_w - 1) / 2 for c in range(layout.n_cols)],
                      ticktext=cols, side="top", showgrid=False, zeroline=False, fixedrange=True)

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import Translate, identity
+from . import palette
 from .attention import CURRENT_COLOUR, MASKED_COLOUR
 from .text import plotly_text
 
@@ -49,7 +50,7 @@ def make_step_matrix_figure(values, row_labels: Sequence[str], col_labels: Seque
     finite = np.isfinite(values)
     shown = np.where(finite, values, np.nan).astype(np.float32)
     if probabilities:
-        scale, low, high = "Blues", 0.0, 1.0
+        scale, low, high = palette.current().weights, 0.0, 1.0
     else:
         reach = float(np.nanmax(np.abs(shown))) if finite.any() else 1.0
         scale, low, high = "RdBu_r", -max(reach, 1e-9), max(reach, 1e-9)

@@ -13,9 +13,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import Translate, identity
+from . import palette
 from .text import plotly_text
 
-PROBABILITY_COLOURS = "Blues"
+PROBABILITY_COLOURS = palette.SCREEN.weights  # a presenter's: palette.current()
 CONTRIBUTION_COLOURS = "RdBu_r"
 ATTENTION_COLOUR, FEED_FORWARD_COLOUR = "#1f77b4", "#ff7f0e"
 CELL_CHARS = 8  # a cell shows this many characters of its token; hover shows it whole
@@ -41,7 +42,7 @@ def make_lens_grid_figure(top_labels, top_probs, position_labels: Sequence[str],
     cells = [[plotly_text(_short(str(v))) for v in row] for row in labels]
     hover = [[[plotly_text(str(v))] for v in row] for row in labels]
     fig = go.Figure(go.Heatmap(
-        z=probs, x=columns, y=np.arange(layers), zmin=0, zmax=1, colorscale=PROBABILITY_COLOURS,
+        z=probs, x=columns, y=np.arange(layers), zmin=0, zmax=1, colorscale=palette.current().weights,
         text=cells, texttemplate="%{text}", textfont=dict(size=10), customdata=hover,
         colorbar=dict(title=dict(text="p", side="right")),
         hovertemplate=_("after") + " %{x}<br>" + _("layer") + " %{y}: %{customdata[0]}<br>p = %{z:.4f}<extra></extra>",

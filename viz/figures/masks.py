@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import Translate, identity
-from .attention import AXIS_LABELS_MAX, COLOURS, MASKED_COLOUR
+from . import palette
+from .attention import AXIS_LABELS_MAX, MASKED_COLOUR
 from .text import plotly_text
 
 ALLOWED_COLOUR = "#6baed6"
@@ -97,7 +98,7 @@ def make_masking_ways_figure(wrong, right, allowed, leaked, query_labels: Sequen
     hover = _("query") + " %{y}<br>" + _("key") + " %{x}<br>" + _("weight") + " %{z:.5f}<extra></extra>"
     small = max(t, s) <= CELL_TEXT_MAX
     for col, weights in ((1, wrong), (2, right)):
-        fig.add_trace(go.Heatmap(z=weights, x=xs, y=ys, zmin=0, zmax=1, colorscale=COLOURS, showscale=col == 2,
+        fig.add_trace(go.Heatmap(z=weights, x=xs, y=ys, zmin=0, zmax=1, colorscale=palette.current().weights, showscale=col == 2,
                                  name="weights", hovertemplate=hover, xgap=1, ygap=1,
                                  text=np.round(weights, 2).astype(str) if small else None,
                                  texttemplate="%{text}" if small else None,

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import Translate, identity
+from . import palette
 from .attention import MASKED_COLOUR
 from .attention_math import _labels, _unique
 
@@ -87,7 +88,8 @@ def make_ablation_attention_figure(plain, ablated, key_labels: Sequence[str], *,
     reach = max(float(np.abs(diff).max()), 1e-6)
     fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.03,
                         subplot_titles=(_("plain run"), _("heads switched off"), _("difference")))
-    for col, values, scale, low, high in ((1, plain, "Blues", 0, 1), (2, ablated, "Blues", 0, 1),
+    weights = palette.current().weights
+    for col, values, scale, low, high in ((1, plain, weights, 0, 1), (2, ablated, weights, 0, 1),
                                           (3, diff, "RdBu_r", -reach, reach)):
         fig.add_trace(go.Heatmap(z=values, x=xs, y=ys, colorscale=scale, zmin=low, zmax=high, showscale=False,
                                  hovertemplate="%{y} · %{x}: %{z:.4f}<extra></extra>"), row=1, col=col)

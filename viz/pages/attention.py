@@ -7,7 +7,7 @@ from viz import catalog, frame, presets, state
 from viz.loading import model_or_error, trace_or_error, trace_seconds
 from viz.state import _
 from viz.views import attention as views
-from viz.views import compare
+from viz.views import classroom, compare
 
 frame.page_header(catalog.BY_ID["attention"])
 st.markdown(state.explain("attention"))
@@ -23,7 +23,7 @@ if lm is not None:
                      "computations whose patterns carry no meaning. Compare them with a trained model."))
     target = views.decoder_target(text) if spec.can(Capability.CROSS_ATTENTION) else None
     trace = trace_or_error(lm.name, text, target)
-    if trace is not None:
+    if trace is not None and classroom.attention_question(trace, lm.tokenizer):  # hidden while the class guesses
         views.explorer(trace, lm.tokenizer, focus=preset.focus if preset is not None else None,
                        model_seconds=trace_seconds(lm.name, text, target),
                        after=compare.attention_after(trace, lm.tokenizer, text, target))

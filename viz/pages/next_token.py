@@ -7,7 +7,7 @@ from viz import catalog, frame, presets, state
 from viz.loading import model_or_error, trace_or_error
 from viz.state import _
 from viz.tokens import labels_for
-from viz.views import compare, downloads
+from viz.views import classroom, compare, downloads
 from viz.views import generation as views
 
 frame.page_header(catalog.BY_ID["next_token"])
@@ -32,6 +32,8 @@ if lm is not None and spec.can(Capability.CHAT) and st.toggle(
     text = lm.chat_prompt(text)
     st.code(text, language=None, wrap_lines=True)
 trace = None if lm is None else trace_or_error(name, text)
+if trace is not None and not classroom.next_token_question(lm.tokenizer, trace):
+    st.stop()  # the answer stays hidden while the class guesses
 
 st.header(_("From logits to probabilities"))
 last_tokens = "" if trace is None else "".join(labels_for(lm.tokenizer, trace.token_ids)[-4:])

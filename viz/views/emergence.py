@@ -28,7 +28,7 @@ def pattern_picker() -> str:
     options = list(life.PATTERNS)
     state.settle_choice(state.PATTERN, options, DEFAULT_PATTERN)
     chosen = st.radio(_("Start from"), options, key=state.PATTERN, horizontal=True,
-                      format_func=lambda p: f"{_(life.PATTERNS[p].label)} ({_(life.PATTERNS[p].kind)})")
+                      format_func=lambda p, t=state.translator(): f"{t(life.PATTERNS[p].label)} ({t(life.PATTERNS[p].kind)})")
     state.link(state.PATTERN, chosen, DEFAULT_PATTERN)
     if st.session_state.get(FROM) != chosen:
         _set_grid(life.place(life.PATTERNS[chosen], (SIDE, SIDE)), generation=0)

@@ -1,0 +1,310 @@
+"""Predict, then reveal: the database on its own (no Streamlit), the figure of the class's guesses, and the
+Attention and Next-token pages in AppTest — the teacher's question hides the answer, two students' guesses
+reach the teacher's chart through the database, and the reveal shows the model's answer beside them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import load_model
+from viz import classroom, i18n, state
+from viz.figures.classroom import make_guesses_figure
+from viz.tokens import label_of
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+ATTENTION, NEXT_TOKEN = "viz/pages/attention.py", "viz/pages/next_token.py"
+MODEL = "smollm2-135m"
+TEXT = "The animal didn't cross the street because it was too tired"
+OPTIONS = ["The", "animal", "it"]
+
+
+@pytest.fixture
+def store(tmp_path) -> classroom.Store:
+    return classroom.Store(f"sqlite:///{tmp_path / 'class.sqlite3'}")
+
+
+@pytest.fixture
+def database(tmp_path, monkeypatch) -> str:
+    """The app's database for this test: SQLite in a temporary file, named by the environment variable."""
+    url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    monkeypatch.setenv(classroom.DATABASE_URL_ENV, url)
+    return url
+
+
+# ---------------------------------------------------------------- the database
+
+
+def test_a_question_gets_a_short_readable_code_and_keeps_what_was_asked(store):
+    code = store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1], {"layer": 3, "head": 5})
+    assert classroom.is_code(code) and len(code) == classroom.CODE_LENGTH
+    assert not set(code) & set("IO01")
+    question = store.question(code)
+    assert (question.kind, question.subject, question.options, question.answer) == ("attention", "it",
+                                                                                    tuple(OPTIONS), 1)
+    assert question.shares == pytest.approx((0.2, 0.7, 0.1)) and question.detail == {"layer": 3, "head": 5}
+    assert not question.revealed
+    assert store.tally(code) == [0, 0, 0]
+
+
+def test_one_guess_per_device_a_new_one_replaces_it(store):
+    code = store.open_question("next_token", "is", OPTIONS, 0, [0.5, 0.3, 0.2])
+    store.guess(code, "device-a", 1, "Ann")
+    store.guess(code, "device-b", 1)
+    store.guess(code, "device-c", 2, "  ")
+    assert store.tally(code) == [0, 2, 1]
+    store.guess(code, "device-a", 0, "Ann")
+    assert store.tally(code) == [1, 1, 1]
+    assert store.nicknames(code) == ["Ann"]
+
+
+def test_a_nickname_is_all_it_keeps_of_a_person_and_it_is_cut_and_cleaned():
+    assert classroom.clean_nickname("  Li\u0000 Lei\u202e ") == "Li Lei"
+    assert classroom.clean_nickname("x" * 100) == "x" * classroom.MAX_NICKNAME_CHARS
+    assert classroom.clean_nickname("\n\t") is None and classroom.clean_nickname(None) is None
+    columns = {column.name for column in classroom.GuessRow.__table__.columns}
+    assert columns == {"id", "code", "voter", "choice", "nickname", "sent"}
+
+
+def test_a_guess_must_be_one_of_the_options_and_the_code_must_exist(store):
+    code = store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1])
+    with pytest.raises(classroom.NotAnOption):
+        store.guess(code, "device", 3)
+    with pytest.raises(classroom.NoSuchQuestion):
+        store.guess("ZZZZ" if code != "ZZZZ" else "YYYY", "device", 0)
+    with pytest.raises(classroom.NoSuchQuestion):
+        store.question("<script>")
+    with pytest.raises(ValueError):
+        store.open_question("attention", "it", OPTIONS, 3, [0.2, 0.7, 0.1])
+    with pytest.raises(ValueError):
+        store.open_question("quiz", "it", OPTIONS, 0, [0.2, 0.7, 0.1])
+
+
+def test_a_question_expires_then_is_refused_and_purged_with_its_guesses(store):
+    code = store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1])
+    store.guess(code, "device", 1)
+    later = classroom._now() + classroom.LIFETIME + timedelta(seconds=1)
+    with pytest.raises(classroom.QuestionExpired):
+        store.guess(code, "device", 2, now=later)
+    with pytest.raises(classroom.NoSuchQuestion):  # purged: gone, not merely expired
+        store.question(code, now=later)
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM transformerscope_guesses").scalar() == 0
+
+
+def test_opening_a_question_purges_the_expired_ones(store):
+    old = store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1], lifetime=timedelta(minutes=5))
+    store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1], now=classroom._now() + timedelta(hours=1))
+    with pytest.raises(classroom.NoSuchQuestion):
+        store.question(old)
+
+
+def test_two_replicas_on_one_database_share_a_class(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    one, two = classroom.Store(url), classroom.Store(url)
+    code = one.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1])
+    two.guess(code, "device", 2)
+    one.reveal(code)
+    assert two.question(code).revealed and one.tally(code) == [0, 0, 1]
+    two.close(code)
+    with pytest.raises(classroom.NoSuchQuestion):
+        one.question(code)
+
+
+def test_the_database_url_comes_from_the_environment_then_the_setting_then_a_file(monkeypatch):
+    monkeypatch.delenv(classroom.DATABASE_URL_ENV, raising=False)
+    assert classroom.database_url().startswith("sqlite:///") and classroom.database_url().endswith(".sqlite3")
+    assert classroom.database_url("postgresql://db/class") == "postgresql://db/class"
+    monkeypatch.setenv(classroom.DATABASE_URL_ENV, "sqlite:///elsewhere.sqlite3")
+    assert classroom.database_url("postgresql://db/class") == "sqlite:///elsewhere.sqlite3"
+
+
+def test_a_typed_code_is_read_generously():
+    assert classroom.normal_code(" ab c d ") == "ABCD"
+
+
+# ---------------------------------------------------------------- the figure
+
+
+def test_the_chart_shows_each_options_share_of_the_guesses_and_after_the_reveal_the_models():
+    figure = make_guesses_figure(["<b>", "animal", "it"], [1, 3, 0], answer=1, shares=[0.1, 0.8, 0.1])
+    class_bars, model_bars = figure.data
+    np.testing.assert_allclose(np.asarray(class_bars.y, dtype=float), [0.25, 0.75, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(model_bars.y, dtype=float), [0.1, 0.8, 0.1], rtol=1e-6)
+    assert list(class_bars.x) == ["&lt;b&gt;", "animal", "it"]  # token text shown as itself
+    assert len(set(class_bars.marker.color)) == 2 and class_bars.marker.color[1] != class_bars.marker.color[0]
+    hidden = make_guesses_figure(["a", "b"], [0, 0])
+    assert len(hidden.data) == 1 and not hidden.layout.annotations  # before the reveal: no answer anywhere
+    with pytest.raises(ValueError):
+        make_guesses_figure(["a", "a"], [1, 1])
+
+
+# ---------------------------------------------------------------- on the pages
+
+
+def open_page(page: str, query: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in {"model": MODEL, "text": TEXT, **query}.items():
+        at.query_params[key] = value
+    return at.switch_page(page).run()
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def guess_chart(at: AppTest, language: str = "en") -> dict:
+    name = i18n.translator(language)("the class")
+    found = [c for c in charts(at) if c["data"][0].get("name") == name]
+    assert len(found) == 1, "one chart of the class's guesses"
+    return found[0]
+
+
+def bar_values(trace: dict) -> np.ndarray:
+    y = trace["y"]
+    if isinstance(y, dict):  # Plotly's typed array
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).astype(float)
+    return np.asarray(y, dtype=float)
+
+
+def student_guesses(page: str, code: str, option: str, nickname: str, language: str = "en") -> AppTest:
+    at = open_page(page, {"class": code, "lang": language})
+    assert not at.exception, [e.value for e in at.exception]
+    choice = at.radio(key=f"classroom-choice-{code}")
+    assert option in choice.options
+    choice.set_value(option).run()
+    at.text_input(key="classroom_nickname").input(nickname).run()
+    at.button(key="classroom-send").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_attention_question_hides_the_answer_gathers_two_guesses_and_reveals(database, language):
+    teacher = open_page(ATTENTION, {"lang": language, state.QUERY: "it"})
+    assert not teacher.exception, [e.value for e in teacher.exception]
+    shown_before = len(charts(teacher))
+    assert shown_before >= 3  # the heat map, lines and row of the chosen head
+    layer, head = teacher.session_state[state.LAYER], teacher.session_state[state.HEAD]
+    assert not [b for b in teacher.button if b.key == "classroom-ask"], "one switch until the teacher wants it"
+    teacher.toggle(key="classroom_open").set_value(True).run()
+    teacher.button(key="classroom-ask").click().run()
+    assert not teacher.exception, [e.value for e in teacher.exception]
+    code = teacher.session_state[state.CLASS]
+    assert teacher.query_params[state.CLASS] == code and teacher.query_params[state.ROLE] == "teacher"
+    assert [m.value for m in teacher.metric] == [code]
+    assert len(charts(teacher)) == 1, "while the class guesses, only their chart is shown"
+
+    question = classroom.store_for(database).question(code)
+    assert question.subject == "it" and question.detail["layer"] == layer and question.detail["head"] == head
+    assert "animal" in question.options and "tired" not in question.options  # it sees only what came before
+    # The model's answer is the key the chosen head's row weighs most (the page's own weights).
+    query = question.options.index("it")  # the keys are the tokens up to and including the query
+    row = np.asarray(load_model(MODEL).trace(TEXT).layers[layer].self_attn.head_probs(head)[query], dtype=float)
+    assert len(question.options) == query + 1
+    assert question.shares == pytest.approx(tuple(row[: query + 1]), abs=2e-3)
+    assert question.answer == int(np.argmax(question.shares))
+
+    students = [student_guesses(ATTENTION, code, "animal", "Ann", language),
+                student_guesses(ATTENTION, code, "street", "Bo", language)]
+    for student in students:
+        assert not [c for c in charts(student) if c["data"][0].get("type") == "heatmap"], "students see no answer"
+        assert any("“" in i.value for i in student.info)  # their guess is confirmed
+    teacher.run()
+    chart = guess_chart(teacher, language)
+    x = chart["data"][0]["x"]
+    shares = dict(zip(x, bar_values(chart["data"][0])))
+    assert shares["animal"] == pytest.approx(0.5) and shares["street"] == pytest.approx(0.5)
+    assert len(chart["data"]) == 1 and not chart["layout"].get("annotations"), "no answer before the reveal"
+
+    teacher.button(key="classroom-reveal").click().run()
+    assert not teacher.exception
+    chart = guess_chart(teacher, language)
+    assert len(chart["data"]) == 2  # the class and the model, side by side
+    assert question.options[question.answer] in chart["layout"]["annotations"][0]["x"]
+    assert len(charts(teacher)) > shown_before  # the page's own figures are back, beside the chart
+    assert any(question.options[question.answer] in s.value for s in teacher.success)
+    students[0].run()
+    assert any(question.options[question.answer] in s.value for s in students[0].success)
+
+    teacher.button(key="classroom-close").click().run()
+    assert teacher.session_state[state.CLASS] is None and state.CLASS not in teacher.query_params
+    with pytest.raises(classroom.NoSuchQuestion):
+        classroom.store_for(database).question(code)
+
+
+def test_next_token_question_hides_the_distribution_until_it_is_revealed(database):
+    text = "The highest mountain in the world is"
+    teacher = open_page(NEXT_TOKEN, {"text": text})
+    assert not teacher.exception, [e.value for e in teacher.exception]
+    assert charts(teacher)
+    teacher.toggle(key="classroom_open").set_value(True).run()
+    teacher.button(key="classroom-ask").click().run()
+    code = teacher.session_state[state.CLASS]
+    assert len(charts(teacher)) == 1 and not teacher.header, "the distribution and the rest wait for the reveal"
+    question = classroom.store_for(database).question(code)
+    assert len(question.options) == 6 and list(question.options) == sorted(question.options)
+    lm = load_model(MODEL)
+    best = int(np.argmax(np.asarray(lm.trace(text).last_logits, dtype=np.float64)))
+    assert question.options[question.answer] == label_of(lm.tokenizer, best)
+    assert question.shares[question.answer] == pytest.approx(max(question.shares))
+
+    at = open_page(NEXT_TOKEN, {"text": "Something else entirely", "class": code})
+    options = at.radio(key=f"classroom-choice-{code}").options
+    assert options == list(question.options)  # the question's tokens, whatever the student's own text
+    student_guesses(NEXT_TOKEN, code, options[question.answer], "Cy")
+    teacher.run()
+    assert bar_values(guess_chart(teacher)["data"][0])[question.answer] == pytest.approx(1.0)
+    teacher.button(key="classroom-reveal").click().run()
+    assert teacher.header, "the page's own sections are back"
+    assert len(guess_chart(teacher)["data"]) == 2
+
+
+def test_an_expired_question_is_refused_on_the_page(database):
+    store = classroom.store_for(database)
+    code = store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1],
+                               now=classroom._now() - classroom.LIFETIME - timedelta(minutes=1))
+    at = open_page(ATTENTION, {"class": code})
+    assert not at.exception
+    assert any(code in i.value and "expired" in i.value for i in at.info)
+    assert not [r for r in at.radio if r.key == f"classroom-choice-{code}"]
+    assert len(charts(at)) >= 3, "nothing to hide: the page shows its answer"
+    with pytest.raises(classroom.NoSuchQuestion):
+        store.question(code)
+
+
+def test_the_draft_reads_the_attention_pages_own_choice_of_head(database):
+    at = open_page(ATTENTION, {state.QUERY: "it", state.LAYER: "2", state.HEAD: "1"})
+    assert at.session_state[state.LAYER] == 2 and at.session_state[state.HEAD] == 1
+    at.toggle(key="classroom_open").set_value(True).run()
+    at.button(key="classroom-ask").click().run()
+    question = classroom.store_for(database).question(at.session_state[state.CLASS])
+    assert question.detail == {"layer": 2, "head": 1, "model": MODEL}
+
+
+def test_the_database_code_knows_nothing_of_streamlit():
+    import ast
+    tree = ast.parse(Path(classroom.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
+    assert "streamlit" not in imported and "sqlalchemy" in imported
+
+
+def test_a_student_without_the_link_types_the_code_and_gets_the_question(database):
+    code = classroom.store_for(database).open_question("next_token", "is", OPTIONS, 0, [0.5, 0.3, 0.2])
+    at = open_page(ATTENTION, {})
+    at.toggle(key="classroom_open").set_value(True).run()
+    at.text_input(key="classroom_join").input(f" {code.lower()} ").run()
+    at.button(key="classroom-join").click().run()
+    assert not at.exception
+    assert at.query_params[state.CLASS] == code and state.ROLE not in at.query_params
+    assert at.radio(key=f"classroom-choice-{code}").options == OPTIONS
+    assert len(charts(at)) >= 3, "a next-token question hides nothing on the Attention page"
+    at.button(key="classroom-leave").click().run()
+    assert state.CLASS not in at.query_params

@@ -1,0 +1,139 @@
+"""The lesson path and presenter mode: the path is data in the catalogue, every stop says what to notice in
+both languages, and previous/next walk the path (through a page's steps first) in presenter mode, in both
+languages; presenter mode swaps the figures' colour scale for one a projector keeps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from plotly.colors import get_colorscale
+from streamlit.testing.v1 import AppTest
+
+from viz import catalog, frame, i18n, state
+from viz.figures import palette
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+MODEL = "smollm2-135m"  # trained, and it serves every page (the next-token ones too)
+STOPS = catalog.lesson()
+
+
+def test_the_path_is_catalogue_pages_in_catalogue_order():
+    assert len(set(catalog.LESSON_PATH)) == len(catalog.LESSON_PATH)
+    ids = [stop.id for stop in STOPS]
+    assert len(ids) >= 10 and all(page_id in catalog.BY_ID for page_id in ids)
+    assert [page.id for page in catalog.PAGES if page.id in ids] == ids, "the path follows the catalogue's order"
+    assert catalog.lesson_neighbours(ids[0]) == (None, STOPS[1])
+    assert catalog.lesson_neighbours(ids[-1]) == (STOPS[-2], None)
+    assert catalog.lesson_neighbours("no-such-page") == (None, None)
+
+
+def test_a_page_not_built_yet_is_simply_not_on_the_path(monkeypatch):
+    monkeypatch.setattr(catalog, "LESSON_PATH", ("overview", "not_built_yet", "tokenization"))
+    assert [stop.id for stop in catalog.lesson()] == ["overview", "tokenization"]
+
+
+def test_every_stop_says_what_to_notice_in_one_paragraph_in_both_languages():
+    for stop in STOPS:
+        for language in i18n.LANGUAGES:
+            path = i18n.explanation_path(frame.notice_name(stop.id), language)
+            text = path.read_text(encoding="utf-8").strip()
+            assert text and "\n\n" not in text, path
+        chinese = i18n.explanation(frame.notice_name(stop.id), "zh")
+        assert "\n" not in chinese and any("\u4e00" <= char <= "\u9fff" for char in chinese), stop.id
+
+
+def test_the_pages_with_steps_are_on_the_path():
+    assert {"attention", "attention_math"} <= set(frame.STEPS)
+    assert set(frame.STEPS) <= set(catalog.LESSON_PATH)
+
+
+# ---------------------------------------------------------------- in AppTest
+
+
+def open_app(language: str, page: catalog.PageEntry | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in {state.LANG: language, state.PRESENT: "true", state.MODEL: MODEL}.items():
+        at.query_params[key] = value
+    at.run()
+    return at if page is None else at.switch_page(page.script).run()
+
+
+def step_count(at: AppTest, stop: catalog.PageEntry) -> int:
+    steps = frame.STEPS.get(stop.id)
+    return 0 if steps is None else steps.count()
+
+
+def assert_at(at: AppTest, stop: catalog.PageEntry, language: str) -> None:
+    assert not at.exception, (stop.id, [e.value for e in at.exception])
+    translate = i18n.translator(language)
+    assert at.title[0].value == f"{stop.icon} {translate(stop.title)}", (stop.id, at.title[0].value)
+    number = STOPS.index(stop) + 1
+    where = translate("Lesson: stop {number} of {count}").format(number=number, count=len(STOPS))
+    assert any(c.value.startswith(where) for c in at.caption), stop.id
+    notice = i18n.explanation(frame.notice_name(stop.id), language)
+    assert notice in [m.value for m in at.markdown], f"{stop.id}: what to notice is not shown"
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_next_walks_the_whole_path_in_presenter_mode_through_each_pages_steps(language):
+    at = open_app(language)
+    assert any("font-size" in element.proto.body for element in at.get("html")), "presenter styling"
+    for index, stop in enumerate(STOPS):
+        assert_at(at, stop, language)
+        assert at.session_state[state.PRESENT] is True, "presenter mode stays on along the path"
+        assert at.button(key="lesson-previous").disabled == (index == 0 and not step_count(at, stop))
+        assert "page" in at.button(key="lesson-next").proto.shortcut.lower(), "a clicker's Page Down steps"
+        count = step_count(at, stop)
+        if count > 1:  # next goes through the page's steps before it leaves the page
+            key = frame.STEPS[stop.id].key
+            at.session_state[key] = count - 2
+            at.run()
+            at.button(key="lesson-next").click().run()
+            assert at.session_state[key] == count - 1
+            assert_at(at, stop, language)
+        if index == len(STOPS) - 1:
+            assert at.button(key="lesson-next").disabled
+            break
+        at.button(key="lesson-next").click().run()
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_previous_leads_back_from_every_stop(language):
+    at = open_app(language)
+    for stop, before in zip(STOPS[1:], STOPS[:-1]):
+        at.switch_page(stop.script).run()
+        if step_count(at, stop) > 1:
+            key = frame.STEPS[stop.id].key
+            at.session_state[key] = 1
+            at.run()
+            at.button(key="lesson-previous").click().run()
+            assert at.session_state[key] == 0, "previous steps back inside the page first"
+        previous = at.button(key="lesson-previous")
+        assert previous.label == "◀ " + i18n.translator(language)(before.title)
+        previous.click().run()
+        assert_at(at, before, language)
+
+
+def heat_map_scale(at: AppTest) -> list:
+    for chart in at.get("plotly_chart"):
+        for trace in json.loads(chart.proto.spec)["data"]:
+            if trace.get("type") == "heatmap" and trace.get("name") != "masked" and trace.get("colorscale"):
+                return trace["colorscale"]
+    raise AssertionError("no heat map")
+
+
+def test_presenter_mode_draws_attention_in_a_colour_blind_safe_high_contrast_scale():
+    attention = catalog.BY_ID["attention"]
+    presenting = heat_map_scale(open_app("en", attention))
+    screen_app = AppTest.from_file(APP, default_timeout=180)
+    screen_app.query_params[state.MODEL] = MODEL
+    screen_app.run()
+    screen = heat_map_scale(screen_app.switch_page(attention.script).run())
+    assert [stop[1] for stop in presenting] == [stop[1] for stop in get_colorscale(palette.PRESENTER.weights)]
+    assert [stop[1] for stop in screen] == [stop[1] for stop in get_colorscale(palette.SCREEN.weights)]
+
+
+def test_outside_the_app_the_figures_take_the_screen_palette():
+    assert palette.current() is palette.SCREEN
