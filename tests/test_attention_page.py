@@ -137,7 +137,7 @@ def test_the_query_it_is_preselected_and_sinks_are_named():
 
 def test_hiding_sinks_drops_cls_and_sep_and_renormalises():
     at = _open("minilm-l6", TEXT)
-    at.toggle[0].set_value(True).run()
+    at.toggle(key="attention_hide_sinks").set_value(True).run()
     heatmap = _heatmap(at)
     assert "[CLS]" not in heatmap["x"] and "[SEP]" not in heatmap["x"] and "[CLS]" in heatmap["y"]
     np.testing.assert_allclose(_array(heatmap["z"]).sum(axis=1), 1.0, rtol=1e-5)
