@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import N_, InputError
 from .language_model import LanguageModel
 from .translation_task import Sentence
+from .translator import check_translatable
 
 MAX_STEPS = 40  # a free-running decode stops here if it never writes </s> (an untrained model rarely does)
 END = "</s>"
@@ -73,18 +73,6 @@ def source_ids(lm: LanguageModel, text: str) -> tuple[int, ...]:
     check_translatable(lm, text)
     encoded, _ = lm.encode(text)
     return tuple(encoded.ids[: lm.config.max_positions])
-
-
-def check_translatable(lm: LanguageModel, text: str) -> None:
-    """InputError for a model that is no encoder–decoder, or for a source with words the translator never read."""
-    from .translator import KIND, unknown_words
-
-    if lm.config.architecture != "encoder-decoder":
-        raise InputError(N_("{model} is not an encoder–decoder: it does not translate."), model=lm.name)
-    unknown = unknown_words(lm.tokenizer, text) if lm.tokenizer.kind == KIND else []
-    if unknown:
-        raise InputError(N_("The translator does not know these words: {words}. It knows only the words of its "
-                            "toy task (for example 我是一名学生)."), words=", ".join(unknown))
 
 
 @torch.inference_mode()

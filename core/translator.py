@@ -117,14 +117,19 @@ def unknown_words(tokenizer: TextTokenizer, text: str) -> list[str]:
     return list(dict.fromkeys(text[start:end] for start, end in spans))
 
 
-def translate(lm: LanguageModel, text: str, max_new_tokens: int = 40) -> str:
-    """Greedy decoding: the most probable next word, one at a time, until `</s>` (or max_new_tokens)."""
+def check_translatable(lm: LanguageModel, text: str) -> None:
+    """InputError for a model that is no encoder–decoder, or for a source with words the translator never read."""
     if lm.config.architecture != "encoder-decoder":
         raise InputError(N_("{model} is not an encoder–decoder: it does not translate."), model=lm.name)
     unknown = unknown_words(lm.tokenizer, text) if lm.tokenizer.kind == KIND else []
     if unknown:
         raise InputError(N_("The translator does not know these words: {words}. It knows only the words of its "
                             "toy task (for example 我是一名学生)."), words=", ".join(unknown))
+
+
+def translate(lm: LanguageModel, text: str, max_new_tokens: int = 40) -> str:
+    """Greedy decoding: the most probable next word, one at a time, until `</s>` (or max_new_tokens)."""
+    check_translatable(lm, text)
     source, _ = lm.encode(text)
     source_ids = source.ids[: lm.config.max_positions]
     end = next((i for i in lm.tokenizer.special_ids if lm.tokenizer.id_to_token(i) == END), None)
