@@ -61,7 +61,7 @@ def navigation():
                            default=entry is catalog.PAGES[0])
             sections[_(section)].append(page)
             entries[entry.id] = entry
-    page = st.navigation(sections)
+    page = st.navigation(sections, expanded=True)  # every page of the lesson in view, not ten and "View more"
     destination = st.session_state.pop(GO, None)
     if destination in entries and destination != page.url_path:
         # The link's other parameters belong to the page left, and the sidebar's bound widgets (model,
