@@ -55,8 +55,8 @@ browser:
 
 # Serving several replicas (deploy/): the serving test puts Debian's nginx in front of two of them.
 nginx:
-	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null) \
-		|| (apt-get install -y -qq nginx >/dev/null) || echo "nginx could not be installed; the serving test will fail."
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq nginx >/dev/null) \
+		|| echo "nginx could not be installed; the serving test will fail."
 
 # Update the message catalogues from the source: new strings appear untranslated in each .po.
 messages: $(DEV)
