@@ -6,13 +6,13 @@ PORT ?= 8501
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: run test lint bench browser messages clean train-translator
+.PHONY: run test lint bench load browser nginx messages clean train-translator
 
 run: $(RUNTIME)
 	@echo "TransformerScope is starting: open http://localhost:$(PORT)"
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-test: $(DEV) browser lint
+test: $(DEV) browser nginx lint
 	$(BIN)/python -m pytest
 
 lint: $(DEV)
@@ -20,6 +20,13 @@ lint: $(DEV)
 
 bench: $(DEV)
 	$(BIN)/python -m bench.run
+
+# A class at once: N browser sessions against a real server for DURATION seconds (`make load N=30`);
+# the figures go to test-artifacts/load-<N>.json and are printed as a table. See bench/load.py.
+N ?= 10
+DURATION ?= 60
+load: $(DEV) browser
+	$(BIN)/python -m bench.load --sessions $(N) --duration $(DURATION)
 
 # The tiny translator's tokenizer, weights and figures (core/data/tiny-translator), made again from the seed:
 # about 2 minutes on one CPU thread; the same files on the same torch version.
@@ -45,6 +52,11 @@ BROWSER_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji
 browser:
 	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null) \
 		|| echo "Chromium or its fonts could not be installed; the browser tests will fail."
+
+# Serving several replicas (deploy/): the serving test puts Debian's nginx in front of two of them.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq nginx >/dev/null) \
+		|| echo "nginx could not be installed; the serving test will fail."
 
 # Update the message catalogues from the source: new strings appear untranslated in each .po.
 messages: $(DEV)

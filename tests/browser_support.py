@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,9 +83,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_server(log: Path) -> Server:
-    """Start `streamlit run app.py` from the repo root and return once it answers its health check."""
-    port = free_port()
+def start_server(log: Path, extra_args: Sequence[str] = (), port: int | None = None) -> Server:
+    """Start `streamlit run app.py` from the repo root and return once it answers its health check.
+    `extra_args`: more `--section.option value` pairs (the load test shortens the disconnected sessions' TTL)."""
+    port = port or free_port()
     command = [
         str(REPO / ".venv" / "bin" / "streamlit"), "run", "app.py",
         "--server.headless", "true",
@@ -92,6 +94,7 @@ def start_server(log: Path) -> Server:
         "--server.address", "127.0.0.1",
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
+        *extra_args,
     ]
     log.parent.mkdir(parents=True, exist_ok=True)
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server.
@@ -134,3 +137,11 @@ def screenshot(page, name: str) -> Path:
         page.set_viewport_size(window)
         wait_until_settled(page)
     return path
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident memory (VmRSS) in MiB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")

@@ -4,24 +4,55 @@ Every session gets the same objects, not copies (`st.cache_resource`, not
 `st.cache_data`, which would pickle a trace on every hit): models and traces are
 read-only. Traces live in a byte-bounded LRU cache, so changing a layer, a head
 or a token reads a stored trace and never runs the model again.
+
+Forward passes (a trace, an ablated run, a generated token) wait their turn in one
+process-wide queue (viz/model_queue.py): a class of thirty shares the cores instead of
+thrashing them, and a waiting student sees their place in the queue, not a frozen page.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import streamlit as st
+import torch
 
 from core import LanguageModel, ScopeError, Trace, load_model, spec_of
 from core.devices import device_name
 
 from . import state
+from .model_queue import ModelQueue, default_slots, torch_threads
 from .state import _, render
 from .trace_cache import TraceCache
 
 MAX_TIMINGS = 4096
 TRACE_CACHE_BYTES = 2 * 1024**3  # about four 2,048-token SmolLM2 traces in use, or hundreds of sentences
+
+# Half the cores run passes at once, each with the cores' share of threads: set once per process, at import
+# (core/jobs.py lowers it while a training job runs and puts this value back).
+MODEL_QUEUE = ModelQueue(default_slots())
+torch.set_num_threads(torch_threads(MODEL_QUEUE.slots))
+
+
+@contextmanager
+def model_turn() -> Iterator[None]:
+    """Run the block when the queue gives this session a turn; meanwhile say the session's place in it. The
+    notice is drawn again every poll, so a rerun of the waiting page (a new click) takes it out of the queue."""
+    notice = None
+
+    def waiting(place: int) -> None:
+        nonlocal notice
+        if notice is None:
+            notice = st.empty()
+        notice.info(_("Waiting for the model: you are number {place} in the queue.").format(place=place), icon="⏳")
+
+    with MODEL_QUEUE.turn(waiting):
+        if notice is not None:
+            notice.empty()
+        yield
 
 
 @st.cache_resource(show_spinner=False)
@@ -44,7 +75,7 @@ def get_trace(name: str, text: str, target: str | None = None) -> Trace:
     trace = cache.get(key)
     if trace is None:
         lm = get_model(name)
-        with st.spinner(_("Running the model…")):
+        with model_turn(), st.spinner(_("Running the model…")):
             start = time.perf_counter()
             trace = lm.trace(text, target=target, dtype=np.float16)
             timings = model_seconds()
@@ -119,7 +150,7 @@ def get_ablated(name: str, text: str, heads: tuple[tuple[int, tuple[int, ...]], 
     run = cache.get(key)
     if run is None:
         lm, trace = get_model(name), get_trace(name, text)
-        with st.spinner(_("Running the model with heads switched off…")):
+        with model_turn(), st.spinner(_("Running the model with heads switched off…")):
             run = cache.put(key, run_ablated(lm, trace, ablation_of(dict(heads), mode)))
     return run
 
@@ -137,7 +168,8 @@ def token_removal(name: str, text: str, position: int, _lm: LanguageModel, _ids:
     """The removal measure of one position (core/attribution.py), once per (model, text, position)."""
     from core.attribution import token_removal as measure
 
-    return measure(_lm, _ids, position)
+    with model_turn():
+        return measure(_lm, _ids, position)
 
 
 # ---------------------------------------------------------------- training jobs (Watch a Transformer learn)

@@ -17,6 +17,7 @@ from core import N_, InputError
 from core.generation import GenerationCache, Sampling, filter_distribution, generate_step, softmax, step_rng
 from viz import export, state
 from viz.figures.distribution import make_distribution_figure, make_token_loss_figure
+from viz.loading import model_turn
 from viz.state import _, render
 from viz.tokens import LOSS_CEILING_NATS, label_of, labels_for, loss_text_html
 
@@ -142,7 +143,8 @@ def _advance(lm, steps: int) -> None:
     bar = st.progress(0.0, text=_("Generating {count} tokens…").format(count=steps)) if steps > 1 else None
     for done in range(1, steps + 1):
         try:
-            step = generate_step(lm, ids, sampling, step_rng(sampling.seed, len(ids)), st.session_state[GEN_CACHE])
+            with model_turn():
+                step = generate_step(lm, ids, sampling, step_rng(sampling.seed, len(ids)), st.session_state[GEN_CACHE])
         except InputError as exc:
             st.warning(render(exc))
             break

@@ -1,0 +1,353 @@
+"""`make load`: a class at once. N sessions, each a real client (a headless Chromium context driven by
+Playwright) against a real `streamlit run` server, for a fixed time.
+
+Each session types its own text (with a marker word no other session uses) into the shared text box,
+opens the Attention page and steps through heads, opens the Next-token page and generates a token, and
+goes back to Tokenization, over and over. Every action is timed from the change (the click, the key) to
+the finished rerun: the server's `script_finished` message read from the session's websocket, and then
+the page settled (tests/browser_support.SETTLED_JS). Reported:
+
+  - reruns (script runs the server finished for the sessions, fragments included) and actions;
+  - errors, which must be 0: an exception element or an error box sent to any session, a run that ended
+    with a compile error, an action that never finished;
+  - p50 and p95 of the action times, and per kind of action;
+  - the server's resident memory (VmRSS) after warm-up, at its peak, and after the sessions have gone and
+    the server has been idle a while (its disconnected sessions expire; caches trim their idle entries
+    on the next visit, which the measure makes);
+  - leaks: every page a session sees is searched for the other sessions' markers; there must be none;
+  - how often a session was shown its place in the model queue (viz/model_queue.py).
+
+    python -m bench.load --sessions 10 --duration 60
+
+Writes test-artifacts/load-<N>.json and prints a table. The client runs on the same machine as the server:
+on a small machine the browsers' own work is part of what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from browser_support import (  # noqa: E402
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SETTLED_JS,
+    resident_mb,
+    start_server,
+)
+
+MODEL = "smollm2-135m"  # the decoder every one of these pages serves, and the default model
+LANGUAGES = ("en", "zh")  # sessions alternate: the queue notice and the pages in both
+SENTENCES = (
+    "The animal didn't cross the street because it was too tired",
+    "A small model reads the whole sentence at once",
+    "今天太冷了，能穿多少穿多少",
+    "Attention lets every token look at the others",
+    "The cat sat on the mat and looked at the dog",
+)
+WAITING = ("Waiting for the model", "正在等待模型")
+SESSION_TTL_S = 5  # the load server forgets a closed session's state after this (Streamlit's default: 120 s)
+IDLE_S = 15  # after the sessions have gone, before memory is measured again
+# A safety net, not a measure: thirty browsers and the server on two cores may take minutes for one action.
+ACTION_DEADLINE_S = float(os.environ.get("LOAD_ACTION_DEADLINE_S", 600))
+POLL_S = 0.25
+
+# What a session sees: the page's text, what its text boxes hold, and the figures' text.
+SEEN_JS = """() => [document.body.innerText,
+    ...[...document.querySelectorAll('textarea, input')].map((box) => box.value),
+    ...[...document.querySelectorAll('svg text')].map((t) => t.textContent)].join('\\n')"""
+
+
+def marker(i: int) -> str:
+    """A word no other session's text contains, nor any page: fixed length, so none is part of another."""
+    return f"zq{chr(97 + i // 26 % 26)}{chr(97 + i % 26)}{i // 676}x"
+
+
+def text_of(i: int, round_: int) -> str:
+    return f"{marker(i)} {SENTENCES[(i + round_) % len(SENTENCES)]} {round_}"
+
+
+@dataclass
+class Session:
+    index: int
+    marker: str
+    language: str
+    finished: int = 0  # script_finished messages received
+    reruns: int = 0
+    errors: list[str] = field(default_factory=list)
+    leaks: list[str] = field(default_factory=list)
+    queue_notices: int = 0  # drawn again each half second of a wait
+    queued_actions: int = 0
+    times: dict[str, list[float]] = field(default_factory=dict)  # change → finished run, page drawn (ms)
+    server_ms: list[float] = field(default_factory=list)  # change → the server's script_finished message
+    cycles: int = 0
+
+
+def read_frame(session: Session, payload) -> None:
+    """One websocket message from the server: count finished runs, errors and queue notices."""
+    from streamlit.proto.Alert_pb2 import Alert
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    if isinstance(payload, str):
+        return
+    try:
+        message = ForwardMsg.FromString(payload)
+    except Exception:  # not a ForwardMsg (never seen): not ours to judge
+        return
+    kind = message.WhichOneof("type")
+    if kind == "script_finished":
+        status = message.script_finished
+        session.finished += 1
+        if status in (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
+            session.reruns += 1
+        elif status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+            session.errors.append("a run ended with a compile error")
+    elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+        element = message.delta.new_element
+        which = element.WhichOneof("type")
+        if which == "exception":
+            session.errors.append(f"exception: {element.exception.type} {element.exception.message[:300]}")
+        elif which == "alert":
+            if element.alert.format == Alert.ERROR:
+                session.errors.append(f"error box: {element.alert.body[:300]}")
+            elif any(words in element.alert.body for words in WAITING):
+                session.queue_notices += 1
+
+
+class Memory:
+    """The server's resident memory, sampled in a thread until stopped: the peak."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self._stop = pid, resident_mb(pid), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_S):
+            self.peak = max(self.peak, resident_mb(self.pid))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+async def settle(page, session: Session, before: int, what: str, started: float) -> float:
+    """Wait until the server has finished a run begun after `before`, and the page has drawn it; return the
+    milliseconds to the server's message."""
+    deadline = started + ACTION_DEADLINE_S
+    while session.finished <= before:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: no finished run after {ACTION_DEADLINE_S:.0f} s")
+        await asyncio.sleep(0.02)
+    server_ms = (time.monotonic() - started) * 1000
+    await page.wait_for_function(SETTLED_JS, timeout=max(1.0, deadline - time.monotonic()) * 1000)
+    exception = page.locator('[data-testid="stException"]')
+    if await exception.count():
+        session.errors.append(f"{what}: exception box: {(await exception.first.inner_text())[:300]}")
+    return server_ms
+
+
+async def act(page, session: Session, what: str, action, markers: list[str]) -> None:
+    """Do `action`, time it to the settled page, then look for the other sessions' markers on the page."""
+    before, started, notices = session.finished, time.monotonic(), session.queue_notices
+    try:
+        await action()
+        server_ms = await settle(page, session, before, what, started)
+    except Exception as exc:  # a timeout, a missing element: an error of the run, reported, never hidden
+        session.errors.append(f"{what}: {type(exc).__name__}: {str(exc)[:300]}")
+        print(f"session {session.index}: {session.errors[-1]}", file=sys.stderr, flush=True)
+        return
+    session.times.setdefault(what, []).append((time.monotonic() - started) * 1000)
+    session.server_ms.append(server_ms)
+    session.queued_actions += session.queue_notices > notices
+    seen = await page.evaluate(SEEN_JS)
+    session.leaks += [f"{what}: saw {other}" for other in markers if other != session.marker and other in seen]
+
+
+async def run_session(browser, url: str, session: Session, markers: list[str], deadline: float) -> None:
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(ACTION_DEADLINE_S * 1000)
+    page = await context.new_page()
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: read_frame(session, payload)))
+    start = f"{url}/tokenization?model={MODEL}&lang={session.language}&text={quote(text_of(session.index, 0))}"
+
+    async def open_start():
+        await page.goto(start, wait_until="domcontentloaded")
+
+    def nav(page_id: str):
+        async def go():
+            link = page.locator(f'[data-testid="stSidebarNav"] a[href$="/{page_id}"]')
+            if not await link.count():  # the navigation shows the first ten pages until "View more"
+                await page.locator('[data-testid="stSidebarNavViewButton"]').first.click()
+            await link.first.click()
+        return go
+
+    async def type_text(round_: int):
+        box = page.locator('[data-testid="stSidebar"] textarea').first
+        await box.fill(text_of(session.index, round_))
+        await box.press("Control+Enter")
+
+    def click(key: str):
+        return lambda: page.locator(f".st-key-{key} button").filter(visible=True).first.click()
+
+    try:
+        await act(page, session, "open", open_start, markers)
+        while session.cycles == 0 or time.monotonic() < deadline:  # at least one round: the warm-up's
+            session.cycles += 1
+            await act(page, session, "new text", lambda r=session.cycles: type_text(r), markers)
+            await act(page, session, "switch page", nav("attention"), markers)
+            for _ in range(2):
+                await act(page, session, "next head", click("head-next"), markers)
+            await act(page, session, "switch page", nav("next_token"), markers)
+            await act(page, session, "generate", click("nt_next"), markers)
+            await act(page, session, "switch page", nav("tokenization"), markers)
+        own = await page.evaluate(SEEN_JS)
+        if session.marker not in own:
+            session.errors.append("the session's own text is not on its page")
+    finally:
+        await context.close()
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def drive(url: str, sessions: list[Session], duration_s: float, warm: bool = False) -> None:
+    from playwright.async_api import async_playwright
+
+    markers = [session.marker for session in sessions]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            deadline = time.monotonic() + duration_s
+            await asyncio.gather(*(run_session(browser, url, s, markers, deadline) for s in sessions))
+        finally:
+            await browser.close()
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start"
+
+
+def run(sessions: int = 10, duration_s: float = 60.0, idle_s: float = IDLE_S, out: Path | None = None) -> dict:
+    """Start a server, warm it up, run the sessions, measure; return (and write) the report."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    out = out or ARTIFACTS / f"load-{sessions}.json"
+    server = start_server(ARTIFACTS / f"load-{sessions}-server.log",
+                          extra_args=("--server.disconnectedSessionTTL", str(SESSION_TTL_S)))
+    try:
+        where = machine()
+        warm = [Session(10_000, marker(10_000), "en")]  # one session through every page once: models loaded
+        asyncio.run(drive(server.url, warm, 0.0))
+        time.sleep(SESSION_TTL_S + 1)
+        before = resident_mb(server.process.pid)
+        clients = [Session(i, marker(i), LANGUAGES[i % 2]) for i in range(sessions)]
+        began = time.monotonic()
+        with Memory(server.process.pid) as memory:
+            asyncio.run(drive(server.url, clients, duration_s))
+        elapsed = time.monotonic() - began
+        time.sleep(idle_s)  # the sessions have gone; the server forgets them
+        trim = [Session(20_000, marker(20_000), "en")]  # one visit: caches drop their idle entries on use
+        asyncio.run(drive(server.url, trim, 0.0))
+        time.sleep(SESSION_TTL_S + 1)
+        after = resident_mb(server.process.pid)
+        log_errors = server.log_tail(200_000).count("Traceback")
+    finally:
+        server.stop()
+    times = [t for s in clients for ts in s.times.values() for t in ts]
+    server = [t for s in clients for t in s.server_ms]
+    kinds = sorted({kind for s in clients for kind in s.times})
+    report = {
+        "sessions": sessions,
+        "duration_s": duration_s,
+        "elapsed_s": round(elapsed, 1),
+        "machine": where,
+        "shared_machine": True,
+        "model": MODEL,
+        "reruns": sum(s.reruns for s in clients),
+        "actions": len(times),
+        "cycles": sum(s.cycles for s in clients),
+        "errors": [f"session {s.index}: {e}" for s in clients + warm + trim for e in s.errors],
+        "server_tracebacks": log_errors,
+        "leaks": [f"session {s.index}: {leak}" for s in clients for leak in s.leaks],
+        "queue_notices": sum(s.queue_notices for s in clients),
+        "queued_actions": sum(s.queued_actions for s in clients),
+        "p50_ms": percentile(times, 0.5),
+        "p95_ms": percentile(times, 0.95),
+        "server_p50_ms": percentile(server, 0.5),
+        "server_p95_ms": percentile(server, 0.95),
+        "per_action_ms": {kind: {"count": len(ts), "p50": percentile(ts, 0.5), "p95": percentile(ts, 0.95)}
+                          for kind in kinds for ts in [[t for s in clients for t in s.times.get(kind, [])]]},
+        "rss_mb": {"before": round(before, 1), "peak": round(memory.peak, 1), "after": round(after, 1)},
+        "rss_after_over_before": round(after / before, 3),
+        "idle_s": idle_s,
+        "session_ttl_s": SESSION_TTL_S,
+        "per_session": [{k: v for k, v in asdict(s).items() if k not in ("times", "server_ms")}
+                        | {"actions": sum(map(len, s.times.values()))} for s in clients],
+    }
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    return report
+
+
+def table(report: dict) -> str:
+    rss = report["rss_mb"]
+    rows = [
+        ("sessions", report["sessions"]), ("duration (s)", report["duration_s"]), ("reruns", report["reruns"]),
+        ("actions", report["actions"]), ("errors", len(report["errors"]) + report["server_tracebacks"]),
+        ("leaks (another session's text seen)", len(report["leaks"])),
+        ("actions that waited in the model queue", report["queued_actions"]),
+        ("p50 change → finished rerun (ms)", f"{report['p50_ms']:.0f}" if report["p50_ms"] else "–"),
+        ("p95 change → finished rerun (ms)", f"{report['p95_ms']:.0f}" if report["p95_ms"] else "–"),
+        ("p50 / p95 change → server's run finished, before drawing (ms)",
+         f"{report['server_p50_ms'] or 0:.0f} / {report['server_p95_ms'] or 0:.0f}"),
+        ("server RSS before / peak / after (MiB)", f"{rss['before']:.0f} / {rss['peak']:.0f} / {rss['after']:.0f}"),
+        ("after / before", report["rss_after_over_before"]),
+    ]
+    lines = ["| measure | value |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
+    lines += ["", "| action | count | p50 ms | p95 ms |", "|---|---|---|---|"]
+    lines += [f"| {kind} | {v['count']} | {v['p50']:.0f} | {v['p95']:.0f} |"
+              for kind, v in report["per_action_ms"].items()]
+    lines += ["", f"Machine: {report['machine']} (shared with other work while measured)."]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", "-n", type=int, default=int(os.environ.get("N", 10)))
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--idle", type=float, default=IDLE_S)
+    args = parser.parse_args()
+    report = run(args.sessions, args.duration, args.idle)
+    print(table(report))
+    for line in report["errors"] + report["leaks"]:
+        print(line)
+    return 1 if report["errors"] or report["leaks"] or report["server_tracebacks"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Serve TransformerScope from N `streamlit run` replicas on consecutive loopback ports, behind nginx.
+#
+#   deploy/replicas.sh [N]          N replicas (default 2) on BASE_PORT, BASE_PORT+1, …; nginx on PORT
+#
+# Environment (all optional):
+#   PORT=8080          nginx listens here (LISTEN=0.0.0.0 to serve the network; default 127.0.0.1)
+#   BASE_PORT=8501     the first replica's port
+#   RUN_DIR=deploy/run logs, the rendered nginx configuration, pid files, the generated cookie secret
+#   TRANSFORMERSCOPE_COOKIE_SECRET   the secret every replica shares; without it one is generated
+#                      once into $RUN_DIR/cookie-secret (mode 600) and reused
+#   NGINX=nginx        the nginx binary;  STREAMLIT=.venv/bin/streamlit
+#
+# Runs in the foreground; stop it with Ctrl+C or `kill -TERM <pid>`: the replicas and nginx stop with it.
+# The nginx site is deploy/nginx/transformerscope.conf, rendered with these ports.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$HERE")"
+N="${1:-${N:-2}}"
+PORT="${PORT:-8080}"
+LISTEN="${LISTEN:-127.0.0.1}"
+BASE_PORT="${BASE_PORT:-8501}"
+RUN_DIR="$(mkdir -p "${RUN_DIR:-$REPO/deploy/run}" && cd "${RUN_DIR:-$REPO/deploy/run}" && pwd)"
+NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
+STREAMLIT="${STREAMLIT:-$REPO/.venv/bin/streamlit}"
+
+[[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "N must be a positive number, not '$N'" >&2; exit 2; }
+[ -x "$NGINX" ] || { echo "nginx not found ($NGINX): apt-get install nginx" >&2; exit 2; }
+[ -x "$STREAMLIT" ] || { echo "streamlit not found ($STREAMLIT): run 'make run' once first" >&2; exit 2; }
+
+# One secret for every replica: a cookie signed by one replica is valid on the others.
+if [ -z "${TRANSFORMERSCOPE_COOKIE_SECRET:-}" ]; then
+    SECRET_FILE="$RUN_DIR/cookie-secret"
+    if [ ! -s "$SECRET_FILE" ]; then
+        (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$SECRET_FILE")
+    fi
+    TRANSFORMERSCOPE_COOKIE_SECRET="$(cat "$SECRET_FILE")"
+fi
+
+PIDS=()
+stop() {
+    trap - INT TERM EXIT
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+# The site file with this run's replicas, listen address and log path.
+SERVERS=""
+for ((i = 0; i < N; i++)); do SERVERS+="    server 127.0.0.1:$((BASE_PORT + i));\n"; done
+awk -v servers="$SERVERS" -v listen="    listen $LISTEN:$PORT;" -v logpath="$RUN_DIR/access.log" '
+    /# replicas$/ { if (!done) { printf "%s", servers; done = 1 } next }
+    /# listen$/ { print listen; next }
+    /access_log / { sub(/\/var\/log\/nginx\/transformerscope\.access\.log/, logpath) }
+    { print }
+' "$HERE/nginx/transformerscope.conf" > "$RUN_DIR/transformerscope.conf"
+cat > "$RUN_DIR/nginx.conf" <<CONF
+worker_processes 1;
+pid $RUN_DIR/nginx.pid;
+error_log $RUN_DIR/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+    client_body_temp_path $RUN_DIR/tmp/body;
+    proxy_temp_path $RUN_DIR/tmp/proxy;
+    fastcgi_temp_path $RUN_DIR/tmp/fastcgi;
+    uwsgi_temp_path $RUN_DIR/tmp/uwsgi;
+    scgi_temp_path $RUN_DIR/tmp/scgi;
+    include $RUN_DIR/transformerscope.conf;
+}
+CONF
+mkdir -p "$RUN_DIR/tmp"
+"$NGINX" -t -q -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf"
+
+cd "$REPO"
+for ((i = 0; i < N; i++)); do
+    port=$((BASE_PORT + i))
+    STREAMLIT_SERVER_COOKIE_SECRET="$TRANSFORMERSCOPE_COOKIE_SECRET" "$STREAMLIT" run app.py \
+        --server.port "$port" --server.address 127.0.0.1 --server.headless true \
+        --server.fileWatcherType none --browser.gatherUsageStats false \
+        > "$RUN_DIR/replica-$port.log" 2>&1 &
+    PIDS+=($!)
+done
+"$NGINX" -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -g "daemon off;" &
+PIDS+=($!)
+echo "TransformerScope: $N replicas on ports $BASE_PORT–$((BASE_PORT + N - 1)), nginx on http://$LISTEN:$PORT (logs in $RUN_DIR)"
+# Until a signal, or until any of them ends (then the rest are stopped too).
+wait -n
