@@ -20,7 +20,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core import LanguageModel, ScopeError, Trace, load_model, spec_of
+from core import Capability, LanguageModel, ScopeError, Trace, load_model, spec_of
 from core.devices import device_name
 
 from . import state
@@ -111,6 +111,17 @@ def model_or_error(name: str) -> LanguageModel | None:
     except ScopeError as exc:
         st.error(render(exc))
         return None
+
+
+def decoder_reads_text(name: str, text: str) -> str | None:
+    """The target of a page that studies one text: an encoder–decoder's decoder reads the text too (as in a copy
+    task), so its self- and cross-attention have something to show; None for the other models."""
+    return text if spec_of(name).can(Capability.CROSS_ATTENTION) else None
+
+
+def page_trace(name: str, text: str) -> Trace:
+    """get_trace with the decoder reading the text, for the cached results derived from a page's trace."""
+    return get_trace(name, text, decoder_reads_text(name, text))
 
 
 def trace_or_error(name: str, text: str, target: str | None = None) -> Trace | None:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import spec_of
 from viz import catalog, frame, presets, state
-from viz.loading import model_or_error
+from viz.loading import decoder_reads_text, model_or_error
 from viz.state import _
 from viz.views import block, compare, lens
 
@@ -32,4 +32,4 @@ if trace.architecture == "encoder-decoder":
     st.caption(_("An encoder–decoder: the lens reads its decoder's layers, which here read the text itself."))
 st.header(_("The prediction at every layer"))
 lens.explorer(name, text, block.token_labels(name, trace))
-compare.lens_pair(name, text, block.target)
+compare.lens_pair(name, text, decoder_reads_text)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import MODELS, N_, Capability, ScopeError, block_anatomy, model_shape
+from core import MODELS, N_, ScopeError, block_anatomy, model_shape
 from viz import export, state
 from viz.figures.block import (
     make_activation_figure,
@@ -17,7 +17,7 @@ from viz.figures.block import (
     make_sparsity_figure,
     make_sublayer_figure,
 )
-from viz.loading import cached_model, get_trace, trace_or_error
+from viz.loading import cached_model, decoder_reads_text, page_trace, trace_or_error
 from viz.state import _
 from viz.tokens import axis_labels, labels_for
 from viz.views.models import index_slider, models_where
@@ -33,13 +33,8 @@ NORM_FORMULAS = {
 }
 
 
-def target(name: str, text: str) -> str | None:
-    """An encoder–decoder's decoder reads the text too (as the Masks page does)."""
-    return text if MODELS[name].can(Capability.CROSS_ATTENTION) else None
-
-
 def trace_for(name: str, text: str):
-    return trace_or_error(name, text, target(name, text))
+    return trace_or_error(name, text, decoder_reads_text(name, text))
 
 
 def token_labels(name: str, trace) -> list[str]:
@@ -48,24 +43,24 @@ def token_labels(name: str, trace) -> list[str]:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def residual(name: str, text: str) -> block_anatomy.ResidualNorms:
-    return block_anatomy.residual_norms(get_trace(name, text, target(name, text)),
+    return block_anatomy.residual_norms(page_trace(name, text),
                                         cached_model(name).config.norm_placement == "post")
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def norms_of(name: str, text: str, layer: int, token: int, where: str) -> block_anatomy.NormComparison:
-    return block_anatomy.compare_norms(cached_model(name), get_trace(name, text, target(name, text)), layer, token, where)
+    return block_anatomy.compare_norms(cached_model(name), page_trace(name, text), layer, token, where)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def activity(name: str, text: str, layer: int, token: int) -> block_anatomy.FeedForwardActivity:
-    return block_anatomy.feed_forward_activity(get_trace(name, text, target(name, text)), cached_model(name).config,
+    return block_anatomy.feed_forward_activity(page_trace(name, text), cached_model(name).config,
                                                layer, token)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def text_sparsity(name: str, text: str) -> block_anatomy.Sparsity:
-    return block_anatomy.text_sparsity(get_trace(name, text, target(name, text)))
+    return block_anatomy.text_sparsity(page_trace(name, text))
 
 
 def pick_token(labels: list[str], owner: tuple[str, str], default: int, label: str) -> int:

@@ -14,32 +14,28 @@ import streamlit as st
 from core import ScopeError, logit_lens
 from viz import export, state
 from viz.figures.lens import make_candidate_lines_figure, make_lens_grid_figure, make_logit_attribution_figure
-from viz.loading import cached_model, get_trace
+from viz.loading import cached_model, page_trace
 from viz.state import _
 from viz.tokens import label_of
 from viz.views.attention import markdown_literal as _md
-from viz.views.block import pick_token, target
+from viz.views.block import pick_token
 
 CHART = {"displayModeBar": False}
 
 
-def _trace(name: str, text: str):
-    return get_trace(name, text, target(name, text))
-
-
 @st.cache_resource(max_entries=32, show_spinner=False)
 def grid(name: str, text: str, start: int) -> logit_lens.LensGrid:
-    return logit_lens.lens_grid(_trace(name, text), start)
+    return logit_lens.lens_grid(page_trace(name, text), start)
 
 
 @st.cache_resource(max_entries=128, show_spinner=False)
 def one_position(name: str, text: str, position: int) -> logit_lens.PositionLens:
-    return logit_lens.position_lens(_trace(name, text), position)
+    return logit_lens.position_lens(page_trace(name, text), position)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def attribution(name: str, text: str, position: int) -> logit_lens.Attribution:
-    return logit_lens.attribute(_trace(name, text), position)
+    return logit_lens.attribute(page_trace(name, text), position)
 
 
 def _labels(tokenizer, ids) -> np.ndarray:

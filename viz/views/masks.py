@@ -9,11 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import MODELS, N_, Capability, ScopeError, model_shape
+from core import MODELS, N_, ScopeError, model_shape
 from core.mask_experiments import KIND_NAMES, group_masks, padding_check, two_ways
 from viz import export, state
 from viz.figures.masks import make_mask_figure, make_masking_ways_figure
-from viz.loading import cached_model, model_or_error, trace_or_error
+from viz.loading import cached_model, decoder_reads_text, model_or_error, trace_or_error
 from viz.state import _
 from viz.tokens import axis_labels, labels_for
 from viz.views.models import layer_and_head, models_where
@@ -25,9 +25,7 @@ PAD_WITH = state.PAD
 
 
 def _trace(name: str, text: str):
-    """The trace the other pages use for (model, text): an encoder–decoder's decoder reads the text too."""
-    cross = MODELS[name].can(Capability.CROSS_ATTENTION)
-    return trace_or_error(name, text, text if cross else None)
+    return trace_or_error(name, text, decoder_reads_text(name, text))
 
 
 def _labels(name: str, stack) -> list[str]:
