@@ -9,7 +9,17 @@
 from .config import ModelConfig
 from .errors import N_, InputError, Message, ModelUnavailableError, ScopeError, UnknownModelError
 from .language_model import LanguageModel, ModelInfo
-from .registry import MODELS, Capability, ModelSpec, available_models, load_model, model_shape, spec_of
+from .registry import (
+    MODELS,
+    Capability,
+    ModelSpec,
+    available_models,
+    keep_trained,
+    load_model,
+    model_shape,
+    spec_of,
+    trained_model,
+)
 from .trace import AttentionRecord, FeedForwardRecord, LayerRecord, PositionRecord, StackRecord, Trace
 
 __all__ = [
@@ -34,5 +44,7 @@ __all__ = [
     "Trace",
     "UnknownModelError",
     "available_models",
+    "keep_trained",
     "load_model",
+    "trained_model",
 ]

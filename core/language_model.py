@@ -171,10 +171,15 @@ class LanguageModel:
         )
 
     def _decoder_input(self, target: str | Sequence[int] | None, max_tokens: int) -> Encoded:
+        """The decoder's input: the start token, then `target` (a tokenizer that does not prepend the start
+        token to every text, as a copy task's, gets it here)."""
+        start = self.tokenizer.bos_id
+        first = Encoded([start], [self.tokenizer.id_to_token(start)], [(0, 0)])
         if target is None or (isinstance(target, str) and not target):
-            start = self.tokenizer.bos_id
-            return Encoded([start], [self.tokenizer.id_to_token(start)], [(0, 0)])
+            return first
         encoded, _ = self.encode(target)
+        if encoded.ids[:1] != [start]:
+            encoded = Encoded(first.ids + encoded.ids, first.tokens + encoded.tokens, first.offsets + encoded.offsets)
         return self._fit(encoded, max_tokens)[0]
 
     @staticmethod

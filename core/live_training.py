@@ -16,7 +16,10 @@ import numpy as np
 
 from .config import ModelConfig
 from .errors import N_, InputError
-from .training import Task, char_task, continue_text, copy_task, encode_chars, greedy_decode
+from .language_model import LanguageModel
+from .registry import keep_trained
+from .tokenizers import TextTokenizer, symbol_tokenizer
+from .training import UNKNOWN_ID, Task, char_task, continue_text, copy_task, encode_chars, greedy_decode
 
 COPY, REVERSE, TRANSLATE, CHARS = "copy", "reverse", "translate", "chars"
 TASKS = (COPY, REVERSE, TRANSLATE, CHARS)
@@ -104,6 +107,32 @@ def training_options(recipe: Recipe) -> dict:
     return dict(batch_size=recipe.batch_size, learning_rate=3e-3 if recipe.d_model <= 64 else 1.5e-3,
                 warmup=max(1, min(100, recipe.steps // 10)), seed=recipe.seed,
                 snapshot_every=max(1, recipe.steps // SNAPSHOTS))
+
+
+TRAINED_TITLES = {
+    COPY: N_("Your model: it copies digits (trained in this session)"),
+    REVERSE: N_("Your model: it reverses digits (trained in this session)"),
+    TRANSLATE: N_("Your model: it translates the toy sentences (trained in this session)"),
+    CHARS: N_("Your model: it predicts the next character (trained in this session)"),
+}
+TRAINED_WEIGHTS = N_("trained from scratch in this session on the live training page; kept in the server's memory "
+                     "only, while the session lasts")
+
+
+def task_tokenizer(recipe: Recipe, task: Task) -> TextTokenizer:
+    """The tokenizer a trained model reads text with on the other pages, as it read its training data: digits
+    alone (without `<s>`: the encoder never saw one), the translator's word pieces, or one character each."""
+    if recipe.task in (COPY, REVERSE):
+        return symbol_tokenizer(task.labels, "digits", keep="0-9", bos_id=task.bos_id, add_bos=False)
+    if recipe.task == TRANSLATE:
+        return _translation()[0]
+    return symbol_tokenizer(task.labels, "characters", unknown_id=UNKNOWN_ID, bos_id=task.bos_id)
+
+
+def keep_trained_model(name: str, recipe: Recipe, task: Task, module) -> LanguageModel:
+    """Keep a model trained on this page in the process's registry (core/registry.py), under `name`: the other
+    pages then load it, trace it and draw it like an installed model."""
+    return keep_trained(name, TRAINED_TITLES[recipe.task], module, task_tokenizer(recipe, task), TRAINED_WEIGHTS)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ adding an entry here.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.util
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -201,12 +204,49 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+# Models trained in this process (the live training page) and kept to be studied like the installed ones, by
+# name, until newer ones push them out. Not in MODELS: only the session that trained one knows its name.
+TRAINED_KEPT = 16
+_trained: OrderedDict[str, tuple[ModelSpec, LanguageModel]] = OrderedDict()
+_trained_lock = threading.Lock()
+
+
+def keep_trained(name: str, title: str, module: Transformer, tokenizer: TextTokenizer, weights: str) -> LanguageModel:
+    """Keep a model trained here under `name` (its own copy of `module`, laid out for inference), with an entry
+    like the installed models': what it can do follows from its architecture."""
+    module = copy.deepcopy(module).prepare_for_inference()
+    lm = LanguageModel(name, title, module, tokenizer, weights, next(module.parameters()).device)
+    capabilities = {Capability.NEXT_TOKEN}
+    if module.config.architecture == "encoder-decoder":
+        capabilities.add(Capability.CROSS_ATTENTION)
+    spec = ModelSpec(name=name, title=title, weights=weights, read_shape=lambda path: module.config,
+                     load=lambda path: Loaded(module, tokenizer), capabilities=frozenset(capabilities), trained=True,
+                     languages=(), licence="Apache-2.0 (this project)")
+    with _trained_lock:
+        _trained[name] = (spec, lm)
+        while len(_trained) > TRAINED_KEPT:
+            _trained.popitem(last=False)
+    return lm
+
+
+def trained_model(name: str) -> LanguageModel | None:
+    """A model kept by keep_trained, or None (never kept, or pushed out by newer ones)."""
+    with _trained_lock:
+        kept = _trained.get(name)
+    return None if kept is None else kept[1]
+
+
 def spec_of(name: str) -> ModelSpec:
-    """The registry entry, or UnknownModelError naming the models there are."""
-    if name not in MODELS:
+    """The registry entry (of an installed model or one trained here), or UnknownModelError naming the
+    installed models."""
+    if name in MODELS:
+        return MODELS[name]
+    with _trained_lock:
+        kept = _trained.get(name)
+    if kept is None:
         raise UnknownModelError(N_("Unknown model {model!r}. Available: {available}"), model=name,
                                 available=", ".join(MODELS))
-    return MODELS[name]
+    return kept[0]
 
 
 def available_models() -> dict[str, bool]:
@@ -214,17 +254,26 @@ def available_models() -> dict[str, bool]:
     return {name: spec.available() for name, spec in MODELS.items()}
 
 
-@functools.cache
 def model_shape(name: str) -> tuple[ModelConfig, int]:
     """A model's architecture and parameter count, read from its files without loading the weights
     (the parameters are counted on the meta device). Raises like load_model."""
+    lm = trained_model(name)
+    return (lm.config, lm.info.n_params) if lm is not None else _installed_shape(name)
+
+
+@functools.cache
+def _installed_shape(name: str) -> tuple[ModelConfig, int]:
     spec = spec_of(name)
     config = spec.read_shape(spec.path())
     return config, sum(p.numel() for p in Transformer.empty(config).parameters())
 
 
 def load_model(name: str, device: str | torch.device = "auto", dtype: str | torch.dtype = "float32") -> LanguageModel:
-    """Load a model by name. Raises UnknownModelError or ModelUnavailableError with a message for people."""
+    """Load a model by name (a model trained here: the one kept). Raises UnknownModelError or
+    ModelUnavailableError with a message for people."""
+    kept = trained_model(name)
+    if kept is not None:
+        return kept
     spec = spec_of(name)
     target, precision = resolve_device(device), resolve_dtype(dtype)
     loaded = spec.load(spec.path())

@@ -16,7 +16,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 from .errors import InputError
 
@@ -62,12 +62,13 @@ class TextTokenizer:
     """
 
     def __init__(self, tokenizer: Tokenizer, kind: str, byte_level: bool, bos_id: int | None = None,
-                 pieces: PieceFormat | None = None):
+                 pieces: PieceFormat | None = None, add_bos: bool = True):
         self._tok = tokenizer
         self.kind = kind
         self.byte_level = byte_level
         self.pieces: PieceFormat = pieces or ("byte-level" if byte_level else "wordpiece")
-        self.bos_id = bos_id  # prepended by `encode` where the model expects it
+        self.bos_id = bos_id  # the start token: a decoder's first input, and prepended by `encode` if add_bos
+        self.add_bos = add_bos and bos_id is not None
         self.special_ids = frozenset(
             tokenizer.token_to_id(t.content) for t in tokenizer.get_added_tokens_decoder().values() if t.special
         )
@@ -86,14 +87,14 @@ class TextTokenizer:
         text = _LONE_SURROGATE.sub("\ufffd", text)
         enc = self._tok.encode(text)
         ids, tokens, offsets = list(enc.ids), list(enc.tokens), [tuple(o) for o in enc.offsets]
-        if self.bos_id is not None:
+        if self.add_bos:
             ids, tokens, offsets = [self.bos_id] + ids, [self.id_to_token(self.bos_id)] + tokens, [(0, 0)] + offsets
         return Encoded(ids, tokens, offsets)
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of many texts at once (on every core), the start token added as by `encode`."""
         texts = [_LONE_SURROGATE.sub("\ufffd", t) for t in texts]
-        start = [] if self.bos_id is None else [self.bos_id]
+        start = [self.bos_id] if self.add_bos else []
         return [start + list(e.ids) for e in self._tok.encode_batch(texts)]
 
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
@@ -208,3 +209,19 @@ def bytes_tokenizer() -> TextTokenizer:
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in BYTE_SPECIALS])
     return TextTokenizer(tok, "bytes", byte_level=True, bos_id=vocab["<s>"])
+
+
+def symbol_tokenizer(labels: Sequence[str], kind: str, keep: str | None = None, unknown_id: int | None = None,
+                     bos_id: int | None = None, add_bos: bool = True, special: int = 3) -> TextTokenizer:
+    """One token per character, the vocabulary given as its labels (ids in order; the first `special`
+    labels are special tokens such as <pad>, <s> and </s>): the tokenizer of a model trained on the live
+    training page. `keep`, a regular-expression character class, drops every other character before
+    tokenizing (a copy task reads digits only); a character outside the vocabulary reads as `unknown_id`."""
+    vocab = {label: i for i, label in enumerate(labels)}
+    unknown = None if unknown_id is None else labels[unknown_id]
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=unknown))
+    if keep is not None:
+        tok.normalizer = normalizers.Replace(Regex(f"[^{keep}]"), "")
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tok.add_special_tokens([AddedToken(label, special=True, normalized=False) for label in labels[:special]])
+    return TextTokenizer(tok, kind, byte_level=False, bos_id=bos_id, add_bos=add_bos)

@@ -63,6 +63,7 @@ def copy_task(symbols: int = 10, min_length: int = 3, max_length: int = 8, rever
 
 
 UNKNOWN_CHAR = "\ufffd"  # the label of the id every character outside a character task's vocabulary reads as
+UNKNOWN_ID = 3
 
 
 def char_task(text: str, context: int = 32, probe_chars: int = 24) -> Task:
@@ -93,7 +94,7 @@ def char_task(text: str, context: int = 32, probe_chars: int = 24) -> Task:
 def encode_chars(task: Task, text: str) -> list[int]:
     """`text` as the ids of a `char_task` (characters it never saw read as the unknown one)."""
     ids = {label: i for i, label in enumerate(task.labels or ()) if i > 3}
-    return [ids.get(char, 3) for char in text]
+    return [ids.get(char, UNKNOWN_ID) for char in text]
 
 
 @torch.inference_mode()

@@ -94,7 +94,7 @@ def test_missing_model_package_gives_a_clear_error_and_others_still_work(monkeyp
         return None if name == spec.module else real_find_spec(name, *args, **kwargs)
 
     monkeypatch.setattr(core.registry.importlib.util, "find_spec", find_spec)
-    loading.cached_model.clear(spec.name)  # a model cached earlier in this process would hide the missing package
+    loading._installed_model.clear(spec.name)  # a model cached earlier in this process would hide the missing package
     try:
         assert available_models()[spec.name] is False
         at = visit(open_app(spec.name), "viz/pages/attention.py")
@@ -109,7 +109,7 @@ def test_missing_model_package_gives_a_clear_error_and_others_still_work(monkeyp
         assert at.session_state[state.MODEL] == other
         assert at.get("plotly_chart"), "the attention page drew nothing for an installed model"
     finally:
-        loading.cached_model.clear(spec.name)
+        loading._installed_model.clear(spec.name)
 
 
 @pytest.mark.parametrize("page", PAGES)

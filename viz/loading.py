@@ -20,7 +20,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core import Capability, LanguageModel, ScopeError, Trace, load_model, spec_of
+from core import Capability, LanguageModel, ScopeError, Trace, load_model, spec_of, trained_model
 from core.devices import device_name
 
 from . import state
@@ -55,8 +55,15 @@ def model_turn() -> Iterator[None]:
         yield
 
 
-@st.cache_resource(show_spinner=False)
 def cached_model(name: str) -> LanguageModel:
+    """The process's one copy of a model: an installed one loaded once, or one a session trained and kept in the
+    registry (which bounds how many it keeps; a resource cache would keep each for ever)."""
+    kept = trained_model(name)
+    return kept if kept is not None else _installed_model(name)
+
+
+@st.cache_resource(show_spinner=False)
+def _installed_model(name: str) -> LanguageModel:
     return load_model(name)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import MODELS, ScopeError, model_shape, spec_of
+from core import ScopeError, model_shape, spec_of
 
 from . import export, i18n, state
 from .loading import device_label, licence_text, model_or_error
@@ -26,7 +26,7 @@ def model_summary(config, n_params: int) -> str:
 
 
 def _model_line(name: str) -> str:
-    spec = MODELS[name]
+    spec = spec_of(name)
     try:
         return f"**{name}** — {_(spec.title)}: {model_summary(*model_shape(name))}"
     except ScopeError:
@@ -35,7 +35,7 @@ def _model_line(name: str) -> str:
 
 def _model_table() -> None:
     with st.expander(_("The models, side by side")):
-        st.markdown("\n".join(f"- {_model_line(name)}" for name in MODELS))
+        st.markdown("\n".join(f"- {_model_line(name)}" for name in state.model_names()))
 
 
 def _language_picker() -> None:
@@ -70,7 +70,9 @@ def render() -> None:
         _language_picker()
         st.toggle(_("Presenter mode"), key=state.PRESENT, bind="query-params",
                   help=_("Large type and a wide page, for a projector."))
-        names = list(MODELS)
+        names = state.model_names()
+        if st.session_state.get(state.MODEL, names[0]) not in names:  # a trained model the registry let go
+            st.session_state[state.MODEL] = state.default_model()
         st.selectbox(_("Model"), options=names, index=names.index(state.default_model()), key=state.MODEL,
                      bind="query-params")
         name = state.model_name()

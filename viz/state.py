@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.runtime.state.session_state_proxy import get_session_state
 
-from core import MODELS, N_, Capability, Message, available_models, life
+from core import MODELS, N_, Capability, Message, available_models, life, trained_model
 from core import live_training as live
 from core.bpe_training import MAX_MERGES, MERGE_CHOICES
 from core.decoding import MAX_STEPS as MAX_DECODE_STEPS
@@ -66,6 +66,7 @@ INDEX_MEMORY = "_indices"  # (model, "layer" / "head") -> the last value shown
 CHECKED = "_url_checked"
 TRACED = "_traced"  # ((model, text, target), tokens) of the trace this run's page read, for the cost it says
 COST_SAID = "_cost_said"
+TRAINED_MODELS = "_trained_models"  # names of the models this session trained and kept to study
 
 
 def _is_int(low: int, high: int) -> Callable[[str], bool]:
@@ -289,9 +290,24 @@ def model_for_language(language: str, needs: Capability | None = None) -> str | 
     return None
 
 
+def session_models() -> list[str]:
+    """The models this session trained and chose to study (viz/views/trained_model.py), while the registry keeps
+    them: offered beside the installed ones to this session only."""
+    return [name for name in st.session_state.get(TRAINED_MODELS, ()) if trained_model(name) is not None]
+
+
+def add_session_model(name: str) -> None:
+    st.session_state[TRAINED_MODELS] = [*st.session_state.get(TRAINED_MODELS, ()), name]
+
+
+def model_names() -> list[str]:
+    """Every model this session may study: the installed ones, then its own."""
+    return [*MODELS, *session_models()]
+
+
 def model_name() -> str:
     name = st.session_state.get(MODEL)
-    return name if name in MODELS else default_model()
+    return name if name in MODELS or name in session_models() else default_model()
 
 
 def text() -> str:
@@ -325,7 +341,7 @@ def set_text2(value: str | None) -> None:
 
 
 def set_model(name: str) -> None:
-    if name in MODELS:
+    if name in model_names():
         st.session_state[MODEL] = name
 
 

@@ -3,7 +3,7 @@ and a model run with its positions switched off."""
 
 import streamlit as st
 
-from core import MODELS, model_shape
+from core import model_shape, spec_of
 from viz import catalog, frame, presets, state
 from viz.state import _
 from viz.views import positions as views
@@ -18,7 +18,7 @@ if preset is not None and preset.note:
 name, text = state.model_name(), state.text()
 kind = model_shape(name)[0].positional
 st.caption(_("{model}, chosen in the sidebar, uses {kind} positions.").format(
-    model=_(MODELS[name].title), kind=_(views.KIND_NAMES[kind])))
+    model=_(spec_of(name).title), kind=_(views.KIND_NAMES[kind])))
 
 st.header(_("The sinusoid of the original paper"))
 st.latex(r"PE_{(pos,\,2i)}=\sin\!\left(\frac{pos}{10000^{2i/d_{model}}}\right),\qquad "

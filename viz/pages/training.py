@@ -5,6 +5,7 @@ in viz/views/training.py."""
 import streamlit as st
 
 from viz import catalog, frame, state
+from viz.views import trained_model
 from viz.views import training as views
 
 frame.page_header(catalog.BY_ID["training"])
@@ -14,5 +15,7 @@ text = views.text_choice(task)
 recipe = views.size_controls(task, text)
 views.start_stop(recipe)
 views.live_panel()
-views.try_model(views.current_job())
+job = views.current_job()
+views.try_model(job)
+trained_model.study_offer(job)
 st.markdown(state.explain("training_model"))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import MODELS, N_, ScopeError, block_anatomy, model_shape
+from core import N_, ScopeError, block_anatomy, model_shape, spec_of
 from viz import export, state
 from viz.figures.block import (
     make_activation_figure,
@@ -163,7 +163,7 @@ def sparsity_section(preferred: str, text: str) -> None:
             st.info(state.render(exc))
             continue
         config = model_shape(name)[0]
-        names.append(f"{_(MODELS[name].title)} · {_(block_anatomy.activation_name(config))}")
+        names.append(f"{_(spec_of(name).title)} · {_(block_anatomy.activation_name(config))}")
         zero.append(s.zero)
         near.append(s.near_zero)
     if names:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import MODELS, N_, ScopeError, model_shape
+from core import N_, ScopeError, model_shape, spec_of
 from core.mask_experiments import KIND_NAMES, group_masks, padding_check, two_ways
 from viz import export, state
 from viz.figures.masks import make_mask_figure, make_masking_ways_figure
@@ -88,7 +88,7 @@ def encoder_and_decoder_section(text: str, preferred: str) -> None:
             mask = trace.layers[0].self_attn.mask
             labels = _labels(name, trace.stack)
             kind = _("encoder") if trace.architecture == "encoder" else _("decoder")
-            export.chart(make_mask_figure(mask, labels, labels, _=_, title=f"{kind}: {_(MODELS[name].title)}"),
+            export.chart(make_mask_figure(mask, labels, labels, _=_, title=f"{kind}: {_(spec_of(name).title)}"),
                             key=f"pair-{name}", config=CHART)
             seen = int(mask[-1].sum()), int(mask[0].sum())
             st.caption(_("The first token sees {first} token(s), the last {last}.").format(first=seen[1], last=seen[0]))
@@ -103,13 +103,13 @@ def ways_section(name: str, text: str) -> None:
         return
     config = model_shape(name)[0]
     layer, head = layer_and_head(name, config)
-    if not MODELS[name].trained:
+    if not spec_of(name).trained:
         st.caption(_("This model is untrained: these are real computations on random weights."))
     record = trace.layers[layer].self_attn
     ways = two_ways(record.scores[head], record.mask)
     labels = _labels(name, trace.stack)
     title = _("{model}, layer {layer}, head {head}: its recorded scores QKᵀ/√d_k, masked two ways").format(
-        model=_(MODELS[name].title), layer=layer, head=head)
+        model=_(spec_of(name).title), layer=layer, head=head)
     export.chart(make_masking_ways_figure(ways.wrong, ways.right, ways.allowed, ways.leaked, labels, labels,
                                              title=title, _=_), key="mask-ways", config=CHART)
     worst = ways.worst_row
@@ -157,7 +157,7 @@ def padding_section(text: str, preferred: str) -> None:
             st.info(state.render(exc))
             return
         shown = shown or check
-        rows.append({_("model"): _(MODELS[name].title), _("mask"): _("causal") if check.causal else _("none (bidirectional)"),
+        rows.append({_("model"): _(spec_of(name).title), _("mask"): _("causal") if check.causal else _("none (bidirectional)"),
                      _("padding tokens"): int((~check.key_is_real).sum()),
                      _("max |difference|, padding masked"): f"{check.max_masked:.2g}",
                      _("max |difference|, padding not masked"): f"{check.max_unmasked:.2g}"})
@@ -170,5 +170,5 @@ def padding_section(text: str, preferred: str) -> None:
                               index=[_("sentence {n}").format(n=n + 1) for n in range(len(shown.batch))]))
     export.chart(make_mask_figure(shown.allowed[short], labels, labels, padding_keys=~shown.key_is_real[short], _=_,
                                      title=_("{model}: the shorter sentence's mask in the batch").format(
-                                         model=_(MODELS[shown.model].title))), key="mask-padding", config=CHART)
+                                         model=_(spec_of(shown.model).title))), key="mask-padding", config=CHART)
     st.dataframe(pd.DataFrame(rows), hide_index=True)

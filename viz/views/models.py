@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import MODELS, ScopeError, model_shape
+from core import MODELS, ScopeError, model_shape, spec_of
 from viz import state
 from viz.state import _
 
 
 def models_where(test, preferred: str | None = None) -> list[str]:
     """Installed models whose config passes `test`: the chosen one first, then trained ones, in registry order."""
-    names = sorted(MODELS, key=lambda name: (name != preferred, not MODELS[name].trained))
+    names = sorted(MODELS, key=lambda name: (name != preferred, not spec_of(name).trained))
     found = []
     for name in names:
-        if not MODELS[name].available():
+        if not spec_of(name).available():
             continue
         try:
             config = model_shape(name)[0]

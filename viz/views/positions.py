@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import MODELS, N_, ScopeError, model_shape
+from core import N_, ScopeError, model_shape, spec_of
 from core.position_experiments import (
     ORDERS,
     compare_orders,
@@ -117,7 +117,7 @@ def _loaded_model_check(model: str, text: str) -> None:
     gap = float(np.abs(values - sinusoid(len(values), config.d_model)).max())
     st.success(_("{model} adds exactly this table: its recorded position vectors for your {count} tokens equal the "
                  "formula with d_model = {d} (largest difference {gap:.1e}, the trace's float16 rounding).").format(
-        model=_(MODELS[model].title), count=len(values), d=config.d_model, gap=gap))
+        model=_(spec_of(model).title), count=len(values), d=config.d_model, gap=gap))
 
 
 # ---------------------------------------------------------------- a learned table
@@ -137,7 +137,7 @@ def learned_section(name: str) -> None:
     table, cosines, spread = learned_numbers(name, n)
     rows, width = table.shape
     st.caption(_("{model}: {rows} of its {total} trained rows, {width} numbers each.").format(
-        model=_(MODELS[name].title), rows=rows, total=model_shape(name)[0].max_positions, width=width))
+        model=_(spec_of(name).title), rows=rows, total=model_shape(name)[0].max_positions, width=width))
     left, right = st.columns(2)
     export.chart(make_position_table_figure(table, _=_, title=_("The learned position table")),
                  key="learned-table", config=CHART, where=left)
@@ -211,7 +211,7 @@ def order_choice() -> str:
 
 def _row(result, lm) -> dict[str, object]:
     verdict = _("the same vectors, permuted") if result.permuted_without_positions else _("different vectors")
-    return {_("model"): _(MODELS[result.model].title), _("positions"): _(KIND_NAMES[result.positional]),
+    return {_("model"): _(spec_of(result.model).title), _("positions"): _(KIND_NAMES[result.positional]),
             _("mask"): _("causal") if result.causal else _("none (bidirectional)"),
             _("max |difference|, with positions"): f"{result.max_with:.3g}",
             _("max |difference|, positions off"): f"{result.max_without:.3g}",
@@ -235,7 +235,7 @@ def positions_off_section(text: str, order: str, preferred: str) -> None:
         with st.spinner(_("Running the model…")):
             result = comparison(name, tuple(ids_a), tuple(ids_b))
         rows.append(_row(result, lm))
-        st.markdown(_("**{model}** reads the two orders as:").format(model=_(MODELS[name].title)))
+        st.markdown(_("**{model}** reads the two orders as:").format(model=_(spec_of(name).title)))
         st.code(f"{lm.tokenizer.decode(ids_a)}\n{lm.tokenizer.decode(ids_b)}", language=None, wrap_lines=True)
         unknown = sum(lm.tokenizer.is_unknown(i) for i in ids_a)
         if unknown:
@@ -254,7 +254,7 @@ def _token_table(result, lm) -> None:
     if not result.reordered:
         st.info(_("Reordered, these tokens are the same sequence: there is nothing to compare. Try a longer text."))
     labels_b = labels_for(lm.tokenizer, result.ids_b)
-    with st.expander(_("Token by token ({model})").format(model=_(MODELS[result.model].title))):
+    with st.expander(_("Token by token ({model})").format(model=_(spec_of(result.model).title))):
         st.dataframe(pd.DataFrame({
             _("token"): labels_b, _("position, second order"): list(range(len(labels_b))),
             _("position, first order"): result.permutation,
