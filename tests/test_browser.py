@@ -155,6 +155,30 @@ def test_hostile_text_in_the_link_is_shown_as_text(server, page, name):
     assert "window" in page.locator('[data-testid="stMain"]').text_content()
 
 
+# Markup of every kind a student might paste: HTML that runs script, a script element, a javascript: link in
+# HTML and in Markdown, a Markdown link and heading, and a word long enough to break a layout.
+HOSTILE_PAYLOADS = ('<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> '
+                    '<a id="xss-anchor" href="javascript:window.__xss=3">a</a> [xss-md](javascript:window.__xss=4) '
+                    '[xss-site](https://example.invalid/xss) # xss-heading ' + "W" * 300)
+INJECTED_JS = """() => ({
+    ran: window.__xss === undefined ? null : window.__xss,
+    images: document.querySelectorAll('img[src="x"]').length,
+    scripts: [...document.querySelectorAll('script')].filter((s) => s.textContent.includes('__xss')).length,
+    anchors: document.querySelectorAll('#xss-anchor, a[href^="javascript:"], a[href*="example.invalid"]').length,
+    headings: [...document.querySelectorAll('h1, h2, h3')].filter((h) => h.textContent.includes('xss-heading')).length,
+})"""
+
+
+def test_hostile_markup_creates_no_element_and_runs_no_script_on_any_page(server, page):
+    for name in PAGE_PATHS:
+        open_page(page, f"{server.url}/{PAGE_PATHS[name]}?model=smollm2-135m&text={quote(HOSTILE_PAYLOADS)}", TITLE)
+        assert_no_exception(page, f"{name} with hostile markup")
+        found = page.evaluate(INJECTED_JS)
+        assert found == {"ran": None, "images": 0, "scripts": 0, "anchors": 0, "headings": 0}, (name, found)
+        assert page.get_by_role("textbox", name="Text").input_value() == HOSTILE_PAYLOADS
+    screenshot(page, "last-page-hostile-markup")
+
+
 @pytest.mark.parametrize("name", ["tokenization", "attention", "next_token"])
 def test_chinese_tokens_read_as_characters_everywhere(server, page, name):
     """Byte-level BPE cuts Chinese characters into byte pieces: every label names its character."""
