@@ -181,6 +181,7 @@ def _pairs(page: str) -> tuple[Preset, ...]:
 PAIR_PAGES = ("attention", "next_token", "logit_lens")
 PRESETS = PRESETS + tuple(preset for page in PAIR_PAGES for preset in _pairs(page))
 
+
 def _recipe(task: str, layers: int, d_model: int, heads: int, steps: int, batch: int) -> tuple[tuple[str, object], ...]:
     """The training page's controls for one recipe (each a URL parameter); a character model reads the
     lesson texts."""
