@@ -1,8 +1,8 @@
 """Training jobs in background threads: one per session, a few per process, each bounded in time.
 
 A page asks the process's `JobRegistry` to `start` a `Recipe` (core/live_training.py) for its session (the
-`owner`); the job trains in a daemon thread with one torch thread, so the server keeps answering other
-people, and records its steps, losses and attention snapshots where the page reads them (`Job.view`).
+`owner`); the job trains in a daemon thread with one torch thread (`use_threads_here`), so the server
+keeps answering other people, and records its steps, losses and attention snapshots where the page reads them (`Job.view`).
 It ends by itself after its steps, when stopped, past the registry's time limit, or when its session has
 ended: the registry asks the job's `alive` function (True, False, or None when it cannot tell) and, when
 that cannot tell, looks at the session's heartbeat (`touch`, called by the page on every run) and ends a
@@ -40,6 +40,31 @@ IDLE_LIMIT_S = 30.0  # without a heartbeat for this long (where the server canno
 KEEP_FINISHED_S = 1800.0  # a finished job is dropped after this long without a heartbeat
 MAX_KEPT = 16  # finished jobs kept at most: the oldest go first
 Alive = Callable[[], bool | None]
+
+
+_DEFAULT_THREADS = threading.Lock()  # one thread at a time sets and restores torch's process default
+
+
+def use_threads_here(count: int) -> None:
+    """Give the calling thread, a new one, `count` torch threads, and leave every other thread's count as it is.
+
+    Measured on this torch (2.13 CPU, OpenMP backend), counting the OS threads that share a matmul's work
+    (/proc/self/task/*/schedstat): `torch.set_num_threads` in one Python thread does not change the count
+    (nor the real parallelism) of a thread that has already run torch code: OpenMP's and MKL's counts are
+    per thread. But it also sets the process default that a thread starts from at its first torch call,
+    and Streamlit runs every script run in a new thread: every page run of every session that began while
+    a job trained ran on 1 thread (the old code set the default back only when the last job ended). So this
+    thread first reads the default (its first torch call takes it over: called after the default was set
+    back, it would take the default and train on every core), sets its own count, and a short-lived helper
+    thread then sets the default back: threads that already ran keep theirs, new ones still start from the
+    default (viz/loading.py's count; only a thread whose first torch call falls in the instant between the two
+    calls would take `count`), and a job's end changes nothing."""
+    with _DEFAULT_THREADS:
+        default = torch.get_num_threads()  # this thread's first torch call: it starts from the default
+        torch.set_num_threads(count)  # this thread's count, and, as a side effect, the default
+        helper = threading.Thread(target=torch.set_num_threads, args=(default,), name="torch-threads-default")
+        helper.start()  # the default back, set from a thread whose own count does not matter
+        helper.join()
 
 
 class JobRefused(ScopeError):
@@ -124,7 +149,6 @@ class JobRegistry:
         self._jobs: dict[str, Job] = {}
         self._alive: dict[str, Alive] = {}
         self._lock = threading.Lock()
-        self._threads_before = torch.get_num_threads()
 
     def start(self, owner: str, recipe: Recipe, alive: Alive | None = None, device: str = "auto") -> Job:
         """Start training `recipe` for `owner`; JobRefused if one of its jobs runs or the process is full,
@@ -187,7 +211,7 @@ class JobRegistry:
             self._alive.pop(job.owner, None)
 
     def _run(self, job: Job, config, device: str) -> None:
-        torch.set_num_threads(self.torch_threads)  # the job's share of the CPU: the server stays responsive
+        use_threads_here(self.torch_threads)  # the job's share of the CPU: the server stays responsive
         ending: list[str] = []
 
         def report(progress: Progress) -> bool:
@@ -209,6 +233,3 @@ class JobRegistry:
         except Exception as exc:  # out of memory, say: the page says so, the server goes on
             job._end(FAILED, Message(N_("Training stopped with an error: {error}"), error=str(exc)[:300]),
                      at=self.clock())
-        finally:
-            if self.running_count() == 0:
-                torch.set_num_threads(self._threads_before)

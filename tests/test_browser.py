@@ -531,3 +531,53 @@ def test_every_page_loads_nothing_from_outside_the_app(server, browser):
         assert not failed and not missing, (failed, missing)
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------- Watch a Transformer learn (issue 13)
+
+PROGRESS = '[data-testid="stProgress"]'
+STEP_JS = """() => {
+    const bar = document.querySelector('[data-testid="stProgress"]');
+    const found = bar && bar.innerText.match(/(\\d+)\\s*\\/\\s*(\\d+)/);
+    return found ? Number(found[1]) : null;
+}"""
+FIRST_QUERY_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+    .filter((g) => (g.data || []).some((t) => t.type === 'heatmap'))
+    .map((g) => g.data.find((t) => t.type === 'heatmap').y[0])"""
+
+
+def test_a_model_trains_in_the_background_while_the_page_answers_then_it_can_be_tried(server, page):
+    """In Chinese: a recipe button puts its recipe in the link; Start; the progress and the loss figure move
+    on by themselves (the fragment's timer); another control answers while the job trains; Stop (or the
+    end of the steps) ends it, and the trained model answers an input."""
+    zh = i18n.translator("zh")
+    open_page(page, f"{server.url}/training?lang=zh", TITLE)
+    page.get_by_role("button", name=zh("Reverse: the anti-diagonal"), exact=True).click()
+    page.wait_for_function("() => location.search.includes('tr_task=reverse')")
+    wait_until_settled(page)
+    assert zh("Reverse a sequence of digits") in page.locator('[data-testid="stRadio"]').nth(2).inner_text()
+    page.get_by_role("button", name=zh("Start training")).click()
+    page.wait_for_function(f"() => ({STEP_JS})() > 0")
+    first = page.evaluate(STEP_JS)
+    page.wait_for_function(f"(first) => ({STEP_JS})() > first", arg=first)  # no click: the timer reran it
+    page.wait_for_function(f"() => ({PLOT_TITLES_JS})().some((t) => t && t.includes("
+                           f"{json.dumps(zh('Cross-entropy loss while training'))}))")
+    page.wait_for_function(f"() => ({FIRST_QUERY_JS})().length > 0")
+    assert page.evaluate(FIRST_QUERY_JS)[0] == "&lt;s&gt;"  # the cross-attention: the decoder's queries
+    kinds = page.locator('[data-testid="stRadio"]').filter(has_text=zh("Which attention")).first
+    kinds.get_by_text(zh("encoder self-attention")).click()  # while the job trains, or just after
+    page.wait_for_function(f"() => ({FIRST_QUERY_JS})().some((first) => first !== '&lt;s&gt;')")
+    page.get_by_role("button", name=zh("Stop")).click()
+    page.get_by_text(zh("Try the model you trained")).wait_for()
+    wait_until_settled(page)
+    status = page.locator(PROGRESS).inner_text()
+    assert zh("stopped by you") in status or zh("finished: every step done") in status, status
+    answer = page.locator('[data-testid="stCode"]').last
+    assert re.fullmatch(r"[0-9 ]+|∅", answer.inner_text().strip()), answer.inner_text()
+    box = page.get_by_label(zh("Input"), exact=True)
+    box.fill("9 8 7")
+    box.press("Enter")
+    wait_until_settled(page)
+    assert_no_exception(page, "the training page after a run")
+    assert re.fullmatch(r"[0-9 ]+|∅", page.locator('[data-testid="stCode"]').last.inner_text().strip())
+    screenshot(page, "training-zh-trained")

@@ -5,6 +5,8 @@ and a short run that learns."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -145,6 +147,43 @@ def test_a_job_trains_with_one_torch_thread_and_gives_the_threads_back():
     finish(job)
     assert seen and set(seen) == {1}
     assert torch.get_num_threads() == before
+
+
+def threads_in_a_new_thread() -> int:
+    """torch's thread count as a thread that starts now sees it (Streamlit runs each page run in a new one)."""
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def trained(job) -> None:
+    """Wait until the job has taken a step (its thread has set its own count)."""
+    deadline = time.monotonic() + WAIT
+    while job.running and job.view().step == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert job.view().step > 0
+
+
+def test_a_job_never_changes_the_thread_count_of_other_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # not 1, whatever the machine: a job that lowered it would show
+    try:
+        registry = JobRegistry()
+        first, second = registry.start("a", LONG), registry.start("b", LONG)
+        trained(first)
+        trained(second)
+        assert torch.get_num_threads() == 3 and threads_in_a_new_thread() == 3  # while both train
+        registry.stop("a")
+        finish(first)
+        assert second.running
+        assert torch.get_num_threads() == 3 and threads_in_a_new_thread() == 3  # one ended, one trains
+        registry.stop("b")
+        finish(second)
+        assert torch.get_num_threads() == 3 and threads_in_a_new_thread() == 3  # none trains
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_a_recipe_out_of_bounds_is_refused_with_a_message():

@@ -9,15 +9,20 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import bpe_training
 from core import live_training as live
 from core.jobs import RUNNING, SESSION_ENDED, STOPPED
-from viz import i18n, loading, state
+from viz import i18n, loading, presets, state
 from viz.views import training as views
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE, OTHER_PAGE = "viz/pages/training.py", "viz/pages/emergence.py"
 WAIT = 120  # a safety net for joining a thread, never a measure
 TINY = {state.TR_STEPS: "20", state.TR_D: "16", state.TR_BATCH: "8"}
+RECIPES = presets.for_page("training")
+WIDGETS = {state.TR_LAYERS: "slider", state.TR_D: "select_slider", state.TR_HEADS: "select_slider",
+           state.TR_STEPS: "slider", state.TR_BATCH: "select_slider", state.TR_TASK: "radio",
+           state.TR_SOURCE: "radio"}
 LONG = {state.TR_STEPS: "3000", state.TR_D: "128", state.TR_LAYERS: "3", state.TR_BATCH: "128"}
 
 
@@ -55,6 +60,56 @@ def test_the_page_offers_every_task_in_both_languages(language):
     assert at.radio(key=state.TR_SOURCE).value == "lesson"
     assert any(translate("Choose a task and sizes, then press Start: the loss and the attention appear here as "
                          "the model learns.") == i.value for i in at.info)
+
+
+def recipe_shown(at: AppTest) -> dict:
+    """The value of every recipe control the page shows."""
+    return {key: getattr(at, kind)(key=key).value for key, kind in WIDGETS.items()
+            if key != state.TR_SOURCE or at.radio(key=state.TR_TASK).value == live.CHARS}
+
+
+def test_the_recipes_are_short_labelled_text_less_presets_within_the_bounds():
+    assert [dict(p.settings)[state.TR_TASK] for p in RECIPES] == list(live.TASKS)  # one for every task
+    for preset in RECIPES:
+        settings = dict(preset.settings)
+        assert preset.text is None and preset.note and len(preset.label) <= 30
+        assert set(settings) <= set(WIDGETS) and set(settings) <= set(state.URL_PARAMS)
+        assert all(state.URL_PARAMS[key].valid(str(value)) for key, value in settings.items())
+        text = bpe_training.lesson_corpus() if settings[state.TR_TASK] == live.CHARS else ""
+        live.Recipe(settings[state.TR_TASK], settings[state.TR_LAYERS], settings[state.TR_D],
+                    settings[state.TR_HEADS], settings[state.TR_STEPS], settings[state.TR_BATCH], text).check()
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+@pytest.mark.parametrize("index", range(len(RECIPES)), ids=lambda i: RECIPES[i].settings[0][1])
+def test_a_recipe_button_sets_the_controls_and_the_link(language, index):
+    preset = RECIPES[index]
+    translate = i18n.translator(language)
+    at = open_page({"lang": language})
+    row = [b for b in at.button if b.key.startswith("preset-training-")]
+    assert [b.label for b in row] == [translate(p.label) for p in RECIPES]
+    at.button(key=f"preset-training-{index}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert recipe_shown(at) == dict(preset.settings)
+    assert translate(preset.note) in [i.value for i in at.info]  # the note of the recipe now chosen
+    again = open_page(dict(at.query_params))  # the link alone gives the same recipe
+    assert recipe_shown(again) == dict(preset.settings)
+    again.run()  # the note follows the controls' values, which a first run from a link has only once drawn
+    assert translate(preset.note) in [i.value for i in again.info]
+
+
+def test_a_recipe_leaves_the_text_and_starts_as_it_says():
+    at = open_page({"lang": "en", state.TEXT: "my own text"})
+    at.button(key="preset-training-1").click().run()
+    assert at.session_state[state.TEXT] == "my own text"
+    start(at)
+    job = job_of(at)
+    settings = dict(RECIPES[1].settings)
+    assert (job.recipe.task, job.recipe.layers, job.recipe.d_model, job.recipe.heads, job.recipe.steps,
+            job.recipe.batch_size) == tuple(settings[k] for k in (state.TR_TASK, state.TR_LAYERS, state.TR_D,
+                                                                   state.TR_HEADS, state.TR_STEPS, state.TR_BATCH))
+    at.button(key="tr_stop").click().run()
+    assert job.wait(WAIT)
 
 
 def test_a_tiny_job_shows_its_progress_loss_and_attention_then_its_model_answers():

@@ -1,7 +1,9 @@
 """The seed articles' worked examples (shared/seed-examples.md), one click each.
 
 Each preset names the page that teaches it, the text (and model) it loads,
-and what the page should make visible.
+and what the page should make visible. A page whose choices are its controls rather than a text (the
+training page's recipe) has presets without a text: their `settings` are the values of its controls, each
+under its URL parameter's key, and clicking one leaves the person's text and model as they are.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core import N_
+from core import live_training as live
 
 from . import catalog, state
 from .state import _
@@ -20,12 +23,13 @@ from .state import _
 class Preset:
     page: str  # a page id of the catalogue
     label: str  # short, so a row of buttons stays apart on a projector; translated
-    text: str
+    text: str | None  # None: the preset leaves the person's text (and model) as they are
     model: str | None = None  # None keeps the model the person has chosen
     note: str = ""  # translated
     focus: str | None = None  # the word the page should open on (the query token of the Attention page)
     language: str | None = None  # the text's language: a trained model that reads it is chosen where installed
-    settings: tuple[tuple[str, object], ...] = ()  # (session key, value) for the page's controls
+    settings: tuple[tuple[str, object], ...] = ()  # (session key, value) for the page's controls: a key of
+    # state.URL_PARAMS is a widget bound to the URL (or linked with state.link), so the choice lands in the link
     text2: str | None = None  # a minimal pair: the second text, shown beside the first (compare mode)
 
 
@@ -177,11 +181,51 @@ def _pairs(page: str) -> tuple[Preset, ...]:
 PAIR_PAGES = ("attention", "next_token", "logit_lens")
 PRESETS = PRESETS + tuple(preset for page in PAIR_PAGES for preset in _pairs(page))
 
+
+def _recipe(task: str, layers: int, d_model: int, heads: int, steps: int, batch: int) -> tuple[tuple[str, object], ...]:
+    """The training page's controls for one recipe (each a URL parameter); a character model reads the
+    lesson texts."""
+    source = ((state.TR_SOURCE, "lesson"),) if task == live.CHARS else ()
+    return ((state.TR_TASK, task), (state.TR_LAYERS, layers), (state.TR_D, d_model), (state.TR_HEADS, heads),
+            (state.TR_STEPS, steps), (state.TR_BATCH, batch), *source)
+
+
+# The training page's recipes, each sized (measured with one torch thread on two busy cores) to show its
+# pattern well within the job's time limit; they set the controls and leave the text alone.
+TRAINING = (
+    Preset("training", N_("Copy: the diagonal"), None,
+           note=N_("Small and quick: the loss falls within seconds, and the cross-attention becomes the diagonal. To "
+                   "write the i-th digit, the decoder reads the i-th digit of the source."),
+           settings=_recipe(live.COPY, 1, 32, 2, 300, 32)),
+    Preset("training", N_("Reverse: the anti-diagonal"), None,
+           note=N_("The same model reversing: its cross-attention runs from the last digit of the source to the "
+                   "first, the anti-diagonal."),
+           settings=_recipe(live.REVERSE, 1, 32, 2, 500, 32)),
+    Preset("training", N_("Translation: the alignment"), None,
+           note=N_("The toy Chinese → English sentences, one layer: its cross-attention becomes an alignment. Each "
+                   "row looks at the Chinese word it is about to translate, so 明天 (tomorrow), first in Chinese, is "
+                   "read last."),
+           settings=_recipe(live.TRANSLATE, 1, 64, 4, 300, 32)),
+    Preset("training", N_("Characters: the lesson texts"), None,
+           note=N_("A tiny GPT reads the app's lesson texts one character at a time: the loss falls from guessing "
+                   "to spelling, and it writes text that looks like them."),
+           settings=_recipe(live.CHARS, 2, 64, 4, 600, 32)),
+)
+PRESETS = PRESETS + TRAINING
+
+
 def for_page(page: str) -> list[Preset]:
     return [p for p in PRESETS if p.page == page]
 
 
 def _apply(preset: Preset) -> None:
+    if preset.text is not None:
+        _load_text(preset)
+    for key, value in preset.settings:
+        st.session_state[key] = value
+
+
+def _load_text(preset: Preset) -> None:
     state.set_text(preset.text)
     state.set_text2(preset.text2)
     model = preset.model
@@ -191,17 +235,27 @@ def _apply(preset: Preset) -> None:
         state.set_model(model)
     if preset.focus:
         st.session_state[state.OPEN_BEST] = True
-    for key, value in preset.settings:
-        st.session_state[key] = value
+
+
+def _chosen(preset: Preset) -> bool:
+    """Whether every control of a text-less preset has the preset's value now (the session's, else the link's)."""
+    return all(str(st.session_state.get(key, st.query_params.get(key))) == str(value)
+               for key, value in preset.settings)
 
 
 def preset_buttons(page: str) -> Preset | None:
-    """A row of preset buttons; returns the preset whose text is loaded now, to show its note."""
+    """A row of preset buttons; returns the preset whose text (or, without a text, whose settings) is loaded
+    now, to show its note."""
     presets = for_page(page)
-    st.caption(_("Examples from the articles, one click each:"))
+    recipes = any(p.text is None for p in presets)
+    st.caption(_("Recipes, each sized to show its pattern in time, one click each:") if recipes else
+               _("Examples from the articles, one click each:"))
     row = st.container(horizontal=True)  # wraps onto more lines on a narrow screen; no label is cut
     for index, preset in enumerate(presets):
-        row.button(_(preset.label), on_click=_apply, args=(preset,), key=f"preset-{page}-{index}", help=preset.text)
+        row.button(_(preset.label), on_click=_apply, args=(preset,), key=f"preset-{page}-{index}",
+                   help=preset.text if preset.text is not None else _(preset.note))
+    if recipes:
+        return next((p for p in presets if p.text is None and _chosen(p)), None)
     current, second = state.text(), state.text2()
     return next((p for p in presets if p.text == current and p.text2 == second),
                 next((p for p in presets if p.text == current and p.text2 is None), None))

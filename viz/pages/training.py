@@ -4,12 +4,16 @@ in viz/views/training.py."""
 
 import streamlit as st
 
-from viz import catalog, frame, state
+from viz import catalog, frame, presets, state
+from viz.state import _
 from viz.views import trained_model
 from viz.views import training as views
 
 frame.page_header(catalog.BY_ID["training"])
 st.markdown(state.explain("training"))
+preset = presets.preset_buttons("training")
+if preset is not None and preset.note:
+    st.info(_(preset.note))
 task = views.task_choice()
 text = views.text_choice(task)
 recipe = views.size_controls(task, text)
