@@ -145,14 +145,18 @@ def test_the_byte_bound_still_holds_with_an_idle_bound():
     assert cache.get(9) is not None and cache.get(7) is None
 
 
-def test_memory_is_released_only_after_a_large_drop():
+def test_memory_is_released_once_drops_add_up_to_release_bytes():
     cache, clock, released = idle_cache(release_bytes=100)
-    cache.put("small", Sized(10))
-    clock.now += 61
+    for i in range(9):
+        cache.put(i, Sized(10))
+        clock.now += 61
     cache.put("big", Sized(200))
-    assert released == []  # 10 bytes freed: below release_bytes
+    assert released == []  # 90 bytes freed: below release_bytes
     clock.now += 61
-    assert cache.get("big") is None and released == [1]
+    assert cache.get("big") is None and released == [1]  # 290 bytes in all
+    cache.put("again", Sized(10))
+    clock.now += 61
+    assert cache.trim() == 10 and released == [1]  # counted from the last release
 
 
 def test_release_memory_runs_where_libc_has_malloc_trim_or_not():

@@ -9,7 +9,7 @@ bound), so it grows after it is stored: every get and put counts the traces agai
 The byte bound alone keeps what a class has left behind: thirty students' own texts, a
 few MB each, stay until 2 GiB of newer ones push them out. So a trace nobody has read for
 `idle_s` seconds is dropped at the next get or put (a teacher's preset text, read by
-someone every few seconds while the class uses it, stays). When a drop frees many bytes,
+someone every few seconds while the class uses it, stays). Once drops have freed many bytes,
 `release_memory` hands them back to the operating system: freed arrays otherwise stay in
 the allocator's arenas and the server's resident memory never falls.
 
@@ -33,7 +33,7 @@ IDLE_ENV = "SCOPE_CACHE_IDLE_S"
 # figure, a teacher's preset read by someone in the class, stay; a text the class has left gives its memory
 # back soon after. Recomputing a dropped short text costs one forward pass (~0.1 s on SmolLM2).
 DEFAULT_IDLE_S = 120.0
-RELEASE_BYTES = 32 * 1024**2  # a drop that frees this much hands memory back to the system
+RELEASE_BYTES = 32 * 1024**2  # once drops have freed this much since the last release, memory goes back
 
 
 def idle_seconds() -> float:
@@ -75,7 +75,7 @@ class TraceCache:
     def __init__(self, max_bytes: int, idle_s: float | None = None, clock: Callable[[], float] = time.monotonic,
                  release: Callable[[], None] = release_memory, release_bytes: int = RELEASE_BYTES):
         """`idle_s`: drop entries not read for that many seconds (None: never); `clock` gives seconds (tests pass
-        a fake one); `release` runs after a get or put dropped at least `release_bytes`, outside the lock."""
+        a fake one); `release` runs once drops have freed `release_bytes` since it last ran, outside the lock."""
         self.max_bytes, self.idle_s, self.release_bytes = max_bytes, idle_s, release_bytes
         self._clock, self._release = clock, release
         self._entries: OrderedDict[Hashable, Trace] = OrderedDict()
@@ -84,6 +84,7 @@ class TraceCache:
         self._lock = threading.Lock()
         self.hits = self.misses = 0
         self.dropped_idle = self.dropped_bytes = 0  # entries dropped for sitting unread, bytes freed in all
+        self._unreleased = 0  # bytes dropped since `release` last ran
 
     @property
     def nbytes(self) -> int:
@@ -154,7 +155,12 @@ class TraceCache:
         return size
 
     def _released(self, freed: int) -> None:
-        if freed >= self.release_bytes:
+        with self._lock:
+            self._unreleased += freed
+            due = self._unreleased >= self.release_bytes
+            if due:
+                self._unreleased = 0
+        if due:
             self._release()
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Trace]) -> Trace:
