@@ -147,16 +147,40 @@ def test_the_byte_bound_still_holds_with_an_idle_bound():
 
 def test_memory_is_released_once_drops_add_up_to_release_bytes():
     cache, clock, released = idle_cache(release_bytes=100)
+    cache.put("kept", Sized(1000))  # read every 20 s throughout: the cache never goes quiet
+
+    def wait(seconds):
+        for _ in range(seconds // 20):
+            clock.now += 20
+            assert cache.get("kept") is not None
+        clock.now += seconds % 20
+
     for i in range(9):
         cache.put(i, Sized(10))
-        clock.now += 61
+        wait(61)
     cache.put("big", Sized(200))
-    assert released == []  # 90 bytes freed: below release_bytes
-    clock.now += 61
+    assert released == [] and cache.dropped_bytes == 90  # below release_bytes
+    wait(61)
     assert cache.get("big") is None and released == [1]  # 290 bytes in all
     cache.put("again", Sized(10))
-    clock.now += 61
+    wait(61)
     assert cache.trim() == 10 and released == [1]  # counted from the last release
+
+
+def test_memory_is_released_when_the_class_has_gone_quiet():
+    cache, clock, released = idle_cache(release_bytes=10**9)
+    for i in range(5):
+        cache.put(i, Sized(10))
+    clock.now += 61
+    assert cache.get("the next visit's text") is None
+    assert len(cache) == 0 and released == [1]  # 50 bytes, far below release_bytes, but all there was
+    cache.put("a", Sized(10))
+    cache.put("b", Sized(10))
+    clock.now += 40
+    cache.put("c", Sized(100))
+    clock.now += 21
+    cache.put("d", Sized(10))
+    assert list(cache._entries) == ["c", "d"] and released == [1]  # 20 freed, 110 still held: not quiet
 
 
 def test_release_memory_runs_where_libc_has_malloc_trim_or_not():

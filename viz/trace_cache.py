@@ -10,6 +10,7 @@ The byte bound alone keeps what a class has left behind: thirty students' own te
 few MB each, stay until 2 GiB of newer ones push them out. So a trace nobody has read for
 `idle_s` seconds is dropped at the next get or put (a teacher's preset text, read by
 someone every few seconds while the class uses it, stays). Once drops have freed many bytes,
+or idle drops have freed more than the cache still holds (the class has gone quiet),
 `release_memory` hands them back to the operating system: freed arrays otherwise stay in
 the allocator's arenas and the server's resident memory never falls.
 
@@ -75,7 +76,8 @@ class TraceCache:
     def __init__(self, max_bytes: int, idle_s: float | None = None, clock: Callable[[], float] = time.monotonic,
                  release: Callable[[], None] = release_memory, release_bytes: int = RELEASE_BYTES):
         """`idle_s`: drop entries not read for that many seconds (None: never); `clock` gives seconds (tests pass
-        a fake one); `release` runs once drops have freed `release_bytes` since it last ran, outside the lock."""
+        a fake one); `release` runs, outside the lock, once drops have freed `release_bytes` since it last ran or
+        idle drops have freed more than the cache still holds."""
         self.max_bytes, self.idle_s, self.release_bytes = max_bytes, idle_s, release_bytes
         self._clock, self._release = clock, release
         self._entries: OrderedDict[Hashable, Trace] = OrderedDict()
@@ -96,16 +98,16 @@ class TraceCache:
     def get(self, key: Hashable) -> Trace | None:
         with self._lock:
             now = self._clock()
-            freed = self._drop_idle(now)
-            trace = self._entries.get(key)
+            idle = self._drop_idle(now)
+            trace, freed = self._entries.get(key), 0
             if trace is None:
                 self.misses += 1
             else:
                 self.hits += 1
                 self._entries.move_to_end(key)
                 self._read_at[key] = now
-                freed += self._evict()
-        self._released(freed)
+                freed = self._evict()
+        self._released(idle, freed)
         return trace
 
     def put(self, key: Hashable, trace: Trace) -> Trace:
@@ -115,8 +117,9 @@ class TraceCache:
             self._entries[key] = trace
             self._entries.move_to_end(key)
             self._read_at[key] = now
-            freed = self._drop_idle(now) + self._evict()
-        self._released(freed)
+            idle = self._drop_idle(now)
+            freed = self._evict()
+        self._released(idle, freed)
         return trace
 
     def trim(self) -> int:
@@ -154,10 +157,12 @@ class TraceCache:
         self.dropped_bytes += size
         return size
 
-    def _released(self, freed: int) -> None:
+    def _released(self, idle: int, evicted: int = 0) -> None:
+        """Count what the idle drops and the evictions freed; release memory when due."""
         with self._lock:
-            self._unreleased += freed
-            due = self._unreleased >= self.release_bytes
+            self._unreleased += idle + evicted
+            quiet = idle > 0 and idle > sum(self._sizes.get(key, 0) for key in self._entries)
+            due = self._unreleased >= self.release_bytes or (quiet and self._unreleased > 0)
             if due:
                 self._unreleased = 0
         if due:
@@ -174,4 +179,4 @@ class TraceCache:
             self._sizes.clear()
             self._read_at.clear()
             self.hits = self.misses = 0
-        self._released(freed)
+        self._released(0, freed)
