@@ -18,8 +18,9 @@ test: $(DEV) browser nginx lint
 lint: $(DEV)
 	$(BIN)/ruff check .
 
-bench: $(DEV)
-	$(BIN)/python -m bench.run
+# Core, pages and a 10-session load test (bench/run.py); `make bench BENCH_ARGS=--no-load` leaves the load test out.
+bench: $(DEV) browser
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # A class at once: N browser sessions against a real server for DURATION seconds (`make load N=30`);
 # the figures go to test-artifacts/load-<N>.json and are printed as a table. See bench/load.py.

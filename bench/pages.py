@@ -1,7 +1,8 @@
 """Server-side page speed, measured with Streamlit's AppTest:
 
   - Attention page: changing the head on a 64-token text (no model call: the trace is cached);
-  - Attention page: a new 64-token text on SmolLM2 (one forward with full capture, then the page);
+  - Attention page: a new 64-token text on SmolLM2 (one forward with full capture, then the page), and on
+    every other installed model (MiniLM, Gemma 3, the untrained classic: a new text per model);
   - Attention page: changing the head on a 1,024-token text (the heat map is an image of the one head);
   - Next-token page: a new 1,500-character paragraph (about 300 tokens) on SmolLM2;
   - every page of the catalogue: a rerun once its trace is cached (the same sentence throughout).
@@ -63,6 +64,8 @@ def main(repeats: int = 7) -> dict:
         "new_text_ms": 1e3 * statistics.median(new_texts),
         "head_change_long_ms": 1e3 * long_head_change(lm, repeats),
         "next_token_paragraph_ms": 1e3 * next_token_paragraph(repeats),
+        "new_text_by_model_ms": {MODEL: 1e3 * statistics.median(new_texts)}
+        | {name: 1e3 * seconds for name, seconds in new_text_by_model(max(3, repeats // 2)).items()},
         "rerun_ms": {page: 1e3 * seconds for page, seconds in page_reruns(samples[0], repeats).items()},
     }
     print(
@@ -71,6 +74,8 @@ def main(repeats: int = 7) -> dict:
         f"change head at {LONG_TOKENS:,} tokens {result['head_change_long_ms']:.0f} ms; "
         f"Next-token page, a new {PARAGRAPH_CHARS:,}-character paragraph: {result['next_token_paragraph_ms']:.0f} ms"
     )
+    for name, ms in result["new_text_by_model_ms"].items():
+        print(f"  Attention page, a new {N_TOKENS}-token text on {name}: {ms:.0f} ms")
     for page, ms in result["rerun_ms"].items():
         print(f"  {page}: rerun with the trace cached {ms:.0f} ms")
     return result
@@ -88,6 +93,30 @@ def page_reruns(text: str, repeats: int) -> dict[str, float]:
     for page in catalog.PAGES:
         at.switch_page(page.script).run()  # computes and caches what the page needs
         times[page.id] = statistics.median(timed_run(at) for _ in range(repeats))
+    return times
+
+
+def new_text_by_model(repeats: int) -> dict[str, float]:
+    """Median seconds of the Attention page's rerun after a new N_TOKENS-token text, for every installed model
+    but MODEL (measured in main): the model loaded and its first text run before timing."""
+    from core.registry import available_models
+    from viz.loading import get_model
+
+    times = {}
+    for name, installed in available_models().items():
+        if name == MODEL or not installed:
+            continue
+        samples = texts(get_model(name), repeats + 1)
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at.session_state["model"] = name
+        at.session_state["text"] = samples[0]
+        at.run()
+        at.switch_page("viz/pages/attention.py").run()
+        runs = []
+        for text in samples[1:]:
+            at.session_state["text"] = text
+            runs.append(timed_run(at))
+        times[name] = statistics.median(runs)
     return times
 
 

@@ -13,7 +13,11 @@ a warm-up of:
     torch.mm / torch.bmm on this machine, and our trace's time over it.
 Then greedy generation: tokens per second with our key/value cache, without it, and transformers'
 `generate` (float32, with its own cache), plus each model's load time and the peak resident memory of
-all models loaded together. Results are printed as Markdown tables and written to bench/results/.
+all models loaded together. Then the pages (bench/pages.py: head change, a new text per model, the
+Next-token page, every page's rerun) and the load test (bench/load.py: 10 browser sessions for 60 s against a
+real server; its p50/p95, errors, memory after/before, and the cold start to the first rendered page), each
+skippable (--no-pages, --no-load). Results are printed as Markdown tables, the last one "Speed figures in one
+place", and written to bench/results/.
 """
 
 from __future__ import annotations
@@ -265,6 +269,37 @@ def generation_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _value(figure: float | None, unit: str, digits: int = 0) -> str:
+    return "–" if figure is None else f"{figure:,.{digits}f} {unit}"
+
+
+def summary_table(generation: list[dict], pages: dict | None, load: dict | None) -> str:
+    """Speed figures in one place: the page figures, generation, and the load test, "–" where not measured."""
+    pages, load = pages or {}, load or {}
+    ms = lambda key: _value(pages.get(key), "ms")  # noqa: E731
+    rows = [("cold start: `streamlit run` to the first rendered page (browser)",
+             _value(load.get("cold_start_s"), "s", 1)),
+            ("Attention, 64 tokens: change the head (server)", ms("head_change_ms")),
+            ("Attention, 1,024 tokens: change the head (server)", ms("head_change_long_ms"))]
+    rows += [(f"Attention, a new 64-token text, {name} (server)", _value(value, "ms"))
+             for name, value in (pages.get("new_text_by_model_ms") or {"smollm2-135m": pages.get("new_text_ms")}).items()]
+    rows.append(("Next token, a new 1,500-character paragraph (server)", ms("next_token_paragraph_ms")))
+    rows += [(f"generation, {g['model']}, key/value cache", _value(g["ours_tok_s"], "tok/s", 1)) for g in generation]
+    if load:
+        rss = load["rss_mb"]
+        rows += [
+            (f"load, {load['sessions']} sessions × {load['duration_s']:.0f} s: change → finished rerun, p50 / p95",
+             f"{load['p50_ms'] / 1e3:.1f} s / {load['p95_ms'] / 1e3:.1f} s" if load["p95_ms"] else "–"),
+            ("load: reruns, errors, another session's text seen",
+             f"{load['reruns']}, {len(load['errors']) + load['server_tracebacks']}, {len(load['leaks'])}"),
+            ("load: server memory before / peak / after, after ÷ before",
+             f"{rss['before']:,.0f} / {rss['peak']:,.0f} / {rss['after']:,.0f} MiB, {load['rss_after_over_before']:.2f}"),
+        ]
+    else:
+        rows.append(("load test", "–"))
+    return "\n".join(["| figure | value |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
@@ -272,6 +307,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--no-pages", action="store_true", help="skip the page benchmark (bench/pages.py)")
+    parser.add_argument("--no-load", action="store_true", help="skip the load test (bench/load.py, about 3 minutes)")
     args = parser.parse_args()
     gpu = torch.cuda.is_available() and args.device != "cpu"
     sizes = args.sizes or ([32, 128, 512, 2048, 8192] if gpu else [32, 128, 512, 1024, 2048])
@@ -293,6 +329,12 @@ def main() -> None:
         from bench import pages
 
         page_speed = pages.main()
+    load_report = None
+    if not gpu and not args.no_load:  # a real server and Chromium, as the page benchmark needs streamlit
+        from bench import load
+
+        load_report = load.run(sessions=10, duration_s=60)
+        print(load.table(load_report), flush=True)
     report = (
         f"Machine: {machine()}\n\n{table(rows)}\n\n{generation_table(generation)}\n\n"
         f"Load time: " + ", ".join(f"{r['model']} {r['load_s']:.1f} s" for r in rows if r["n"] == rows[0]["n"])
@@ -306,11 +348,12 @@ def main() -> None:
             f"Attention page, smollm2-135m, 64 tokens: change head {page_speed['head_change_ms']:.0f} ms, "
             f"new text {page_speed['new_text_ms']:.0f} ms (whole-page rerun on the server)\n"
         )
+    report += f"\nSpeed figures in one place ({machine()}):\n\n{summary_table(generation, page_speed, load_report)}\n"
     print("\n" + report)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     summary = {"machine": machine(), "rows": rows, "generation": generation, "ablation": ablation, "peak_mb": memory,
-               "pages": page_speed}
+               "pages": page_speed, "load": load_report}
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(summary, indent=1))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
 

@@ -26,7 +26,7 @@ from core.devices import device_name
 from . import state
 from .model_queue import ModelQueue, default_slots, torch_threads
 from .state import _, render
-from .trace_cache import TraceCache
+from .trace_cache import TraceCache, idle_seconds
 
 MAX_TIMINGS = 4096
 TRACE_CACHE_BYTES = 2 * 1024**3  # about four 2,048-token SmolLM2 traces in use, or hundreds of sentences
@@ -74,7 +74,7 @@ def get_model(name: str) -> LanguageModel:
 
 @st.cache_resource
 def trace_cache() -> TraceCache:
-    return TraceCache(TRACE_CACHE_BYTES)
+    return TraceCache(TRACE_CACHE_BYTES, idle_s=idle_seconds())
 
 
 def get_trace(name: str, text: str, target: str | None = None) -> Trace:
@@ -156,7 +156,7 @@ ABLATION_CACHE_BYTES = 256 * 1024**2  # ablated runs keep the residual stream, a
 
 @st.cache_resource
 def ablation_cache() -> TraceCache:
-    return TraceCache(ABLATION_CACHE_BYTES)
+    return TraceCache(ABLATION_CACHE_BYTES, idle_s=idle_seconds())
 
 
 def get_ablated(name: str, text: str, heads: tuple[tuple[int, tuple[int, ...]], ...], mode: str):
@@ -173,7 +173,7 @@ def get_ablated(name: str, text: str, heads: tuple[tuple[int, tuple[int, ...]], 
     return run
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64, ttl=idle_seconds())
 def rollout_row(name: str, text: str, position: int, _trace: Trace) -> np.ndarray:
     """Attention rollout of one position (core/attribution.py), once per (model, text, position)."""
     from core.attribution import trace_rollout
@@ -181,7 +181,7 @@ def rollout_row(name: str, text: str, position: int, _trace: Trace) -> np.ndarra
     return trace_rollout(_trace, position)
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64, ttl=idle_seconds())
 def token_removal(name: str, text: str, position: int, _lm: LanguageModel, _ids: tuple[int, ...]):
     """The removal measure of one position (core/attribution.py), once per (model, text, position)."""
     from core.attribution import token_removal as measure
