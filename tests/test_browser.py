@@ -569,6 +569,9 @@ def test_a_model_trains_in_the_background_while_the_page_answers_then_it_can_be_
     page.wait_for_function(f"() => ({FIRST_QUERY_JS})().some((first) => first !== '&lt;s&gt;')")
     page.get_by_role("button", name=zh("Stop")).click()
     page.get_by_text(zh("Try the model you trained")).wait_for()
+    # The run after Stop may find the job in its last step; the panel's timer then draws the final status.
+    page.wait_for_function("(ends) => ends.some((end) => document.querySelector('[data-testid=\"stProgress\"]')"
+                           ".innerText.includes(end))", arg=[zh("stopped by you"), zh("finished: every step done")])
     wait_until_settled(page)
     status = page.locator(PROGRESS).inner_text()
     assert zh("stopped by you") in status or zh("finished: every step done") in status, status
@@ -581,3 +584,18 @@ def test_a_model_trains_in_the_background_while_the_page_answers_then_it_can_be_
     assert_no_exception(page, "the training page after a run")
     assert re.fullmatch(r"[0-9 ]+|∅", page.locator('[data-testid="stCode"]').last.inner_text().strip())
     screenshot(page, "training-zh-trained")
+
+    # Then the same model on the Attention page: its name in the link, the digits tried as the text.
+    page.get_by_role("button", name=zh("Study this model on the other pages")).click()
+    page.wait_for_function("() => location.search.includes('model=trained-reverse-')")
+    wait_until_settled(page)
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_role("link", name=zh("Attention"), exact=True).click()
+    page.wait_for_url(re.compile(r"/attention\?"))
+    wait_until_settled(page)
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                           ".some((g) => (g.data || []).some((t) => t.type === 'heatmap'))")
+    assert_no_exception(page, "the Attention page studying the trained model")
+    assert "model=trained-reverse-" in page.url and "text=9+8+7" in page.url
+    assert page.get_by_role("textbox", name=zh("Text")).input_value() == "9 8 7"
+    screenshot(page, "training-zh-studied-on-attention")

@@ -21,7 +21,9 @@ def model_summary(config, n_params: int) -> str:
     heads = _("{count} heads").format(count=config.n_heads)
     if config.kv_heads != config.n_heads:
         heads += " " + _("({count} K/V)").format(count=config.kv_heads)
-    params = _("{count:,.1f} M parameters").format(count=n_params / 1e6)
+    # A model trained on the live training page may have a few thousand: "0.0 M" would say nothing.
+    params = (_("{count:,.1f} M parameters").format(count=n_params / 1e6) if n_params >= 100_000
+              else _("{count:,} parameters").format(count=n_params))
     return f"{kind} · {layers} · {heads} · d_model {config.d_model} · {params}"
 
 
