@@ -228,10 +228,11 @@ def _life_frames(seen: Seen) -> np.ndarray:
     return life.run(grid, 4)
 
 
-def _merge_curves(seen: Seen) -> tuple[np.ndarray, list[int], int]:
-    trained = bpe_training.train(seen.text, 12)
-    return (trained.tokens_after_each_merge(seen.text),
-            [trained.corpus_tokens(k) for k in range(trained.n_merges + 1)], trained.n_merges)
+def _merge_curves(s: Seen):
+    """A tokenizer learned from the text itself, and the text's token count after each of its merges."""
+    trained = bpe_training.train(s.text, 12)
+    curves = (trained.tokens_after_each_merge(s.text), [trained.corpus_tokens(k) for k in range(trained.n_merges + 1)])
+    return curves, {"step": trained.n_merges, "title": s.text}
 
 
 def _rope_paths(seen: Seen) -> np.ndarray:
@@ -262,7 +263,7 @@ DRIVE = {
                                               np.asarray(s.trace.layers[0].attn_norm[-1])[None]), {"title": s.text}),
     "make_activation_figure": lambda s: _activation(s),
     "make_sparsity_figure": lambda s: _sparsity(s),
-    "make_merge_curve_figure": lambda s: (_merge_curves(s)[:2], {"step": _merge_curves(s)[2], "title": s.text}),
+    "make_merge_curve_figure": lambda s: _merge_curves(s),
     "make_guesses_figure": lambda s: ((s.candidate_labels, np.arange(len(s.candidate_labels))),
                                       {"answer": 0, "shares": s.candidate_probs, "title": s.text}),
     "make_attention_difference_figure": lambda s: ((np.where(s.mask, s.probs(0) - s.probs(1), np.nan), s.axis, s.axis),
@@ -416,7 +417,10 @@ def test_any_text_through_every_figure_builder(models, text, model, language):
 
 # ---------------------------------------------------------------- every page
 
-PAGE_MODELS = ("smollm2-135m", "minilm-l6", "classic", "tiny-translator")  # every kind of model but the slow Gemma
+# Every kind of model but the slow-to-load Gemma; the small translator first: it serves every page, and the
+# text at its maximum length costs seconds there where a 2,048-token trace costs half a minute on some pages
+# (tests/test_long_text.py runs those).
+PAGE_MODELS = ("tiny-translator", "minilm-l6", "smollm2-135m", "classic")
 
 
 def as_a_browser_sends(text: str) -> str:
@@ -438,13 +442,13 @@ NASTY = "\ufffd 👨‍👩‍👧‍👦 <|im_start|>[CLS]\x00\x1b[31m שלום
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(text=TEXTS.map(as_a_browser_sends), language=st.sampled_from(list(i18n.LANGUAGES)),
        by_link=st.booleans(), pick=st.integers(0, len(PAGE_MODELS) - 1))
-@example(text=NASTY, language="zh", by_link=True, pick=0)
+@example(text=NASTY, language="zh", by_link=True, pick=2)  # SmolLM2 where the page takes any model
 @example(text=as_a_browser_sends(LONG[2]), language="en", by_link=True, pick=0)  # beyond the limit: cut to it
 def test_any_text_on_every_page(page, text, language, by_link, pick):
     """The text comes as a link brings it (the URL: one the app refuses, empty or too long, is said and
     cut) or as the student types it (the session), in either language, on a model that serves the page."""
     names = models_for(page)
-    at = AppTest.from_file(str(APP), default_timeout=120)
+    at = AppTest.from_file(str(APP), default_timeout=300)  # the maximum length, on a machine shared with others
     at.query_params[state.LANG] = language
     at.query_params[state.MODEL] = names[pick % len(names)]
     if by_link:
