@@ -215,7 +215,7 @@ class TrainedBPE:
 
     def tokens_after_each_merge(self, text: str) -> np.ndarray:
         """(n_merges + 1,) how many tokens `text` has after 0, 1, …, n_merges merges."""
-        pairs = PairCounts(word_counts(text))
+        pairs = PairCounts(word_counts(_LONE_SURROGATE.sub("\ufffd", text)))  # as `train` reads the corpus
         counts = [pairs.tokens]
         for merge in self.merges:
             pairs.merge(merge.left, merge.right)

@@ -125,6 +125,13 @@ def test_input_is_bounded_cut_at_a_character_and_empty_input_refused():
     assert bpe.train("x\ud800y x\ud800y", 10).n_merges > 0  # a lone surrogate does not stop training
 
 
+def test_a_sentence_with_a_lone_surrogate_is_counted_as_training_reads_one():
+    trained = bpe.train("x\ud800y x\ud800y", 10)
+    counts = trained.tokens_after_each_merge("x\ud800y")  # raised UnicodeEncodeError in `tokenizers`
+    np.testing.assert_array_equal(counts, trained.tokens_after_each_merge("x\ufffdy"))
+    assert counts[0] == len("x\ufffdy".encode()) and counts[-1] < counts[0]
+
+
 def test_symbols_read_as_their_bytes():
     assert bpe.symbol_bytes("Ġt") == b" t"
     assert bpe.symbol_bytes("ç¼ĸ") == "编".encode()
