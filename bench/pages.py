@@ -41,16 +41,21 @@ def timed_run(at: AppTest) -> float:
     return elapsed
 
 
+def attention_page(name: str, text: str) -> AppTest:
+    """A session on the Attention page with `name` reading `text`, run once: the model loaded, the text traced."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.session_state["model"] = name
+    at.session_state["text"] = text
+    at.run()
+    return at.switch_page("viz/pages/attention.py").run()
+
+
 def main(repeats: int = 7) -> dict:
     from viz.loading import get_model
 
     lm = get_model(MODEL)
     samples = texts(lm, repeats + 1)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    at.session_state["model"] = MODEL
-    at.session_state["text"] = samples[0]
-    at.run()
-    at.switch_page("viz/pages/attention.py").run()
+    at = attention_page(MODEL, samples[0])
     head_changes = []
     for i in range(repeats):
         at.session_state["head"] = (i + 1) % lm.info.n_heads
@@ -107,11 +112,7 @@ def new_text_by_model(repeats: int) -> dict[str, float]:
         if name == MODEL or not installed:
             continue
         samples = texts(get_model(name), repeats + 1)
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-        at.session_state["model"] = name
-        at.session_state["text"] = samples[0]
-        at.run()
-        at.switch_page("viz/pages/attention.py").run()
+        at = attention_page(name, samples[0])
         runs = []
         for text in samples[1:]:
             at.session_state["text"] = text
