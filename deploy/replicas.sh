@@ -55,7 +55,13 @@ awk -v servers="$SERVERS" -v listen="    listen $LISTEN:$PORT;" -v logpath="$RUN
     /access_log / { sub(/\/var\/log\/nginx\/transformerscope\.access\.log/, logpath) }
     { print }
 ' "$HERE/nginx/transformerscope.conf" > "$RUN_DIR/transformerscope.conf"
+# Started as root, nginx's workers would run as "nobody", which may not reach a private RUN_DIR (a home or a
+# 0700 temporary folder): a large response it buffers to RUN_DIR/tmp (the app's Plotly bundle) then fails.
+# The workers run as whoever starts this script; started as anyone else, nginx cannot switch user anyway.
+WORKER_USER=""
+[ "$(id -u)" = 0 ] && WORKER_USER="user $(id -un) $(id -gn);"
 cat > "$RUN_DIR/nginx.conf" <<CONF
+$WORKER_USER
 worker_processes 1;
 pid $RUN_DIR/nginx.pid;
 error_log $RUN_DIR/nginx-error.log warn;

@@ -137,6 +137,14 @@ def test_a_session_through_nginx_works_and_stays_on_one_replica(served):
     assert secret.stat().st_mode & 0o077 == 0 and len(secret.read_text()) == 64
 
 
+def test_nginx_workers_can_buffer_to_the_run_folder(served):
+    """nginx spools a large response (the Plotly bundle) to RUN_DIR/tmp when the browser reads it slowly: its
+    workers must own what they create there, even under a private (0700) folder such as pytest's."""
+    run_dir = served["run_dir"]
+    assert (run_dir / "tmp" / "proxy").stat().st_uid == os.getuid()
+    assert "[crit]" not in (run_dir / "nginx-error.log").read_text()
+
+
 def test_stopping_the_script_stops_the_replicas_and_nginx(served):
     served["script"].send_signal(signal.SIGTERM)
     served["script"].wait(timeout=60)
