@@ -212,6 +212,7 @@ def test_an_attention_preset_opens_the_head_its_ranking_finds():
     best = rank_heads([layer.self_attn.probs for layer in trace.layers], query, sinks)[0]
     assert (at.session_state[LAYER_KEY], at.session_state[HEAD_KEY]) == (best.layer, best.head)
     assert labels[best.key] == "animal"  # the head shows the preset's point
+    assert (best.layer, best.head) == (13, 8)  # as the README's Attention row says
     worth = [b for b in at.button if b.key and b.key.startswith("worth-")]
     assert worth and worth[0].key == f"worth-{best.layer}-{best.head}"
     worth[1].click().run()
