@@ -46,14 +46,16 @@ def make_guesses_figure(options: Sequence[str], counts, *, answer: int | None = 
         customdata=np.stack([counts, np.full(n, total)], axis=1), text=[str(c) if c else "" for c in counts],
         textposition="outside",
         hovertemplate="%{x}: %{customdata[0]} / %{customdata[1]}<extra></extra>"))
+    tallest = share.copy()  # per option, the top of its bars: the answer's mark sits just above them
     if shares is not None and answer is not None:
         model = np.asarray(shares, dtype=np.float32)
         if model.shape != (n,):
             raise ValueError(f"shares must have one entry per option ({n}), got shape {model.shape}")
         fig.add_trace(go.Bar(x=names, y=model, name=_("the model"), marker_color=CLASS_COLOUR_SCREEN,
                              marker_pattern_shape="/", hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
-    if answer is not None:
-        fig.add_annotation(x=names[answer], y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+        tallest = np.maximum(tallest, model)
+    if answer is not None:  # over its own bars, clear of the count above them (not up in the legend's row)
+        fig.add_annotation(x=names[answer], y=float(tallest[answer]), yanchor="bottom", yshift=22, showarrow=False,
                            text="✓ " + plotly_text(_("the model's answer")),
                            font=dict(color=colours.highlight, size=16))
     fig.update_xaxes(type="category", tickfont=dict(size=16))

@@ -60,6 +60,8 @@ FOCUS_CSS = f"""<style>
     display: none; }}
 [data-testid="stMainBlockContainer"] {{ padding-bottom: 1rem; }}
 </style>"""
+# Presenter mode's narrow top padding would leave the question under Streamlit's header bar.
+PRESENTER_STAGE_CSS = f"<style>.st-key-{STAGE} {{ margin-top: 1.5rem; }}</style>"
 NEXT_TOKEN_OPTIONS = 6
 SETTING = "classroom_database_url"  # in .streamlit/secrets.toml; the environment variable wins
 
@@ -168,6 +170,7 @@ def _join() -> None:
 def _leave() -> None:
     st.session_state[CLASS] = None
     st.session_state[JOIN] = ""
+    st.session_state[OPEN] = True  # the panel stays open for the next question (its switch was not drawn)
 
 
 def _close(code: str) -> None:
@@ -362,7 +365,7 @@ def panel(kind: str, draft: Callable[[], Draft]) -> bool:
         _invite(kind, draft)
         return True
     with st.container(key=STAGE):
-        st.html(STAGE_CSS)
+        st.html(STAGE_CSS + (PRESENTER_STAGE_CSS if state.presenting() else ""))
         try:
             question = store().question(code)
         except classroom.ClassroomError as error:
