@@ -175,6 +175,10 @@ def test_the_join_link_names_an_address_a_students_device_can_reach():
                  "http://teacher-laptop.local:8501/attention", "http://10.0.0.7/"):
         assert classroom.reachable_url(kept, lan) == kept, "the address the teacher's browser reached works"
     assert classroom.reachable_url("http://localhost:8501/attention", None) == "http://localhost:8501/attention"
+    for here in ("127.0.0.1", "localhost", "::1"):
+        assert classroom.listens_only_here(here), here
+    for everywhere in (None, "", "0.0.0.0", "::", "192.168.1.23"):
+        assert not classroom.listens_only_here(everywhere), everywhere
 
 
 def test_the_lan_address_is_a_real_interfaces_private_address():

@@ -294,6 +294,17 @@ def is_loopback(host: str | None) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
+def listens_only_here(address: str | None) -> bool:
+    """A server address (Streamlit's server.address) that takes no connection from another device: a loopback
+    one. None, "" and 0.0.0.0 / :: mean every interface."""
+    try:
+        if not address or ipaddress.ip_address(address.strip("[]")).is_unspecified:
+            return False
+    except ValueError:  # a name, such as localhost
+        pass
+    return is_loopback(address)
+
+
 def interface_addresses() -> list[tuple[str, str]]:
     """(interface, IPv4 address) of each network interface, asked of the kernel (Linux); nothing is sent."""
     try:

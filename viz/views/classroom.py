@@ -47,8 +47,9 @@ FOLLOW_SECONDS = 1  # a student's page asks whether the question was revealed, c
 # called it), and the class code is large enough to read across a room.
 STAGE_CSS = f"""<style>
 [data-testid="stLayoutWrapper"]:has(> .st-key-{STAGE}) {{ order: -1; }}
+.st-key-classroom-code {{ container-type: inline-size; }}
 .st-key-classroom-code [data-testid="stMetricValue"] * {{
-    font-size: clamp(3rem, 7vw, 5.5rem); font-family: monospace; font-weight: 700; letter-spacing: .12em;
+    font-size: clamp(2.5rem, 30cqi, 5.5rem); font-family: monospace; font-weight: 700; letter-spacing: .12em;
     line-height: 1.1; }}
 .classroom-qr img {{ width: min(100%, 12rem, 28vh); height: auto; display: block; }}
 .classroom-link {{ font-family: monospace; word-break: break-all; }}
@@ -228,7 +229,7 @@ def _reach_hints(link: str) -> list[str]:
         return [_("This computer has no address on a network: connect it to the class's network (Wi-Fi) so that "
                   "students' devices can reach it.")]
     listening = st.get_option("server.address")
-    if host and classroom.is_loopback(listening):
+    if host and classroom.listens_only_here(listening):
         return [_("The app listens only to this computer ({address}): start it with `make run`, or with "
                   "`--server.address 0.0.0.0`, so that students' devices can reach it.").format(address=listening)]
     return []
