@@ -1,21 +1,28 @@
-"""Predict, then reveal: the database on its own (no Streamlit), the figure of the class's guesses, and the
-Attention and Next-token pages in AppTest — the teacher's question hides the answer, two students' guesses
-reach the teacher's chart through the database, and the reveal shows the model's answer beside them."""
+"""Predict, then reveal: the database on its own (no Streamlit), the figure of the class's guesses, the join
+link's address and QR code, and the Attention and Next-token pages in AppTest — the teacher's question hides
+the answer, two students' guesses reach the teacher's chart through the database, and the reveal shows the
+model's answer beside them. Last, a real class in a browser: a teacher and two students, whose pages follow
+the question by themselves."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
+import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import browser_support as browsers
 import numpy as np
 import pytest
+from playwright.sync_api import sync_playwright
 from streamlit.testing.v1 import AppTest
 
 from core import load_model
 from viz import classroom, i18n, state
-from viz.figures.classroom import make_guesses_figure
+from viz.figures.classroom import QR_BORDER, make_guesses_figure, make_join_qr
 from viz.tokens import label_of
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -125,8 +132,106 @@ def test_the_database_url_comes_from_the_environment_then_the_setting_then_a_fil
     assert classroom.database_url("postgresql://db/class") == "sqlite:///elsewhere.sqlite3"
 
 
+def test_polling_reads_the_state_a_students_page_follows(store):
+    code = store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1])
+    created, revealed = store.status(code)
+    assert created == store.question(code).created and revealed is False
+    store.guess(code, "device", 2)
+    assert store.status(code) == (created, False), "a guess changes nothing a student's page shows"
+    store.reveal(code)
+    assert store.status(code) == (created, True)
+    store.close(code)
+    assert store.status(code) is None and store.status("<b>") is None
+    expiring = store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1], lifetime=timedelta(minutes=5))
+    assert store.status(expiring, now=classroom._now() + timedelta(minutes=6)) is None
+
+
+def test_the_teachers_next_question_keeps_the_class_code_when_it_is_free(store):
+    code = store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1])
+    store.guess(code, "device", 2)
+    taken = store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1], prefer=code)
+    assert taken != code, "another class's open question keeps its code"
+    store.close(code)
+    again = store.open_question("next_token", "is", OPTIONS, 0, [0.5, 0.3, 0.2], prefer=code)
+    assert again == code
+    assert store.question(code).kind == "next_token" and store.tally(code) == [0, 0, 0]
+    assert classroom.is_code(store.open_question("attention", "it", OPTIONS, 1, [0.2, 0.7, 0.1], prefer="<b>"))
+
+
 def test_a_typed_code_is_read_generously():
     assert classroom.normal_code(" ab c d ") == "ABCD"
+
+
+# ---------------------------------------------------------------- the join link
+
+
+def test_the_join_link_names_an_address_a_students_device_can_reach():
+    lan = "192.168.1.23"
+    for seen in ("http://localhost:8501/attention", "http://127.0.0.1:8501/attention", "http://[::1]:8501/attention",
+                 "http://0.0.0.0:8501/attention", "http://app.localhost:8501/attention"):
+        assert classroom.reachable_url(seen, lan) == "http://192.168.1.23:8501/attention", seen
+    assert classroom.reachable_url("http://localhost/next_token", lan) == "http://192.168.1.23/next_token"
+    for kept in ("https://scope.school.example/attention", "http://192.168.1.5:8501/attention",
+                 "http://teacher-laptop.local:8501/attention", "http://10.0.0.7/"):
+        assert classroom.reachable_url(kept, lan) == kept, "the address the teacher's browser reached works"
+    assert classroom.reachable_url("http://localhost:8501/attention", None) == "http://localhost:8501/attention"
+    for here in ("127.0.0.1", "localhost", "::1"):
+        assert classroom.listens_only_here(here), here
+    for everywhere in (None, "", "0.0.0.0", "::", "192.168.1.23"):
+        assert not classroom.listens_only_here(everywhere), everywhere
+
+
+def test_the_lan_address_is_a_real_interfaces_private_address():
+    interfaces = [("lo", "127.0.0.1"), ("docker0", "172.17.0.1"), ("eth1", "169.254.3.4"), ("wlan0", "192.168.1.23")]
+    assert classroom.lan_address(interfaces) == "192.168.1.23"
+    assert classroom.lan_address([("tun0", "10.8.0.2"), ("eth0", "81.2.69.142")]) == "81.2.69.142", \
+        "a VPN's address is no way into the room"
+    assert classroom.lan_address([("docker0", "172.17.0.1")]) == "172.17.0.1", "better than nothing"
+    assert classroom.lan_address([("lo", "127.0.0.1"), ("eth0", "not an address")]) is None
+    if sys.platform == "linux":  # the kernel's own list: loopback is always there
+        assert ("lo", "127.0.0.1") in classroom.interface_addresses()
+    found = classroom.lan_address()
+    assert found is None or not classroom.is_loopback(found)
+
+
+def qr_modules(svg: str) -> list[list[bool]]:
+    """The dark modules of segno's SVG path ("M x y" moves, "m dx dy" relative moves, "h n" runs on the row)."""
+    size = int(re.search(r'viewBox="0 0 (\d+) \d+"', svg).group(1))
+    grid = [[False] * size for _ in range(size)]
+    x = y = 0.0
+    path = re.search(r'class="qrline"[^>]* d="([^"]+)"', svg).group(1)
+    for command, numbers in re.findall(r"([MmHh])([-\d. ]+)", path):
+        values = [float(v) for v in numbers.split()]
+        if command == "M":
+            x, y = values
+        elif command == "m":
+            x, y = x + values[0], y + values[1]
+        else:
+            run = int(values[0])
+            for column in range(int(x), int(x) + run):
+                grid[int(y)][column] = True
+            x += run
+    return [row[QR_BORDER:size - QR_BORDER] for row in grid[QR_BORDER:size - QR_BORDER]]
+
+
+def test_the_qr_code_encodes_the_join_link_and_writes_nothing_as_text():
+    import segno
+    link = "http://192.168.1.23:8501/attention?class=ABCD&lang=zh"
+    svg = make_join_qr(link)
+    expected = [[bool(module) for module in row] for row in segno.make(link, error="m", micro=False).matrix]
+    assert qr_modules(svg) == expected
+    assert qr_modules(make_join_qr(link.replace("ABCD", "ABCE"))) != expected, "another code, another pattern"
+    hostile = 'http://x"><script>alert(1)</script>/?class=ABCD'
+    assert "<script" not in make_join_qr(hostile) and "ABCD" not in make_join_qr(hostile)
+
+
+def test_the_join_panel_escapes_the_link_it_shows():
+    from viz.views import classroom as views
+    hostile = 'http://x"><img src=y onerror=alert(1)>/?class=ABCD'
+    markup = views._join_html(hostile)
+    assert "<img src=y" not in markup and "&lt;img src=y onerror=alert(1)&gt;" in markup
+    image = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', markup).group(1)
+    assert base64.b64decode(image).decode() == make_join_qr(hostile)
 
 
 # ---------------------------------------------------------------- the figure
@@ -308,3 +413,164 @@ def test_a_student_without_the_link_types_the_code_and_gets_the_question(databas
     assert len(charts(at)) >= 3, "a next-token question hides nothing on the Attention page"
     at.button(key="classroom-leave").click().run()
     assert state.CLASS not in at.query_params
+
+
+def test_a_student_follows_the_class_code_from_one_question_to_the_next(database):
+    teacher = open_page(ATTENTION, {state.QUERY: "it"})
+    teacher.toggle(key="classroom_open").set_value(True).run()
+    teacher.button(key="classroom-ask").click().run()
+    code = teacher.session_state[state.CLASS]
+    student = student_guesses(ATTENTION, code, "street", "Ann")
+    question = classroom.store_for(database).question(code)
+    answer = question.options[question.answer]
+    assert answer != "street"
+
+    teacher.button(key="classroom-reveal").click().run()
+    student.run()  # what the student's page does by itself when it sees the reveal
+    assert any(answer in s.value for s in student.success)
+    assert any("street" in i.value for i in student.info), "their own guess, beside the model's answer"
+    assert not any("until the answer is revealed" in i.value for i in student.info)
+    assert len(guess_chart(student)["data"]) == 2
+
+    teacher.button(key="classroom-close").click().run()
+    student.run()
+    assert any(code in i.value for i in student.info) and any(code in c.value for c in student.caption)
+    assert not [r for r in student.radio if r.key == f"classroom-choice-{code}"]
+
+    teacher.button(key="classroom-ask").click().run()  # the next question, under the same code
+    assert teacher.session_state[state.CLASS] == code
+    student.run()
+    assert student.radio(key=f"classroom-choice-{code}").value is None, "a fresh guess for a new question"
+    assert not [i for i in student.info if "street" in i.value], "no word of the last question's guess"
+    assert not student.success
+
+
+# ---------------------------------------------------------------- a class in real browsers
+
+BROWSER_MODEL = "minilm-l6"  # small and fast: the question is what is tested here
+STAGE = ".st-key-classroom-stage"
+FOLLOW_DEADLINE_MS = 60_000  # a readiness deadline for a busy machine, not a speed target
+PROJECTOR = {"width": 1280, "height": 720}
+# The live chart's title (its text, without markup), once Plotly has drawn it.
+CHART_TITLE_JS = f"""() => {{
+    const graph = document.querySelector('{STAGE} .js-plotly-plot');
+    return graph && graph.layout && graph.layout.title ? graph.layout.title.text.replace(/<[^>]*>/g, '') : null;
+}}"""
+
+
+@pytest.fixture(scope="module")
+def class_server(tmp_path_factory):
+    """A real server whose class lives in a database of this test's own."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('class') / 'browser.sqlite3'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(classroom.DATABASE_URL_ENV, url)
+        server = browsers.start_server(browsers.ARTIFACTS / "classroom-server.log")
+    yield server, classroom.store_for(url)
+    server.stop()
+
+
+def new_tab(browser, width: int, height: int):
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    context.set_default_timeout(browsers.PAGE_DEADLINE_MS)
+    return context.new_page()
+
+
+def stage_text(tab, testid: str) -> str:
+    return " ".join(tab.locator(f'{STAGE} [data-testid="{testid}"]').all_inner_texts())
+
+
+def shot(tab, name: str) -> None:
+    """What the screen shows (not the whole page: the point is what fits above the fold)."""
+    browsers.ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(browsers.ARTIFACTS / f"{name}.png"))
+
+
+def assert_in_view(tab, selector: str, height: int) -> None:
+    box = tab.locator(selector).first.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box)
+
+
+def student_sends(tab, option: str) -> None:
+    tab.locator(f'{STAGE} [data-testid="stRadio"]').get_by_text(option, exact=True).click()
+    browsers.wait_until_settled(tab)
+    tab.locator(".st-key-classroom-send button").click()
+    tab.wait_for_function(f"() => document.querySelector('{STAGE}').innerText.includes('“{option}”')")
+
+
+def test_a_class_in_browsers_the_students_pages_follow_the_teachers_reveal(class_server):
+    """A teacher at a projector and two students (a phone, a laptop): the students guess, the teacher
+    reveals, and each student's page shows the model's answer and the class's chart without a click; then
+    the teacher closes the question and asks the next under the same code, and it reaches them too."""
+    server, store = class_server
+    zh = i18n.translator("zh")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browsers.CHROMIUM, args=browsers.CHROMIUM_ARGS)
+        try:
+            teacher = new_tab(browser, **PROJECTOR)
+            browsers.open_page(teacher, f"{server.url}/attention?model={BROWSER_MODEL}&lang=zh&present=true&q=it",
+                      ".st-key-classroom_open")
+            teacher.locator(".st-key-classroom_open label").first.click()
+            teacher.locator(".st-key-classroom-ask button").click()
+            teacher.wait_for_selector(f"{STAGE} .js-plotly-plot")
+            browsers.wait_until_settled(teacher)
+            code = teacher.locator('.st-key-classroom-code [data-testid="stMetricValue"]').inner_text().strip()
+            question = store.question(code)
+            answer = question.options[question.answer]
+
+            # For the room: the question, a large code, the QR code, the link and the chart on one screen.
+            for selector in (f"{STAGE} h3", ".st-key-classroom-code", ".classroom-qr img", ".classroom-link",
+                             f"{STAGE} .js-plotly-plot", ".st-key-classroom-reveal"):
+                assert_in_view(teacher, selector, PROJECTOR["height"])
+            size = teacher.evaluate("""() => parseFloat(getComputedStyle(document.querySelector(
+                '.st-key-classroom-code [data-testid="stMetricValue"] *')).fontSize)""")
+            assert size >= 64, f"the class code is {size} px"
+            link = teacher.locator(".classroom-link").inner_text().strip()
+            parts = urlsplit(link)
+            assert parse_qs(parts.query) == {"class": [code], "lang": ["zh"]} and parts.path == "/attention"
+            assert parts.port == server.port
+            assert parts.hostname == (classroom.lan_address() or "127.0.0.1"), "not localhost where a LAN exists"
+            image = teacher.locator(".classroom-qr img").get_attribute("src")
+            assert base64.b64decode(image.split(",", 1)[1]).decode() == make_join_qr(link)
+            shot(teacher, "classroom-teacher-1280x720-zh")
+
+            students = [new_tab(browser, 390, 844), new_tab(browser, **PROJECTOR)]
+            for student, option in zip(students, ("animal", "street"), strict=True):
+                browsers.open_page(student, f"{server.url}{parts.path}?{parts.query}", f'{STAGE} [data-testid="stRadio"]')
+                student_sends(student, option)
+            shot(students[0], "classroom-student-390-zh")
+            guesses = zh("{count} guesses").format(count=2)
+            teacher.wait_for_function(f"() => ({CHART_TITLE_JS})() === {json.dumps(guesses)}")
+            shot(teacher, "classroom-teacher-guesses-1280x720-zh")
+
+            teacher.locator(".st-key-classroom-reveal button").click()
+            for student in students:  # no click of theirs: the page follows the question
+                student.wait_for_function(
+                    f"() => document.querySelector('{STAGE}') && [...document.querySelectorAll("
+                    f"'{STAGE} [data-testid=\"stAlertContentSuccess\"]')].some(e => e.innerText.includes("
+                    f"{json.dumps(answer)}))", timeout=FOLLOW_DEADLINE_MS)
+                browsers.wait_until_settled(student)
+                assert answer in stage_text(student, "stAlertContentSuccess")
+                charts = student.evaluate(f"""() => [...document.querySelectorAll('{STAGE} .js-plotly-plot')]
+                    .map(graph => graph.data.length)""")
+                assert charts == [2], "the class's guesses and the model's, side by side"
+            assert "street" in stage_text(students[1], "stAlertContentInfo"), "the student's own guess, beside it"
+            browsers.wait_until_settled(teacher)
+            assert_in_view(teacher, f"{STAGE} .js-plotly-plot", PROJECTOR["height"])
+            shot(teacher, "classroom-teacher-revealed-1280x720-zh")
+            shot(students[0], "classroom-student-revealed-390-zh")
+
+            teacher.locator(".st-key-classroom-close button").click()
+            for student in students:
+                student.wait_for_function(f"() => !document.querySelector('{STAGE} [data-testid=\"stRadio\"]')"
+                                          f" && document.querySelector('{STAGE}')?.innerText.includes('{code}')",
+                                          timeout=FOLLOW_DEADLINE_MS)
+            browsers.wait_until_settled(teacher)
+            teacher.locator(".st-key-classroom-ask button").click()  # the next question
+            teacher.wait_for_selector(".st-key-classroom-code")
+            assert teacher.locator('.st-key-classroom-code [data-testid="stMetricValue"]').inner_text().strip() == code
+            for student in students:
+                student.wait_for_selector(f'{STAGE} [data-testid="stRadio"]', timeout=FOLLOW_DEADLINE_MS)
+            shot(students[0], "classroom-student-next-390-zh")
+            assert "street" not in stage_text(students[1], "stAlertContentInfo"), "a fresh guess"
+        finally:
+            browser.close()

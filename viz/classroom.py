@@ -11,19 +11,29 @@ students pick from, the model's answer and its weight or probability for every o
 an option's index, a random id for the device that sent it (one guess per device, a new one replaces
 it) and an optional nickname — nothing else about a person. Questions expire (two hours by default):
 an expired one is refused, and purged with its guesses whenever a question is opened or looked up.
+A teacher's next question may keep the class's code (when it is free), so that students who follow the
+code see it open. `status` is the cheap look-up that students' pages poll.
+
+The join link: the address the teacher's browser reached, unless that is this computer's own name
+(localhost), which a student's device cannot reach: then the computer's address on the local network,
+read from its network interfaces (no packet is sent).
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import secrets
+import socket
+import struct
 import tempfile
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import JSON, Boolean, DateTime, Integer, String, UniqueConstraint, create_engine, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -124,6 +134,7 @@ class Question:
     shares: tuple[float, ...]
     expires: datetime
     revealed: bool
+    created: datetime | None = None  # with the code, tells one question from the next under the same code
 
 
 class ClassroomError(Exception):
@@ -150,7 +161,7 @@ class NotAnOption(ClassroomError):
 
 def _question(row: QuestionRow) -> Question:
     return Question(row.code, row.kind, row.subject, dict(row.detail), tuple(row.options), row.answer,
-                    tuple(float(s) for s in row.shares), row.expires, bool(row.revealed))
+                    tuple(float(s) for s in row.shares), row.expires, bool(row.revealed), row.created)
 
 
 class Store:
@@ -173,16 +184,18 @@ class Store:
 
     def open_question(self, kind: str, subject: str, options: Sequence[str], answer: int,
                       shares: Sequence[float], detail: dict | None = None, *, now: datetime | None = None,
-                      lifetime: timedelta = LIFETIME) -> str:
-        """Store a new question under a fresh code, and return the code."""
+                      lifetime: timedelta = LIFETIME, prefer: str | None = None) -> str:
+        """Store a new question under a fresh code, and return the code. `prefer`: the class's code of the
+        teacher's last question, taken again if it is free (its students follow it), else a fresh one."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if not 1 <= len(options) <= MAX_OPTIONS or len(shares) != len(options) or not 0 <= answer < len(options):
             raise ValueError("options, shares and answer do not fit together")
         now = now or _now()
         self.purge(now)
-        for _attempt in range(20):
-            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        for attempt in range(20):
+            code = prefer if attempt == 0 and prefer and is_code(prefer) else (
+                "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH)))
             row = QuestionRow(code=code, kind=kind, subject=subject[:MAX_SUBJECT_CHARS], detail=detail or {},
                               options=[str(o)[:MAX_OPTION_CHARS] for o in options], answer=int(answer),
                               shares=[float(s) for s in shares], created=now, expires=now + lifetime,
@@ -207,6 +220,18 @@ class Store:
             self.purge(now)
             raise QuestionExpired(code)
         return found
+
+    def status(self, code: str, now: datetime | None = None) -> tuple[datetime, bool] | None:
+        """(created, revealed) of the open question under `code`, None when there is none: one indexed row's
+        two columns, for pages that poll (nothing is purged here)."""
+        if not is_code(code):
+            return None
+        with Session(self.engine) as session:
+            row = session.execute(select(QuestionRow.created, QuestionRow.revealed, QuestionRow.expires)
+                                  .where(QuestionRow.code == code)).first()
+        if row is None or row.expires <= (now or _now()):
+            return None
+        return row.created, bool(row.revealed)
 
     def guess(self, code: str, voter: str, choice: int, nickname: str | None = None,
               now: datetime | None = None) -> None:
@@ -247,6 +272,92 @@ class Store:
         with Session(self.engine) as session, session.begin():
             session.execute(delete(GuessRow).where(GuessRow.code == code))
             session.execute(delete(QuestionRow).where(QuestionRow.code == code))
+
+
+# ---------------------------------------------------------------- the join link's address
+
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+VIRTUAL = ("docker", "br-", "veth", "virbr", "vmnet", "vboxnet", "tun", "tap", "wg", "zt", "utun", "cni",
+           "flannel", "podman", "tailscale")  # bridges, containers and VPNs: a student's device is not there
+SIOCGIFADDR = 0x8915  # Linux: an interface's IPv4 address
+
+
+def is_loopback(host: str | None) -> bool:
+    """A name or address only this computer reaches (localhost, 127.x, ::1, 0.0.0.0)."""
+    host = (host or "").strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def listens_only_here(address: str | None) -> bool:
+    """A server address (Streamlit's server.address) that takes no connection from another device: a loopback
+    one. None, "" and 0.0.0.0 / :: mean every interface."""
+    try:
+        if not address or ipaddress.ip_address(address.strip("[]")).is_unspecified:
+            return False
+    except ValueError:  # a name, such as localhost
+        pass
+    return is_loopback(address)
+
+
+def interface_addresses() -> list[tuple[str, str]]:
+    """(interface, IPv4 address) of each network interface, asked of the kernel (Linux); nothing is sent."""
+    try:
+        import fcntl  # not on Windows
+    except ImportError:
+        return []
+    found = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _index, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+            except OSError:  # no IPv4 address, or not Linux
+                continue
+            found.append((name, socket.inet_ntoa(packed[20:24])))
+    return found
+
+
+def routed_address() -> str | None:
+    """The address this computer would send from towards a private network address (another OS than
+    Linux): connecting a UDP socket only chooses the route; no packet leaves."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect(("10.255.255.255", 9))
+            return sock.getsockname()[0]
+    except OSError:
+        return None
+
+
+def lan_address(interfaces: Sequence[tuple[str, str]] | None = None) -> str | None:
+    """This computer's address on the local network: a private address of a real interface first, then any
+    other that is not loopback or link-local; None when it has none."""
+    if interfaces is None:
+        interfaces = interface_addresses() or [("", address) for address in [routed_address()] if address]
+    ranked = []
+    for name, raw in interfaces:
+        try:
+            address = ipaddress.ip_address(raw)
+        except ValueError:
+            continue
+        if address.is_loopback or address.is_link_local or address.is_unspecified:
+            continue
+        ranked.append((name.startswith(VIRTUAL), not address.is_private, raw))
+    return min(ranked)[2] if ranked else None
+
+
+def reachable_url(url: str, lan: str | None) -> str:
+    """The address the teacher's browser reached, with a loopback host (useless on a student's device)
+    replaced by `lan`, the port and path kept."""
+    parts = urlsplit(url)
+    if not parts.hostname or not is_loopback(parts.hostname) or not lan:
+        return url
+    host = f"{lan}:{parts.port}" if parts.port else lan
+    return urlunsplit(parts._replace(netloc=host))
 
 
 @functools.cache

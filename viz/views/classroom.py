@@ -5,6 +5,11 @@ the page hides the model's answer, and the teacher's screen shows the class's gu
 Students open the same page on their own devices (the link carries `class=CODE`, or they type the code),
 pick their guess from the tokens, and send it. The teacher reveals the answer beside the guesses.
 
+While a question is open its panel comes first on the page, laid out for a projector: the question, the
+class code in large type, a QR code of the join link and the live chart fit one 1280×720 screen. A
+student's page follows the question by itself: a small fragment asks the database for the question's
+state every second, and only when the teacher has revealed, closed or replaced it does the page run again.
+
 A page calls `attention_question(trace, tokenizer)` or `next_token_question(tokenizer, trace)`; either
 returns True when the page may show its answer (no question of this kind is open and hidden).
 The storage is viz/classroom.py; the code and the role (`role=teacher`) are in the URL.
@@ -12,6 +17,8 @@ The storage is viz/classroom.py; the code and the role (`role=teacher`) are in t
 
 from __future__ import annotations
 
+import base64
+import html
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +30,7 @@ import streamlit as st
 from core import N_
 from viz import classroom, state
 from viz.figures.attention import without_keys
-from viz.figures.classroom import make_guesses_figure
+from viz.figures.classroom import make_guesses_figure, make_join_qr
 from viz.state import _
 from viz.tokens import axis_labels, label_of, labels_for
 
@@ -31,7 +38,31 @@ CLASS, ROLE = state.CLASS, state.ROLE
 TEACHER, STUDENT = state.ROLES
 VOTER = "_classroom_voter"  # a random id for this browser session: one guess per device
 JOIN, NICKNAME, SENT, OPEN = "classroom_join", "classroom_nickname", "_classroom_sent", "classroom_open"
-LIVE_SECONDS = 2
+LAST = "_classroom_last"  # the teacher's last class code: the next question takes it again when it is free
+SEEN = "_classroom_seen"  # (code, created) of the question this student's guess widgets belong to
+STAGE = "classroom-stage"  # the open question's panel
+LIVE_SECONDS = 2  # the teacher's chart of the guesses
+FOLLOW_SECONDS = 1  # a student's page asks whether the question was revealed, closed or replaced
+# While a question is open its panel is drawn first (the page's flex column puts it on top, wherever the page
+# called it), and the class code is large enough to read across a room.
+STAGE_CSS = f"""<style>
+[data-testid="stLayoutWrapper"]:has(> .st-key-{STAGE}) {{ order: -1; }}
+.st-key-classroom-code {{ container-type: inline-size; }}
+.st-key-classroom-code [data-testid="stMetricValue"] * {{
+    font-size: clamp(2.5rem, 30cqi, 5.5rem); font-family: monospace; font-weight: 700; letter-spacing: .12em;
+    line-height: 1.1; }}
+.classroom-qr img {{ width: min(100%, 12rem, 28vh); height: auto; display: block; }}
+.classroom-link {{ font-family: monospace; word-break: break-all; }}
+</style>"""
+# While the class guesses, the question is the whole page: the rest (the title, the text, the hints of the
+# explanation) is folded away, so that the panel is in view wherever the page was scrolled.
+FOCUS_CSS = f"""<style>
+[data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > :not(:has(.st-key-{STAGE})) {{
+    display: none; }}
+[data-testid="stMainBlockContainer"] {{ padding-bottom: 1rem; }}
+</style>"""
+# Presenter mode's narrow top padding would leave the question under Streamlit's header bar.
+PRESENTER_STAGE_CSS = f"<style>.st-key-{STAGE} {{ margin-top: 1.5rem; }}</style>"
 NEXT_TOKEN_OPTIONS = 6
 SETTING = "classroom_database_url"  # in .streamlit/secrets.toml; the environment variable wins
 
@@ -127,8 +158,9 @@ def next_token_question(tokenizer, trace) -> bool:
 
 def _ask(kind: str, draft: Callable[[], Draft]) -> None:
     made = draft()
-    code = store().open_question(kind, made.subject, made.options, made.answer, made.shares, made.detail)
-    st.session_state[CLASS], st.session_state[ROLE] = code, TEACHER
+    code = store().open_question(kind, made.subject, made.options, made.answer, made.shares, made.detail,
+                                 prefer=st.session_state.get(LAST))
+    st.session_state[CLASS], st.session_state[ROLE], st.session_state[LAST] = code, TEACHER, code
 
 
 def _join() -> None:
@@ -139,6 +171,7 @@ def _join() -> None:
 def _leave() -> None:
     st.session_state[CLASS] = None
     st.session_state[JOIN] = ""
+    st.session_state[OPEN] = True  # the panel stays open for the next question (its switch was not drawn)
 
 
 def _close(code: str) -> None:
@@ -162,6 +195,11 @@ def question_text(question: classroom.Question) -> str:
     return _(QUESTION[question.kind]).format(subject=question.subject)
 
 
+def answer_text(question: classroom.Question) -> str:
+    return _("The model's answer: “{answer}” ({share:.0%}).").format(
+        answer=question.options[question.answer], share=question.shares[question.answer])
+
+
 def where_text(question: classroom.Question) -> str:
     detail = question.detail
     if question.kind == "attention":
@@ -173,13 +211,41 @@ def where_text(question: classroom.Question) -> str:
 
 
 def join_link(code: str) -> str:
-    """This page's address with the class code (and the language), for the students."""
-    url = urlsplit(str(getattr(st.context, "url", "") or ""))
-    base = f"{url.scheme}://{url.netloc}{url.path}" if url.netloc else ""
+    """This page's address with the class code (and the language), for the students: the address the
+    teacher's browser reached, or this computer's address on the network where that was localhost."""
+    url = str(getattr(st.context, "url", "") or "")
+    if not url and st.context.headers.get("Host"):
+        url = f"http://{st.context.headers['Host']}/"
+    url = classroom.reachable_url(url, classroom.lan_address())
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else ""
     return f"{base}?{urlencode({CLASS: code, state.LANG: state.language()})}"
 
 
-def _chart(code: str, key: str) -> None:
+def _reach_hints(link: str) -> list[str]:
+    """Why a student's device may not reach the link: it names this computer, or the app listens only here."""
+    host = urlsplit(link).hostname
+    if classroom.is_loopback(host):
+        return [_("This computer has no address on a network: connect it to the class's network (Wi-Fi) so that "
+                  "students' devices can reach it.")]
+    listening = st.get_option("server.address")
+    if host and classroom.listens_only_here(listening):
+        return [_("The app listens only to this computer ({address}): start it with `make run`, or with "
+                  "`--server.address 0.0.0.0`, so that students' devices can reach it.").format(address=listening)]
+    return []
+
+
+def _join_html(link: str) -> str:
+    """The QR code of the link (an image: st.html keeps no inline SVG) and the link itself, escaped: the
+    address comes from the browser."""
+    svg = base64.b64encode(make_join_qr(link).encode()).decode()
+    alt = html.escape(_("QR code of the link"))
+    return (f'<div class="classroom-qr"><img alt="{alt}" '
+            f'src="data:image/svg+xml;base64,{svg}"></div>'
+            f'<a class="classroom-link" href="{html.escape(link)}">{html.escape(link)}</a>')
+
+
+def _chart(code: str, key: str, height: int) -> None:
     try:
         question = store().question(code)
         counts = store().tally(code)
@@ -188,54 +254,82 @@ def _chart(code: str, key: str) -> None:
         return
     answer = question.answer if question.revealed else None
     st.plotly_chart(make_guesses_figure(question.options, counts, answer=answer,
-                                        shares=question.shares if question.revealed else None, _=_),
+                                        shares=question.shares if question.revealed else None, height=height,
+                                        _=_),
                     key=key, config={"displayModeBar": False})
 
 
 @st.fragment(run_every=LIVE_SECONDS)
-def _live_chart(code: str) -> None:
+def _live_chart(code: str, height: int) -> None:
     """The class's guesses, read from the database again every LIVE_SECONDS seconds."""
-    _chart(code, "classroom-live")
+    _chart(code, "classroom-live", height)
+
+
+@st.fragment(run_every=FOLLOW_SECONDS)
+def _follow(code: str, drawn: tuple | None) -> None:
+    """A student's page follows the question under its code: one small query a second, and the whole page
+    runs again only when the state it drew (`drawn`: created, revealed; None for no question) has changed."""
+    if store().status(code) != drawn:
+        st.rerun()
 
 
 def _teacher(question: classroom.Question) -> None:
+    """For the projector: the question; the code, the QR code and the link beside the live chart."""
     st.subheader("🙋 " + question_text(question))
-    code_column, link_column = st.columns([1, 3])
-    code_column.metric(_("Class code"), question.code)
-    link_column.caption(_("Students open this page on their own devices and type the code, or open {link}").format(
-        link=join_link(question.code)))
-    link_column.caption(where_text(question))
-    _live_chart(question.code)
-    row = st.container(horizontal=True)
-    if not question.revealed:
-        row.button(_("Reveal the model's answer"), key="classroom-reveal", type="primary",
-                   on_click=lambda: store().reveal(question.code))
-    row.button(_("Close the question"), key="classroom-close", on_click=_close, args=(question.code,))
-    if question.revealed:
-        st.success(_("The model's answer: “{answer}” ({share:.0%}).").format(
-            answer=question.options[question.answer], share=question.shares[question.answer]))
+    join, chart = st.columns([2, 5], gap="medium")
+    with join:
+        with st.container(key="classroom-code"):
+            st.metric(_("Class code"), question.code,
+                      help=_("Students scan the QR code, open the link, or type the class code on this page."))
+        link = join_link(question.code)
+        st.html(_join_html(link))
+        for hint in _reach_hints(link):
+            st.caption("⚠️ " + hint)
+        st.caption(where_text(question))
+    with chart:
+        _live_chart(question.code, 430 if state.presenting() else 380)
+        row = st.container(horizontal=True)
+        if not question.revealed:
+            row.button(_("Reveal the model's answer"), key="classroom-reveal", type="primary",
+                       on_click=lambda: store().reveal(question.code))
+        row.button(_("Close the question"), key="classroom-close", on_click=_close, args=(question.code,))
+        if question.revealed:
+            st.success(answer_text(question))
+
+
+def _fresh_guess(question: classroom.Question) -> None:
+    """A new question under the same code (the teacher's next one): the last question's guess goes."""
+    version = (question.code, question.created)
+    if st.session_state.get(SEEN) != version:
+        st.session_state.pop(f"classroom-choice-{question.code}", None)
+        st.session_state.pop(SENT, None)
+        st.session_state[SEEN] = version
 
 
 def _student(question: classroom.Question) -> None:
+    _fresh_guess(question)
     st.subheader("🙋 " + question_text(question))
     st.caption(where_text(question))
     sent = st.session_state.get(SENT)
+    mine = sent[1] if sent and sent[0] == question.code and isinstance(sent[1], str) else None
     if question.revealed:
-        st.success(_("The model's answer: “{answer}” ({share:.0%}).").format(
-            answer=question.options[question.answer], share=question.shares[question.answer]))
-        _chart(question.code, "classroom-result")
+        st.success(answer_text(question))
+        if mine == question.options[question.answer]:
+            st.success(_("Your guess, “{guess}”, is the model's answer.").format(guess=mine))
+        elif mine is not None:
+            st.info(_("Your guess: “{guess}”.").format(guess=mine))
+        _chart(question.code, "classroom-result", 360)
     else:
         st.radio(_("Your guess"), question.options, index=None, key=f"classroom-choice-{question.code}",
                  horizontal=True)
         st.text_input(_("Nickname (optional)"), key=NICKNAME, max_chars=classroom.MAX_NICKNAME_CHARS)
         st.button(_("Send my guess"), key="classroom-send", type="primary", on_click=_send,
                   args=(question.code, question.options))
-    if sent and sent[0] == question.code:
-        if isinstance(sent[1], classroom.ClassroomError):
-            st.warning(_(sent[1].message).format(code=question.code))
-        else:
+        if mine is not None:
             st.info(_("Your guess is in: “{guess}”. You may change it until the answer is revealed.").format(
-                guess=sent[1]))
+                guess=mine))
+    if sent and sent[0] == question.code and isinstance(sent[1], classroom.ClassroomError):
+        st.warning(_(sent[1].message).format(code=question.code))
     st.button(_("Leave the question"), key="classroom-leave", on_click=_leave)
 
 
@@ -251,6 +345,16 @@ def _invite(kind: str, draft: Callable[[], Draft]) -> None:
     row.button(_("Join"), key="classroom-join", on_click=_join)
 
 
+def _no_question(code: str, role: str, error: classroom.ClassroomError) -> None:
+    """Closed, expired or mistyped; a student's page goes on following the code for the teacher's next one."""
+    st.info(_(error.message).format(code=code))
+    if role != TEACHER:
+        st.caption(_("This page follows the code {code}: the teacher's next question under it appears here by "
+                     "itself.").format(code=code))
+        _follow(code, None)
+    st.button(_("Leave the question"), key="classroom-leave", on_click=_leave)
+
+
 def panel(kind: str, draft: Callable[[], Draft]) -> bool:
     """The page's predict-then-reveal panel; True when the page may show its answer."""
     st.session_state.setdefault(CLASS, st.query_params.get(CLASS))
@@ -261,11 +365,18 @@ def panel(kind: str, draft: Callable[[], Draft]) -> bool:
     if not code:
         _invite(kind, draft)
         return True
-    try:
-        question = store().question(code)
-    except classroom.ClassroomError as error:
-        st.info(_(error.message).format(code=code))
-        st.button(_("Leave the question"), key="classroom-leave", on_click=_leave)
-        return True
-    (_teacher if role == TEACHER else _student)(question)
+    with st.container(key=STAGE):
+        st.html(STAGE_CSS + (PRESENTER_STAGE_CSS if state.presenting() else ""))
+        try:
+            question = store().question(code)
+        except classroom.ClassroomError as error:
+            _no_question(code, role, error)
+            return True
+        if not question.revealed:
+            st.html(FOCUS_CSS)
+        if role == TEACHER:
+            _teacher(question)
+        else:
+            _student(question)
+            _follow(code, (question.created, question.revealed))
     return question.revealed or question.kind != kind
