@@ -79,7 +79,7 @@ def _probs(model: str, text: str, layer: int, head: int, target: str | None = No
 
 def test_stepping_the_head_reads_the_cached_trace(traces):
     trace_cache().clear()
-    at = _open("minilm-l6", TEXT)
+    at = _open("minilm-l6", TEXT, layer="0", head="0")
     assert traces["minilm-l6"] == 1
     before = _heatmap(at)
     np.testing.assert_array_equal(_array(before["z"]), _probs("minilm-l6", TEXT, 0, 0))
@@ -98,7 +98,7 @@ def test_stepping_the_head_reads_the_cached_trace(traces):
 
 
 def test_average_over_heads_is_the_mean_of_the_heads():
-    at = _open("minilm-l6", TEXT)
+    at = _open("minilm-l6", TEXT, layer="0", head="0")
     at.radio(key=MODE_KEY).set_value(AVERAGE).run()
     record = get_trace("minilm-l6", TEXT).layers[0].self_attn
     np.testing.assert_array_equal(_array(_heatmap(at)["z"]), record.mean_probs())
@@ -136,7 +136,7 @@ def test_the_query_it_is_preselected_and_sinks_are_named():
 
 
 def test_hiding_sinks_drops_cls_and_sep_and_renormalises():
-    at = _open("minilm-l6", TEXT)
+    at = _open("minilm-l6", TEXT, layer="0", head="0")
     at.toggle(key="attention_hide_sinks").set_value(True).run()
     heatmap = _heatmap(at)
     assert "[CLS]" not in heatmap["x"] and "[SEP]" not in heatmap["x"] and "[CLS]" in heatmap["y"]
@@ -144,7 +144,7 @@ def test_hiding_sinks_drops_cls_and_sep_and_renormalises():
 
 
 def test_classic_shows_every_kind_of_attention():
-    at = _open("classic", CLASSIC_TEXT)
+    at = _open("classic", CLASSIC_TEXT, layer="0", head="0")
     assert any("untrained" in warning.value for warning in at.warning)
     kinds = ["self", "cross", "encoder"]
     assert len(at.radio(key=KIND_KEY).options) == 3
@@ -192,7 +192,7 @@ def test_a_model_with_fewer_layers_clamps_the_layer():
 
 
 def test_smollm2_masks_the_future_and_names_its_first_token_sink():
-    at = _open("smollm2-135m", TEXT)
+    at = _open("smollm2-135m", TEXT, layer="0", head="0")
     z = _array(_heatmap(at)["z"])
     np.testing.assert_array_equal(np.isnan(z), ~np.tril(np.ones(z.shape, dtype=bool)))
     np.testing.assert_array_equal(z[~np.isnan(z)], _probs("smollm2-135m", TEXT, 0, 0)[~np.isnan(z)])
@@ -237,7 +237,7 @@ def test_every_head_of_the_layer_is_in_the_figure_with_a_button_each():
 
 @pytest.mark.parametrize("scale", ["row", "log"])
 def test_a_colour_scale_shows_small_weights_and_hover_keeps_the_true_ones(scale):
-    at = _open("minilm-l6", TEXT)
+    at = _open("minilm-l6", TEXT, layer="0", head="0")
     at.selectbox(key=SCALE_KEY).set_value(scale).run()
     trace, exact = _heatmap(at), _probs("minilm-l6", TEXT, 0, 0)
     z, hover = _array(trace["z"]), _array(trace["customdata"])
