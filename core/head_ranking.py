@@ -89,3 +89,24 @@ def worth_a_look(rows_per_layer: Sequence[np.ndarray], query: int, ignored: np.n
             break
         best.setdefault(score.key, score)
     return list(best.values())
+
+
+def alignment_head(probs_per_layer: Sequence[np.ndarray], sinks: np.ndarray) -> tuple[int, int]:
+    """(layer, head) of the cross-attention that best aligns target and source: each decoder row looks
+    sharply at one source word, and the rows look at different words. Score: the rows' mean largest weight
+    on a word (sinks such as `<s>` left out) times the share of the words some row looks at most. The last
+    row, which predicts `</s>`, has no word to translate and is left out."""
+    kept = ~np.asarray(sinks, dtype=bool)
+    best, where = -1.0, (0, 0)
+    for layer, probs in enumerate(probs_per_layer):
+        probs = np.asarray(probs, dtype=np.float32)  # (heads, T, S)
+        rows = probs[:, :-1] if probs.shape[1] > 1 else probs
+        words = np.nan_to_num(rows[..., kept])  # (heads, rows, words)
+        for head, matrix in enumerate(words):
+            if not matrix.size:
+                continue
+            covered = len(set(matrix.argmax(axis=1).tolist())) / min(matrix.shape)
+            score = float(matrix.max(axis=1).mean()) * covered
+            if score > best:
+                best, where = score, (layer, head)
+    return where
