@@ -314,3 +314,52 @@ def test_every_query_is_a_choice_the_link_keeps():
     assert at.query_params[QUERY_KEY] == EVERY_QUERY
     again = _open("minilm-l6", TEXT, q=EVERY_QUERY)
     assert again.selectbox(key=QUERY_KEY).value == EVERY_QUERY and not again.warning
+
+
+# ---------------------------------------------------------------- long texts, new texts, new queries
+
+PARAGRAPH = ("The Transformer reads a whole sentence at once. Each token is turned into a vector, and every layer "
+             "lets each token look at the others through attention. A head computes a query for the token that "
+             "looks, a key for every token it may look at, and a value that carries what it will take.\n") * 3
+
+
+def test_a_long_text_opens_on_the_log_scale_and_a_word_not_a_line_break():
+    at = _open("smollm2-135m", PARAGRAPH)
+    from viz.views.attention import is_content, long_text
+
+    labels = at.selectbox(key=QUERY_KEY).options[1:]
+    assert long_text(len(labels), len(labels)) and labels[-1] == "↵·" + str(len(labels) - 1)
+    assert at.selectbox(key=SCALE_KEY).value == "log" and SCALE_KEY not in at.query_params
+    query = at.selectbox(key=QUERY_KEY).value
+    assert is_content(query) and query.startswith("take"), query  # the last word, not "." or "↵"
+    chosen = _open("smollm2-135m", PARAGRAPH, scale="linear", q=labels[-2])  # the link's choice wins
+    assert chosen.selectbox(key=SCALE_KEY).value == "linear" and chosen.selectbox(key=QUERY_KEY).value == labels[-2]
+    short = _open("smollm2-135m", TEXT)
+    assert short.selectbox(key=SCALE_KEY).value == "linear"
+
+
+def test_a_new_query_and_a_new_text_open_their_own_best_head():
+    at = _open("smollm2-135m", "The trophy didn't fit in the suitcase because it was too big.")
+    at.selectbox(key=QUERY_KEY).set_value("it").run()
+    first = next(b for b in at.button if b.key and b.key.startswith("worth-"))
+    assert first.key == f"worth-{at.session_state[LAYER_KEY]}-{at.session_state[HEAD_KEY]}" != "worth-0-0"
+    assert "trophy" in first.label
+    at.button(key="head-next").click().run()  # a head of the person's own choosing stays while the query does
+    chosen = (at.session_state[LAYER_KEY], at.session_state[HEAD_KEY])
+    at.toggle(key="attention_hide_sinks").set_value(True).run()
+    assert (at.session_state[LAYER_KEY], at.session_state[HEAD_KEY]) == chosen
+    at.session_state["text"] = "The animal didn't cross the street because it was too tired"
+    at.run()
+    assert (at.session_state[LAYER_KEY], at.session_state[HEAD_KEY]) == (13, 8)  # "it" → "animal"
+
+
+def test_the_sink_notice_says_the_heads_average_and_the_querys_own_row_apart():
+    at = _open("smollm2-135m", "The animal didn't cross the street because it was too tired", layer="13", head="8",
+               q="it")
+    notice = next(i.value for i in at.info if "Averaged over every query" in i.value)
+    record = get_trace("smollm2-135m", "The animal didn't cross the street because it was too tired").layers[13]
+    probs = record.self_attn.probs[8].astype(np.float32)
+    mask = np.asarray(record.self_attn.mask, dtype=bool)
+    average = float(np.where(mask, probs, 0)[:, 0].sum() / np.where(mask, probs, 0).sum())
+    assert f"**{average:.0%}**" in notice
+    assert f"The row of “it” alone gives them **{float(probs[8, 0]):.0%}**" in notice

@@ -100,11 +100,12 @@ def attention_sources(trace, tokenizer) -> dict[str, AttentionSource]:
 
 def is_content(label: str) -> bool:
     """Whether a token label stands for a word or a character of one, not whitespace or punctuation alone
-    ("冷(1-2/3)", a byte piece of 冷, is content: its byte counts are dropped first)."""
-    return any(char.isalnum() for char in PIECE_SUFFIX.sub("", label))
+    ("冷(1-2/3)", a byte piece of 冷, is content; "↵·188", a repeated line break at 188, is not): the byte
+    counts and the position an axis label adds are dropped first."""
+    return any(char.isalnum() for char in LABEL_SUFFIXES.sub("", label))
 
 
-PIECE_SUFFIX = re.compile(r"\(\d+(?:-\d+)?/\d+\)")
+LABEL_SUFFIXES = re.compile(r"\(\d+(?:-\d+)?/\d+\)|·\d+$")
 
 
 def long_text(t: int, s: int) -> bool:
