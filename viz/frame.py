@@ -81,8 +81,12 @@ def decorate() -> None:
 
 def page_header(entry: catalog.PageEntry) -> None:
     """The page's title; on the lesson path, previous/next under it and what to notice here."""
-    st.title(f"{entry.icon} {_(entry.title)}")
+    page_title(entry)
     lesson_bar(entry)
+
+
+def page_title(entry: catalog.PageEntry) -> None:
+    st.title(f"{entry.icon} {_(entry.title)}")
 
 
 # ---------------------------------------------------------------- the lesson path
