@@ -94,7 +94,7 @@ class _Record:
         return f"{type(self).__name__}({', '.join(f.name for f in dataclasses.fields(self))})"
 
 
-KEY_MEAN_QUERIES = 64  # query rows behind a head's mean per key: enough to see a sink, cheap at 2,048 tokens
+KEY_MEAN_QUERIES = 32  # query rows behind a head's mean per key: enough to see a sink, cheap at 2,048 tokens
 
 
 @dataclass(frozen=True, repr=False)

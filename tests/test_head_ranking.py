@@ -71,7 +71,7 @@ def test_a_heads_mean_per_key_counts_the_queries_that_may_see_it():
                              probs=probs, z=None, out=None)
     expected = [(1 + 1 / 2 + 1 / 3 + 1 / 4) / 4, (1 / 2 + 1 / 3 + 1 / 4) / 3, (1 / 3 + 1 / 4) / 2, 1 / 4]
     np.testing.assert_allclose(record.key_means(), [expected], rtol=1e-6)
-    assert range(837)[sampled_queries(837, 64)][-1] == 836 and len(range(837)[sampled_queries(837, 64)]) <= 64
+    assert range(837)[sampled_queries(837, 32)][-1] == 836 and len(range(837)[sampled_queries(837, 32)]) <= 32
 
 
 # ---------------------------------------------------------------- real models: "it" in the trophy sentence
