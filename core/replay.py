@@ -33,6 +33,8 @@ from .trace import (
     ValueCache,
     block_means,
     held_bytes,
+    sampled_key_means,
+    sampled_queries,
     to_host,
 )
 
@@ -341,6 +343,13 @@ class AttentionReplay:
             total = sum(probs for probs, _ in self._each_head())
             return (total / self.attn.n_heads).cpu().numpy()
         return self.stack.cached(self._key("mean"), compute)
+
+    def key_means(self, samples: int) -> np.ndarray:
+        def compute():
+            rows = sampled_queries(self._lengths()[0], samples)
+            _, probs = self.weights(queries=rows)
+            return sampled_key_means(probs[0], self._mask()[rows])
+        return self.stack.cached(self._key("key_means", samples), compute)
 
     def thumbnails(self, cells: int) -> np.ndarray:
         def compute():

@@ -94,6 +94,9 @@ class _Record:
         return f"{type(self).__name__}({', '.join(f.name for f in dataclasses.fields(self))})"
 
 
+KEY_MEAN_QUERIES = 32  # query rows behind a head's mean per key: enough to see a sink, cheap at 2,048 tokens
+
+
 @dataclass(frozen=True, repr=False)
 class AttentionRecord(_Record):
     q: Any  # (nh, T, hs), after the query norm and rotary where the model has them
@@ -137,6 +140,29 @@ class AttentionRecord(_Record):
         allowed = torch.from_numpy(np.asarray(self.mask, dtype=bool))
         return np.stack([block_means(torch.from_numpy(np.asarray(p, dtype=np.float32)), allowed, cells)
                          for p in self.probs])
+
+    def key_means(self, samples: int = KEY_MEAN_QUERIES) -> np.ndarray:
+        """(nh, S) float32: what each head gives each key on average over the queries that may see it, from
+        up to `samples` evenly spaced query rows (the last among them): where a head parks its weight."""
+        if self.replay is not None:
+            return self.replay.key_means(samples)
+        rows = sampled_queries(np.asarray(self.mask).shape[0], samples)
+        probs = torch.from_numpy(np.asarray(self.probs, dtype=np.float32)[:, rows])
+        return sampled_key_means(probs, torch.from_numpy(np.asarray(self.mask, dtype=bool)[rows]))
+
+
+def sampled_queries(t: int, samples: int) -> slice:
+    """Up to `samples` evenly spaced positions of T queries, the last one among them."""
+    step = -(-t // max(samples, 1))
+    return slice((t - 1) % step, t, step)
+
+
+def sampled_key_means(probs: torch.Tensor, allowed: torch.Tensor) -> np.ndarray:
+    """(nh, S) each head's mean over sampled query rows (nh, rows, S) of the weight on each key, counting only
+    the rows that may see it (allowed: (rows, S)); 0 for a key no sampled row sees."""
+    allowed = allowed.to(probs.device).float()
+    sums = (torch.nan_to_num(probs.float()) * allowed).sum(dim=-2)
+    return (sums / allowed.sum(dim=-2).clamp_min(1)).cpu().numpy()
 
 
 def block_starts(n: int, cells: int) -> np.ndarray:

@@ -101,20 +101,17 @@ def metrics(folder: Path = DATA_DIR) -> dict:
 
 def unknown_words(tokenizer: TextTokenizer, text: str) -> list[str]:
     """The words of `text` the encoder was never trained on, in order, each once: outside the vocabulary, or
-    English (the vocabulary is shared with the decoder, but the encoder read only Chinese). Unknown characters
-    that touch are one word."""
+    English (the vocabulary is shared with the decoder, but the encoder read only Chinese). Each is a word as the
+    translator cuts the text, one vocabulary entry it would need: 和香蕉 is 和, 香 and 蕉 (it knows no 香蕉)."""
     source_words = set(chinese_words())
     encoded = tokenizer.encode(text)
-    spans: list[list[int]] = []
+    words = []
     for token_id, token, (start, end) in zip(encoded.ids, encoded.tokens, encoded.offsets):
         if token_id in tokenizer.special_ids and start == end:  # the <s> that encoding adds
             continue
         if tokenizer.is_unknown(token_id) or token not in source_words:
-            if spans and spans[-1][1] == start:
-                spans[-1][1] = end
-            else:
-                spans.append([start, end])
-    return list(dict.fromkeys(text[start:end] for start, end in spans))
+            words.append(text[start:end])
+    return list(dict.fromkeys(words))
 
 
 def check_translatable(lm: LanguageModel, text: str) -> None:

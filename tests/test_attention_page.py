@@ -79,7 +79,7 @@ def _probs(model: str, text: str, layer: int, head: int, target: str | None = No
 
 def test_stepping_the_head_reads_the_cached_trace(traces):
     trace_cache().clear()
-    at = _open("minilm-l6", TEXT)
+    at = _open("minilm-l6", TEXT, layer="0", head="0")
     assert traces["minilm-l6"] == 1
     before = _heatmap(at)
     np.testing.assert_array_equal(_array(before["z"]), _probs("minilm-l6", TEXT, 0, 0))
@@ -98,7 +98,7 @@ def test_stepping_the_head_reads_the_cached_trace(traces):
 
 
 def test_average_over_heads_is_the_mean_of_the_heads():
-    at = _open("minilm-l6", TEXT)
+    at = _open("minilm-l6", TEXT, layer="0", head="0")
     at.radio(key=MODE_KEY).set_value(AVERAGE).run()
     record = get_trace("minilm-l6", TEXT).layers[0].self_attn
     np.testing.assert_array_equal(_array(_heatmap(at)["z"]), record.mean_probs())
@@ -136,7 +136,7 @@ def test_the_query_it_is_preselected_and_sinks_are_named():
 
 
 def test_hiding_sinks_drops_cls_and_sep_and_renormalises():
-    at = _open("minilm-l6", TEXT)
+    at = _open("minilm-l6", TEXT, layer="0", head="0")
     at.toggle(key="attention_hide_sinks").set_value(True).run()
     heatmap = _heatmap(at)
     assert "[CLS]" not in heatmap["x"] and "[SEP]" not in heatmap["x"] and "[CLS]" in heatmap["y"]
@@ -144,7 +144,7 @@ def test_hiding_sinks_drops_cls_and_sep_and_renormalises():
 
 
 def test_classic_shows_every_kind_of_attention():
-    at = _open("classic", CLASSIC_TEXT)
+    at = _open("classic", CLASSIC_TEXT, layer="0", head="0")
     assert any("untrained" in warning.value for warning in at.warning)
     kinds = ["self", "cross", "encoder"]
     assert len(at.radio(key=KIND_KEY).options) == 3
@@ -192,7 +192,7 @@ def test_a_model_with_fewer_layers_clamps_the_layer():
 
 
 def test_smollm2_masks_the_future_and_names_its_first_token_sink():
-    at = _open("smollm2-135m", TEXT)
+    at = _open("smollm2-135m", TEXT, layer="0", head="0")
     z = _array(_heatmap(at)["z"])
     np.testing.assert_array_equal(np.isnan(z), ~np.tril(np.ones(z.shape, dtype=bool)))
     np.testing.assert_array_equal(z[~np.isnan(z)], _probs("smollm2-135m", TEXT, 0, 0)[~np.isnan(z)])
@@ -238,7 +238,7 @@ def test_every_head_of_the_layer_is_in_the_figure_with_a_button_each():
 
 @pytest.mark.parametrize("scale", ["row", "log"])
 def test_a_colour_scale_shows_small_weights_and_hover_keeps_the_true_ones(scale):
-    at = _open("minilm-l6", TEXT)
+    at = _open("minilm-l6", TEXT, layer="0", head="0")
     at.selectbox(key=SCALE_KEY).set_value(scale).run()
     trace, exact = _heatmap(at), _probs("minilm-l6", TEXT, 0, 0)
     z, hover = _array(trace["z"]), _array(trace["customdata"])
@@ -315,3 +315,52 @@ def test_every_query_is_a_choice_the_link_keeps():
     assert at.query_params[QUERY_KEY] == EVERY_QUERY
     again = _open("minilm-l6", TEXT, q=EVERY_QUERY)
     assert again.selectbox(key=QUERY_KEY).value == EVERY_QUERY and not again.warning
+
+
+# ---------------------------------------------------------------- long texts, new texts, new queries
+
+PARAGRAPH = ("The Transformer reads a whole sentence at once. Each token is turned into a vector, and every layer "
+             "lets each token look at the others through attention. A head computes a query for the token that "
+             "looks, a key for every token it may look at, and a value that carries what it will take.\n") * 3
+
+
+def test_a_long_text_opens_on_the_log_scale_and_a_word_not_a_line_break():
+    at = _open("smollm2-135m", PARAGRAPH)
+    from viz.views.attention import is_content, long_text
+
+    labels = at.selectbox(key=QUERY_KEY).options[1:]
+    assert long_text(len(labels), len(labels)) and labels[-1] == "↵·" + str(len(labels) - 1)
+    assert at.selectbox(key=SCALE_KEY).value == "log" and SCALE_KEY not in at.query_params
+    query = at.selectbox(key=QUERY_KEY).value
+    assert is_content(query) and query.startswith("take"), query  # the last word, not "." or "↵"
+    chosen = _open("smollm2-135m", PARAGRAPH, scale="linear", q=labels[-2])  # the link's choice wins
+    assert chosen.selectbox(key=SCALE_KEY).value == "linear" and chosen.selectbox(key=QUERY_KEY).value == labels[-2]
+    short = _open("smollm2-135m", TEXT)
+    assert short.selectbox(key=SCALE_KEY).value == "linear"
+
+
+def test_a_new_query_and_a_new_text_open_their_own_best_head():
+    at = _open("smollm2-135m", "The trophy didn't fit in the suitcase because it was too big.")
+    at.selectbox(key=QUERY_KEY).set_value("it").run()
+    first = next(b for b in at.button if b.key and b.key.startswith("worth-"))
+    assert first.key == f"worth-{at.session_state[LAYER_KEY]}-{at.session_state[HEAD_KEY]}" != "worth-0-0"
+    assert "trophy" in first.label
+    at.button(key="head-next").click().run()  # a head of the person's own choosing stays while the query does
+    chosen = (at.session_state[LAYER_KEY], at.session_state[HEAD_KEY])
+    at.toggle(key="attention_hide_sinks").set_value(True).run()
+    assert (at.session_state[LAYER_KEY], at.session_state[HEAD_KEY]) == chosen
+    at.session_state["text"] = "The animal didn't cross the street because it was too tired"
+    at.run()
+    assert (at.session_state[LAYER_KEY], at.session_state[HEAD_KEY]) == (13, 8)  # "it" → "animal"
+
+
+def test_the_sink_notice_says_the_heads_average_and_the_querys_own_row_apart():
+    at = _open("smollm2-135m", "The animal didn't cross the street because it was too tired", layer="13", head="8",
+               q="it")
+    notice = next(i.value for i in at.info if "Averaged over every query" in i.value)
+    record = get_trace("smollm2-135m", "The animal didn't cross the street because it was too tired").layers[13]
+    probs = record.self_attn.probs[8].astype(np.float32)
+    mask = np.asarray(record.self_attn.mask, dtype=bool)
+    average = float(np.where(mask, probs, 0)[:, 0].sum() / np.where(mask, probs, 0).sum())
+    assert f"**{average:.0%}**" in notice
+    assert f"The row of “it” alone gives them **{float(probs[8, 0]):.0%}**" in notice

@@ -501,6 +501,79 @@ def test_the_lesson_path_end_to_end_in_presenter_mode_with_page_down(server, bro
         context.close()
 
 
+# The controls whose values a stop opens on: sliders' thumbs and select boxes' shown values, by label.
+CONTROLS_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stSlider"],'
+    + ' [data-testid="stMain"] [data-testid="stSelectbox"]')].map((w) => w.innerText.replace(/\\s+/g, ' ').trim())"""
+
+
+def _press_until(tab, key: str, done) -> None:
+    """Press a clicker's key until `done()` (each press waits for the lesson bar to change and the app to settle)."""
+    for _press in range(PRESSES_PER_STOP):
+        if done():
+            return
+        before = _lesson_caption(tab)
+        tab.keyboard.press(key)
+        tab.wait_for_function("([selector, before]) => { const c = document.querySelector(selector);"
+                              " return c !== null && c.innerText !== before; }", arg=[LESSON_CAPTION, before])
+        wait_until_settled(tab)
+    pytest.fail(f"{key} never got there")
+
+
+def _as_its_link_opens_it(browser, tab, where: str) -> None:
+    """The page the path arrived on, opened again from its own address in a new session: the same heading,
+    heat map and controls."""
+    context = browser.new_context(viewport=LESSON_VIEWPORT)
+    context.set_default_timeout(PAGE_DEADLINE_MS)
+    fresh = context.new_page()
+    try:
+        open_page(fresh, tab.url, LESSON_CAPTION)
+        assert _heading(fresh) == _heading(tab), where
+        assert fresh.evaluate(CONTROLS_JS) == tab.evaluate(CONTROLS_JS), where
+        assert fresh.evaluate(HEAT_MAP_JS, "") == tab.evaluate(HEAT_MAP_JS, ""), where
+    finally:
+        context.close()
+
+
+def test_page_down_opens_attention_on_the_example_s_ranked_heads_and_the_translator_on_its_sentence(server, browser):
+    """In Chinese, presenter mode, 1280×720: Page Down from the step-by-step page opens Attention exactly as its
+    link does, on the ranking's best head ("it" → "animal", layer 13, head 8), and steps through the ranked heads;
+    from Next token it opens the translator on 我是一名学生 and its alignment head, not a dead stop."""
+    zh = i18n.translator("zh")
+    context = browser.new_context(viewport=LESSON_VIEWPORT)
+    context.set_default_timeout(PAGE_DEADLINE_MS)
+    tab = context.new_page()
+    attention, encoder_decoder = catalog.BY_ID["attention"], catalog.BY_ID["encoder_decoder"]
+    try:
+        open_page(tab, f"{server.url}/attention_math?model=smollm2-135m&lang=zh&present=true", LESSON_CAPTION)
+        _press_until(tab, "PageDown", lambda: _heading(tab) == f"{attention.icon} {zh(attention.title)}")
+        assert_no_exception(tab, "attention by the path")
+        best = zh("layer {layer}, head {head}").format(layer=13, head=8)
+        assert best in tab.evaluate(HEAT_MAP_JS, "")["title"]
+        assert zh("{what} {number} of {count}").format(what=zh("ranked head"), number=1, count=5) \
+            in _lesson_caption(tab)
+        screenshot(tab, "lesson-zh-attention-ranked-head-1")
+        _as_its_link_opens_it(browser, tab, "attention")
+        titles = {tab.evaluate(HEAT_MAP_JS, "")["title"]}
+        for number in range(2, 6):  # the ranked heads, layer and head together, then the next stop
+            _press_until(tab, "PageDown", lambda n=number: f" {n} / 5" in _lesson_caption(tab))
+            titles.add(tab.evaluate(HEAT_MAP_JS, "")["title"])
+        assert len(titles) == 5, titles
+        screenshot(tab, "lesson-zh-attention-ranked-head-5")
+        _press_until(tab, "PageDown", lambda: _heading(tab) != f"{attention.icon} {zh(attention.title)}")
+        assert _heading(tab) == f"{catalog.BY_ID['masks'].icon} {zh(catalog.BY_ID['masks'].title)}"
+
+        open_page(tab, f"{server.url}/next_token?model=smollm2-135m&lang=zh&present=true", LESSON_CAPTION)
+        _press_until(tab, "PageDown", lambda: _heading(tab) == f"{encoder_decoder.icon} {zh(encoder_decoder.title)}")
+        assert_no_exception(tab, "encoder–decoder by the path")
+        assert "model=tiny-translator" in tab.url and quote("我是一名学生") in tab.url
+        assert zh("Switch to {model}").split("{")[0] not in tab.locator('[data-testid="stMain"]').inner_text()
+        assert tab.locator(".js-plotly-plot").count() == 3, "the attention map, the step's rows, the next word"
+        screenshot(tab, "lesson-zh-encoder-decoder")
+        _as_its_link_opens_it(browser, tab, "encoder_decoder")
+    finally:
+        context.close()
+
+
 def test_every_page_loads_nothing_from_outside_the_app(server, browser):
     """A classroom may have no internet: every request outside the app's own address is blocked, and a
     page fails the test if it asked for one (fonts, scripts, a maths renderer, images) or lost a resource."""

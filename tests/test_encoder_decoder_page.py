@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -152,3 +153,74 @@ def test_hostile_text_shows_as_text():
     for body in _raw_html(at):
         assert "<img" not in body and "<script" not in body
     assert len(at.get("plotly_chart")) == 3
+
+
+# ---------------------------------------------------------------- the lesson path, the alignment head, the labels
+
+
+def _aligned(text: str) -> tuple[int, int]:
+    from core.head_ranking import alignment_head
+    from viz.loading import cached_model, get_trace
+    from viz.views.attention import attention_sources
+
+    lm = cached_model("tiny-translator")
+    free = decoding.greedy_decode(lm, text)
+    trace = get_trace("tiny-translator", text, (lm.tokenizer.bos_id, *free.output_ids))
+    cross = attention_sources(trace, lm.tokenizer)["cross"]
+    return alignment_head([record.probs for record in cross.records], cross.sink_keys)
+
+
+def test_a_first_visit_opens_the_head_that_aligns_the_sentences():
+    at = _open(text="我是一名学生")
+    aligned = _aligned("我是一名学生")
+    assert (at.session_state[state.LAYER], at.session_state[state.HEAD]) == aligned != (0, 0)
+    assert any("aligns best" in caption.value for caption in at.caption)
+    named = _open(text="我是一名学生", layer="0", head="0")  # the link's choice wins
+    assert (named.session_state[state.LAYER], named.session_state[state.HEAD]) == (0, 0)
+
+
+def test_the_alignment_head_looks_at_a_different_source_word_from_each_row():
+    from core.head_ranking import alignment_head
+
+    diagonal = np.full((1, 4, 5), 0.02)
+    diagonal[0, np.arange(4), np.arange(1, 5)] = 0.92  # each row at its own word (key 0 is <s>)
+    one_word = np.full((1, 4, 5), 0.02)
+    one_word[0, :, 1] = 0.92  # sharp, but every row at the same word
+    sinks = np.array([True, False, False, False, False])
+    assert alignment_head([one_word, diagonal], sinks) == (1, 0)
+    assert alignment_head([diagonal, one_word], sinks) == (0, 0)
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_the_lesson_path_opens_the_translator_on_its_example_and_gives_the_lesson_s_model_back(language):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params[state.LANG], at.query_params[state.MODEL] = language, "smollm2-135m"
+    at.run()
+    at.session_state["_lesson_go"] = "next_token"  # as the lesson path opens it
+    at.run()
+    text = at.session_state[state.TEXT]
+    at.button(key="lesson-next").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert (at.session_state[state.MODEL], at.session_state[state.TEXT]) == ("tiny-translator", "我是一名学生")
+    assert not at.info or not any("不认识" in i.value or "does not know" in i.value for i in at.info)
+    assert (at.session_state[state.LAYER], at.session_state[state.HEAD]) == _aligned("我是一名学生")
+    assert len(at.get("plotly_chart")) == 3
+    at.button(key="lesson-next").click().run()  # on to training: the lesson's own model and text again
+    assert (at.session_state[state.MODEL], at.session_state[state.TEXT]) == ("smollm2-135m", text)
+    at.button(key="lesson-previous").click().run()
+    assert at.session_state[state.MODEL] == "tiny-translator" and not at.exception
+
+
+def test_unknown_words_are_named_one_by_one_as_the_translator_cuts_them():
+    at = _open(text="我喜欢苹果和香蕉")
+    message = next(info.value for info in at.info if "香" in info.value)
+    assert "和, 香, 蕉" in message and "和香蕉" not in message
+
+
+def test_chinese_key_labels_stand_upright():
+    import json
+
+    at = _open(text="我是一名学生")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["xaxis"]["tickangle"] == 0
+    assert "一" in spec["layout"]["xaxis"]["ticktext"]

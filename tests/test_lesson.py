@@ -62,7 +62,27 @@ def open_app(language: str, page: catalog.PageEntry | None = None) -> AppTest:
 
 def step_count(at: AppTest, stop: catalog.PageEntry) -> int:
     steps = frame.STEPS.get(stop.id)
+    if steps is not None and steps.now is not None:  # Attention's ranked heads, as the page last ranked them
+        return len(at.session_state[state.RANKED_HEADS]) if state.RANKED_HEADS in at.session_state else 0
     return 0 if steps is None else steps.count()
+
+
+def set_step(at: AppTest, stop: catalog.PageEntry, index: int) -> None:
+    steps = frame.STEPS[stop.id]
+    if steps.go is None:
+        at.session_state[steps.key] = index
+    else:
+        at.session_state[state.LAYER], at.session_state[state.HEAD] = at.session_state[state.RANKED_HEADS][index]
+    at.run()
+
+
+def step_of(at: AppTest, stop: catalog.PageEntry) -> int | None:
+    steps = frame.STEPS[stop.id]
+    if steps.now is None:
+        return at.session_state[steps.key]
+    shown = (at.session_state[state.LAYER], at.session_state[state.HEAD])
+    ranked = tuple(at.session_state[state.RANKED_HEADS])
+    return ranked.index(shown) if shown in ranked else None
 
 
 def assert_at(at: AppTest, stop: catalog.PageEntry, language: str) -> None:
@@ -87,11 +107,9 @@ def test_next_walks_the_whole_path_in_presenter_mode_through_each_pages_steps(la
         assert "page" in at.button(key="lesson-next").proto.shortcut.lower(), "a clicker's Page Down steps"
         count = step_count(at, stop)
         if count > 1:  # next goes through the page's steps before it leaves the page
-            key = frame.STEPS[stop.id].key
-            at.session_state[key] = count - 2
-            at.run()
+            set_step(at, stop, count - 2)
             at.button(key="lesson-next").click().run()
-            assert at.session_state[key] == count - 1
+            assert step_of(at, stop) == count - 1
             assert_at(at, stop, language)
         if index == len(STOPS) - 1:
             assert at.button(key="lesson-next").disabled
@@ -105,11 +123,9 @@ def test_previous_leads_back_from_every_stop(language):
     for stop, before in zip(STOPS[1:], STOPS[:-1]):
         at.switch_page(stop.script).run()
         if step_count(at, stop) > 1:
-            key = frame.STEPS[stop.id].key
-            at.session_state[key] = 1
-            at.run()
+            set_step(at, stop, 1)
             at.button(key="lesson-previous").click().run()
-            assert at.session_state[key] == 0, "previous steps back inside the page first"
+            assert step_of(at, stop) == 0, "previous steps back inside the page first"
         previous = at.button(key="lesson-previous")
         assert previous.label == "◀ " + i18n.translator(language)(before.title)
         previous.click().run()
@@ -137,3 +153,64 @@ def test_presenter_mode_draws_attention_in_a_colour_blind_safe_high_contrast_sca
 
 def test_outside_the_app_the_figures_take_the_screen_palette():
     assert palette.current() is palette.SCREEN
+
+
+# ---------------------------------------------------------------- arriving by the path = opening the link
+
+WIDGETS = ("slider", "select_slider", "selectbox", "multiselect", "radio", "toggle", "checkbox", "text_input",
+           "text_area", "number_input")
+
+
+def controls(at: AppTest) -> dict[str, object]:
+    """Every keyed control's value on the page (the sidebar's too)."""
+    values = {}
+    for kind in WIDGETS:
+        for widget in getattr(at, kind):
+            if widget.key:
+                values[widget.key] = widget.value
+    return values
+
+
+def fresh(at: AppTest, stop: catalog.PageEntry) -> AppTest:
+    """The same page opened by its link alone, in a new session."""
+    link = AppTest.from_file(APP, default_timeout=180)
+    for key, value in at.query_params.items():
+        link.query_params[key] = value
+    return link.switch_page(stop.script).run()
+
+
+def test_each_stop_opens_by_the_path_exactly_as_its_own_link_does():
+    at = open_app("zh")
+    for index, stop in enumerate(STOPS):
+        assert_at(at, stop, "zh")
+        by_link = fresh(at, stop)
+        assert not by_link.exception, (stop.id, [e.value for e in by_link.exception])
+        assert controls(at) == controls(by_link), stop.id
+        if index == len(STOPS) - 1:
+            break
+        while at.button(key="lesson-next").label != i18n.translator("zh")(STOPS[index + 1].title) + " ▶":
+            at.button(key="lesson-next").click().run()  # through the page's steps
+        at.button(key="lesson-next").click().run()
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_on_attention_the_path_steps_through_the_ranked_heads_of_the_example(language):
+    at = open_app(language)
+    at.session_state[frame.GO] = "attention_math"  # as the path opens it (AppTest's switch_page would pin it)
+    at.run()
+    for _ in range(frame.STEPS["attention_math"].count() + 1):  # through its steps, then on
+        if at.title[0].value.startswith(catalog.BY_ID["attention"].icon):
+            break
+        at.button(key="lesson-next").click().run()
+    attention = catalog.BY_ID["attention"]
+    assert_at(at, attention, language)
+    ranked = tuple(at.session_state[state.RANKED_HEADS])
+    assert len(ranked) == 5 and ranked[0] == (13, 8)  # SmolLM2: "it" → "animal", the example's point
+    translate = i18n.translator(language)
+    for index, (layer, head) in enumerate(ranked):
+        assert (at.session_state[state.LAYER], at.session_state[state.HEAD]) == (layer, head)
+        where = translate("{what} {number} of {count}").format(what=translate("ranked head"), number=index + 1,
+                                                                count=len(ranked))
+        assert any(where in caption.value for caption in at.caption), where
+        at.button(key="lesson-next").click().run()
+    assert_at(at, catalog.BY_ID["masks"], language)

@@ -183,7 +183,8 @@ def test_translate_accepts_a_full_stop_and_spaces(lm):
 
 @pytest.mark.parametrize(("text", "unknown"), [
     ("我有一只熊猫", "熊"),
-    ("hello 世界", "hello, 世界"),
+    ("hello 世界", "hello, 世, 界"),  # each character it does not know is a word of its own to it
+    ("我喜欢苹果和香蕉", "和, 香, 蕉"),  # not one word 和香蕉: the entries it would need
     ("我们去公园吧", "去, 吧"),
     ("I am a student", "I, am, a, student"),  # in the shared vocabulary, but the encoder never read English
     ("我有<s>猫", "<s>"),  # a special token typed into the text

@@ -34,6 +34,7 @@ ROUND_TRIPS = {
     state.HEAD: (ATTENTION, "smollm2-135m", "3", 3),
     state.QUERY: (ATTENTION, "smollm2-135m", "cat", "cat"),
     state.ATTENTION: (ATTENTION, "classic", "cross", "cross"),
+    state.SCALE: (ATTENTION, "smollm2-135m", "log", "log"),
     state.TEMPERATURE: (NEXT_TOKEN, "smollm2-135m", "0.5", 0.5),
     state.TOP_K: (NEXT_TOKEN, "smollm2-135m", "5", 5),
     state.TOP_P: (NEXT_TOKEN, "smollm2-135m", "0.9", 0.9),

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core import MODELS, N_, Capability, ScopeError, model_shape, spec_of
+from core import MODELS, N_, Capability, spec_of
 from core.attention_steps import STAGES
 
-from . import catalog, i18n, state
+from . import catalog, i18n, presets, state
 from .figures import palette
 from .loading import trace_seconds
 from .state import _
@@ -66,7 +66,10 @@ def navigation():
     if destination in entries and destination != page.url_path:
         # The link's other parameters belong to the page left, and the sidebar's bound widgets (model,
         # text, presenter mode) write theirs again on the next page: only the language is carried (Streamlit
-        # refuses to set or clear a parameter bound to a widget).
+        # refuses to set or clear a parameter bound to a widget). The session forgets the page's choices too,
+        # so that the next stop opens exactly as its own link does.
+        state.forget_view()
+        _arrive(entries[destination])
         st.switch_page(entries[destination].script, query_params={state.LANG: state.language()})
     return page, entries.get(page.url_path) or catalog.PAGES[0]
 
@@ -78,8 +81,12 @@ def decorate() -> None:
 
 def page_header(entry: catalog.PageEntry) -> None:
     """The page's title; on the lesson path, previous/next under it and what to notice here."""
-    st.title(f"{entry.icon} {_(entry.title)}")
+    page_title(entry)
     lesson_bar(entry)
+
+
+def page_title(entry: catalog.PageEntry) -> None:
+    st.title(f"{entry.icon} {_(entry.title)}")
 
 
 # ---------------------------------------------------------------- the lesson path
@@ -90,23 +97,36 @@ GO = "_lesson_go"  # a page id the lesson's previous/next asked for, opened at t
 @dataclass(frozen=True)
 class Steps:
     """A page's steps that the lesson's previous/next go through before they leave the page: the
-    session/URL key of its step control, what one step is called, and how many there are."""
+    session/URL key of its step control, what one step is called, and how many there are. Where a step is
+    more than the key's value (a ranked head is a layer and a head), `now` says which step is shown (None:
+    none of them) and `go` shows one."""
 
     key: str
     name: str  # N_()
     count: Callable[[], int]
+    now: Callable[[], int | None] | None = None
+    go: Callable[[int], None] | None = None
 
 
-def _heads() -> int:
-    try:
-        return model_shape(state.model_name())[0].n_heads
-    except ScopeError:
-        return 0
+def _ranked() -> tuple:
+    """The heads the Attention page ranked for its query when it was last drawn, best first."""
+    return tuple(st.session_state.get(state.RANKED_HEADS, ()))
 
 
-# The generic step hook: a page with steps registers them here (register_steps), by page id.
+def _ranked_now() -> int | None:
+    shown = (st.session_state.get(state.LAYER), st.session_state.get(state.HEAD))
+    return _ranked().index(shown) if shown in _ranked() else None
+
+
+def _open_ranked(index: int) -> None:
+    st.session_state[state.LAYER], st.session_state[state.HEAD] = _ranked()[index]
+    st.session_state.pop(state.HEAD_MODE, None)  # one head, not the average over heads
+
+
+# The generic step hook: a page with steps registers them here (register_steps), by page id. On Attention
+# the steps are the heads its ranking found for the query (“it” → “animal” first), not heads 0, 1, 2 ….
 STEPS: dict[str, Steps] = {
-    "attention": Steps(state.HEAD, N_("head"), _heads),
+    "attention": Steps(state.HEAD, N_("ranked head"), lambda: len(_ranked()), _ranked_now, _open_ranked),
     "attention_math": Steps(state.AM_STEP, N_("step"), lambda: len(STAGES)),
 }
 
@@ -115,12 +135,15 @@ def register_steps(page_id: str, steps: Steps) -> None:
     STEPS[page_id] = steps
 
 
-def step_now(page_id: str) -> tuple[Steps, int, int] | None:
-    """(steps, current index, count) of the page's steps, or None if it has none (or only one)."""
+def step_now(page_id: str) -> tuple[Steps, int | None, int] | None:
+    """(steps, current index or None if the page shows none of them, count) of the page's steps, or None if it
+    has none (or only one)."""
     steps = STEPS.get(page_id)
     count = steps.count() if steps is not None else 0
     if count < 2:
         return None
+    if steps.now is not None:
+        return steps, steps.now(), count
     value = st.session_state.get(steps.key, st.query_params.get(steps.key, 0))
     try:
         value = int(value)
@@ -129,11 +152,27 @@ def step_now(page_id: str) -> tuple[Steps, int, int] | None:
     return steps, min(max(value, 0), count - 1), count
 
 
+def _next_step(now: tuple[Steps, int | None, int] | None, delta: int) -> int | None:
+    """The step previous/next shows inside the page, or None where it leaves the page; from a view that is none
+    of the steps, next goes to the first."""
+    if now is None:
+        return None
+    _steps, index, count = now
+    if index is None:
+        return 0 if delta > 0 else None
+    return index + delta if 0 <= index + delta < count else None
+
+
 def move(page_id: str, delta: int) -> None:
     """Previous (-1) or next (+1): through the page's steps first, then to the neighbouring stop."""
     now = step_now(page_id)
-    if now is not None and 0 <= now[1] + delta < now[2]:
-        st.session_state[now[0].key] = now[1] + delta
+    step = _next_step(now, delta)
+    if step is not None:
+        steps = now[0]
+        if steps.go is not None:
+            steps.go(step)
+        else:
+            st.session_state[steps.key] = step
         return
     previous, following = catalog.lesson_neighbours(page_id)
     destination = following if delta > 0 else previous
@@ -144,8 +183,9 @@ def move(page_id: str, delta: int) -> None:
 def _destination(page_id: str, delta: int) -> str | None:
     """What previous/next will show, in words; None where the path ends."""
     now = step_now(page_id)
-    if now is not None and 0 <= now[1] + delta < now[2]:
-        return _("{what} {number} of {count}").format(what=_(now[0].name), number=now[1] + delta + 1, count=now[2])
+    step = _next_step(now, delta)
+    if step is not None:
+        return _("{what} {number} of {count}").format(what=_(now[0].name), number=step + 1, count=now[2])
     previous, following = catalog.lesson_neighbours(page_id)
     destination = following if delta > 0 else previous
     return None if destination is None else _(destination.title)
@@ -167,7 +207,7 @@ def lesson_bar(entry: catalog.PageEntry) -> None:
                disabled=back is None, shortcut="PageUp", help=_("Previous on the lesson path (Page Up)"))
     where = _("Lesson: stop {number} of {count}").format(number=stops.index(entry) + 1, count=len(stops))
     now = step_now(entry.id)
-    if now is not None:
+    if now is not None and now[1] is not None:
         where += " · " + _("{what} {number} of {count}").format(what=_(now[0].name), number=now[1] + 1, count=now[2])
     row.caption(where)
     row.button((forward or _("Next")) + " ▶", key="lesson-next", on_click=move, args=(entry.id, +1),
@@ -175,6 +215,31 @@ def lesson_bar(entry: catalog.PageEntry) -> None:
     if i18n.explanation_path(notice_name(entry.id), i18n.SOURCE_LANGUAGE).exists():
         with st.expander(_("What to notice"), expanded=state.presenting(), icon="👀"):
             st.markdown(state.explain(notice_name(entry.id)))
+
+
+DETOUR = "_lesson_detour"  # (page id, (model, text, text2) before, (model, text) of the stop's example)
+
+
+def _arrive(entry: catalog.PageEntry) -> None:
+    """Where the path changed the model and text for a stop (a translator for Encoder–decoder), it puts the
+    lesson's own back when it leaves, unless the person changed them there; and where the chosen model cannot
+    serve the next stop, it opens the stop on its own example, so that the path never ends in a dead stop."""
+    detour = st.session_state.pop(DETOUR, None)
+    if detour is not None and (state.model_name(), state.text()) == detour[2] and detour[0] != entry.id:
+        model, text, text2 = detour[1]
+        state.set_model(model)
+        state.set_text(text)
+        state.set_text2(text2)
+    elif detour is not None:
+        st.session_state[DETOUR] = detour
+    if entry.needs is None or spec_of(state.model_name()).can(entry.needs):
+        return
+    example = next((p for p in presets.for_page(entry.id) if p.text is not None and p.model is not None
+                    and spec_of(p.model).can(entry.needs) and spec_of(p.model).available()), None)
+    if example is not None:
+        before = (state.model_name(), state.text(), state.text2())
+        presets.apply(example)
+        st.session_state[DETOUR] = (entry.id, before, (state.model_name(), state.text()))
 
 
 def model_serves(entry: catalog.PageEntry) -> bool:

@@ -284,7 +284,8 @@ def for_page(page: str) -> list[Preset]:
     return [p for p in PRESETS if p.page == page]
 
 
-def _apply(preset: Preset) -> None:
+def apply(preset: Preset) -> None:
+    """Load a preset: its text and model, or the values of its controls."""
     if preset.text is not None:
         _load_text(preset)
     for key, value in preset.settings:
@@ -324,7 +325,7 @@ def preset_buttons(page: str) -> Preset | None:
                _("Examples from the articles, one click each:"))
     row = st.container(horizontal=True)  # wraps onto more lines on a narrow screen; no label is cut
     for index, preset in enumerate(presets):
-        row.button(_(preset.label), on_click=_apply, args=(preset,), key=f"preset-{page}-{index}",
+        row.button(_(preset.label), on_click=apply, args=(preset,), key=f"preset-{page}-{index}",
                    help=preset.text if preset.text is not None else _(preset.note))
     if recipes:
         return next((p for p in presets if p.text is None and _chosen(p)), None)

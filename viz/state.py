@@ -32,6 +32,8 @@ MODEL, TEXT, LANG, PRESENT = "model", "text", "lang", "present"
 TEXT2 = "text2"  # compare mode: the second text of a minimal pair; its presence in the URL turns the mode on
 COMPARE = "_compare"  # the sidebar's compare switch (session only: the URL says it by carrying text2)
 LAYER, HEAD, QUERY, ATTENTION = "layer", "head", "q", "attn"
+SCALE = "scale"  # the attention heat map's colour scale
+SCALES = ("linear", "row", "log")  # as viz.figures.attention.SCALES (tests hold them equal)
 TEMPERATURE, TOP_K, TOP_P, SEED = "temp", "top_k", "top_p", "seed"
 PE_D, PE_LEN, PE_DIM, ORDER, PAD = "pe_d", "pe_len", "pe_dim", "order", "pad"
 PE_D_RANGE, PE_LEN_RANGE = (4, 512), (8, 512)  # the sinusoid's controls: bounded, so a link cannot ask for a huge table
@@ -62,6 +64,8 @@ MAX_SEED = 2**31 - 1
 ATTENTION_KINDS = ("self", "cross", "encoder")
 NOTICES = "_url_notices"
 OPEN_BEST = "_open_best_head"  # set by a preset: the Attention page opens the head that shows its point
+HEAD_MODE = "attention_heads"  # the Attention page's one head / average over heads
+RANKED_HEADS = "_ranked_heads"  # ((layer, head), …) the Attention page ranked for its query: the lesson's steps
 INDEX_MEMORY = "_indices"  # (model, "layer" / "head") -> the last value shown
 CHECKED = "_url_checked"
 TRACED = "_traced"  # ((model, text, target), tokens) of the trace this run's page read, for the cost it says
@@ -103,6 +107,7 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(HEAD, _is_int(0, 10_000), "0, 1, 2, …"),
     UrlParam(QUERY, lambda raw: len(raw) <= 200, "a token of the text"),
     UrlParam(ATTENTION, lambda raw: raw in ATTENTION_KINDS, " / ".join(ATTENTION_KINDS)),
+    UrlParam(SCALE, lambda raw: raw in SCALES, " / ".join(SCALES)),
     UrlParam(TEMPERATURE, _is_float(0.05, 5.0), "0.05–5"),
     UrlParam(TOP_K, _is_int(0, 1000), "0–1000"),
     UrlParam(TOP_P, _is_float(0.05, 1.0), "0.05–1"),
@@ -252,6 +257,19 @@ def index(key: str, count: int, scope: str = "") -> int:
 
 
 INDEX_NAMES = {LAYER: N_("layer"), HEAD: N_("head"), PE_DIM: N_("dimension"), LATER: N_("later layer")}
+
+
+# What the lesson path carries from one stop to the next; any other choice belongs to the page left.
+LESSON_CARRIES = (LANG, PRESENT, MODEL, TEXT, TEXT2, COMPARE, CLASS, ROLE)
+
+
+def forget_view() -> None:
+    """Drop the choices of the page the lesson path leaves (its URL parameters, the layers and heads it
+    remembered per model, what its ranking found), so that the next stop opens exactly as its own link does."""
+    for key in (*URL_PARAMS, INDEX_MEMORY, *(f"{INDEX_MEMORY}-{key}" for key in INDEX_NAMES), OPEN_BEST,
+                RANKED_HEADS, HEAD_MODE):
+        if key not in LESSON_CARRIES:
+            st.session_state.pop(key, None)
 
 
 def settle_choice(key: str, options, default) -> None:

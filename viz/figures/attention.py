@@ -9,6 +9,7 @@ must show as itself.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -232,8 +233,8 @@ def make_attention_heatmap_figure(
     step = -(-max(t, s) // AXIS_LABELS_MAX)
     if step > 1:  # say which labels are shown, rather than letting Plotly drop some silently
         notes.append(_("every {step}th token labelled; hover shows each").format(step=step))
-    fig.update_xaxes(type="category", title_text=_("key (looked at)"), tickangle=-60, automargin=True,
-                     tickmode="array", tickvals=xs[::step], ticktext=xs[::step])
+    fig.update_xaxes(type="category", title_text=_("key (looked at)"), automargin=True, tickmode="array",
+                     tickangle=tick_angle(list(key_labels)[::step]), tickvals=xs[::step], ticktext=xs[::step])
     fig.update_yaxes(type="category", autorange="reversed", title_text=_("query (looking)"), automargin=True,
                      tickmode="array", tickvals=ys[::step], ticktext=ys[::step])
     fig.update_layout(
@@ -242,6 +243,24 @@ def make_attention_heatmap_figure(
         plot_bgcolor="white",
     )
     return fig
+
+
+UPRIGHT_WIDTH = 72  # key labels this wide together (a CJK character counts two) stand upright under a heat map
+
+
+def _width(label: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in label)
+
+
+def tick_angle(labels: Sequence[str]) -> int:
+    """The key axis's tick angle: upright where the labels fit side by side, or are Chinese words of one or two
+    characters (turned, 一 reads as "/"), else slanted."""
+    short_cjk = all(0 < _width(label) <= 4 and all(_width(char) == 2 for char in label) for label in labels
+                    if label not in SPECIAL_LABELS)
+    return 0 if sum(_width(label) + 1 for label in labels) <= UPRIGHT_WIDTH or short_cjk else -60
+
+
+SPECIAL_LABELS = ("<s>", "</s>", "<bos>", "[CLS]", "[SEP]")  # short markers that fit beside Chinese words
 
 
 IMAGE_FROM_CELLS = 160 * 160  # a larger matrix goes to the browser as one PNG image, not as numbers
@@ -297,8 +316,8 @@ def make_attention_image_figure(
     fig.update_traces(hoverinfo="skip", hovertemplate=None)
     step = -(-max(t, s) // AXIS_LABELS_MAX)
     rows, cols = np.arange(0, t, step), np.arange(0, s, step)
-    fig.update_xaxes(tickmode="array", tickvals=cols / fx, ticktext=[xs[i] for i in cols], tickangle=-60,
-                     title_text=_("key (looked at)"))
+    fig.update_xaxes(tickmode="array", tickvals=cols / fx, ticktext=[xs[i] for i in cols],
+                     tickangle=tick_angle([key_labels[i] for i in cols]), title_text=_("key (looked at)"))
     fig.update_yaxes(tickmode="array", tickvals=rows / fy, ticktext=[ys[i] for i in rows],
                      title_text=_("query (looking)"))
     notes = [_("{t} × {s} tokens as an image; every {step}th token labelled").format(t=t, s=s, step=step)]

@@ -9,7 +9,10 @@ from viz.state import _
 from viz.views import attention as views
 from viz.views import classroom, compare
 
-frame.page_header(catalog.BY_ID["attention"])
+frame.page_title(catalog.BY_ID["attention"])
+# The lesson bar is drawn last, in this place: its steps are the heads the explorer ranks for the query.
+bar = st.container()
+st.session_state.pop(state.RANKED_HEADS, None)
 st.markdown(state.explain("attention"))
 
 preset = presets.preset_buttons("attention")
@@ -27,3 +30,5 @@ if lm is not None:
         views.explorer(trace, lm.tokenizer, focus=preset.focus if preset is not None else None,
                        model_seconds=trace_seconds(lm.name, text, target),
                        after=compare.attention_after(trace, lm.tokenizer, text, target))
+with bar:
+    frame.lesson_bar(catalog.BY_ID["attention"])

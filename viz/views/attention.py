@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from core import N_
-from core.head_ranking import rank_query_rows
+from core.head_ranking import HeadScore, parking_keys, worth_a_look
 from viz import export, state
 from viz.figures.attention import (
     IMAGE_FROM_CELLS,
@@ -37,14 +37,20 @@ from viz.state import _
 from viz.tokens import axis_labels, labels_for
 
 LAYER_KEY, HEAD_KEY, KIND_KEY, QUERY_KEY = state.LAYER, state.HEAD, state.ATTENTION, state.QUERY
-MODE_KEY, HIDE_KEY, TARGET_KEY = "attention_heads", "attention_hide_sinks", "attention_target"
+MODE_KEY, HIDE_KEY, TARGET_KEY = state.HEAD_MODE, "attention_hide_sinks", "attention_target"
 QUERY_TOKENS = "attention_query_tokens"  # the tokens the query was picked from: a new text resets the pick
+RANKED_FOR = "attention_ranked_for"  # (model, tokens, query) whose ranking chose the head last
 EVERY_QUERY = ""  # the query picker's "every query", in the URL as q= (no token label is empty)
-SCALE_KEY = "attention_scale"
+SCALE_KEY = state.SCALE
+SCALE_DEFAULT = "attention_scale_default"  # the default the colour scale was last settled against
 LINE_WINDOW = 24  # beyond this many tokens the line view shows a window around the chosen query
 ONE_HEAD, AVERAGE = N_("One head"), N_("Average over heads")
 SINK_NOTE_SHARE = 0.3  # above this, say what an attention sink is
+NAMED_SINKS = 6  # the sinks the ranking's caption names; a long text may have more
 SCALE_NAMES = {"linear": "0 – 1", "row": "÷ max", "log": "log₁₀"}
+# A long text's default scale, measured (SmolLM2 and Gemma 3, 330 to 1,860 tokens, every other head of six
+# layers): 0 – 1 colours 0.1–0.7 % of the cells visibly, ÷ max 0.6–3.5 %, log₁₀ 8–62 % (README, Attention).
+LONG_SCALE = "log"
 KINDS = {"self": N_("Self-attention"), "cross": N_("Cross-attention (target looks at source)"),
          "encoder": N_("Encoder self-attention")}
 
@@ -92,6 +98,22 @@ def attention_sources(trace, tokenizer) -> dict[str, AttentionSource]:
     return sources
 
 
+def is_content(label: str) -> bool:
+    """Whether a token label stands for a word or a character of one, not whitespace or punctuation alone
+    ("冷(1-2/3)", a byte piece of 冷, is content; "↵·188", a repeated line break at 188, is not): the byte
+    counts and the position an axis label adds are dropped first."""
+    return any(char.isalnum() for char in LABEL_SUFFIXES.sub("", label))
+
+
+LABEL_SUFFIXES = re.compile(r"\(\d+(?:-\d+)?/\d+\)|·\d+$")
+
+
+def long_text(t: int, s: int) -> bool:
+    """A text the page draws as an image (viz.figures.attention.IMAGE_FROM_CELLS): there the 0–1 scale colours
+    about one cell in a hundred and a query at the end is often a full stop or a line break."""
+    return t * s > IMAGE_FROM_CELLS
+
+
 def markdown_literal(text: str) -> str:
     """Token text inside st.markdown: every Markdown/LaTeX character shown as itself."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$&])", r"\\\1", text)
@@ -133,31 +155,46 @@ def _stepper(label: str, key: str, count: int, scope: str, disabled: bool = Fals
     return value
 
 
-def _controls(source: AttentionSource, scope: str) -> tuple[int, int | None, bool]:
-    """(layer, head or None for the average over heads, hide sinks?)."""
+def _scale(default: str) -> str:
+    """The colour scale: the person's (or the link's) choice, else `default` for this text; in the URL by value
+    whenever it is not the default, so that a long text and a short one each open on their own. A value equal
+    to the default it was settled against was no choice: a new text gets its own default."""
+    chosen = st.session_state.get(SCALE_KEY, st.query_params.get(SCALE_KEY))
+    if chosen not in SCALES or chosen == st.session_state.get(SCALE_DEFAULT):
+        chosen = default
+    st.session_state[SCALE_KEY], st.session_state[SCALE_DEFAULT] = chosen, default
+    value = st.selectbox(_("Colour scale"), SCALES, key=SCALE_KEY, format_func=SCALE_NAMES.get,
+                         help=_("Long texts spread attention thin: dividing each row by its largest weight, "
+                                "or a log scale, makes the small weights visible. Hover shows the true weight."))
+    state.link(SCALE_KEY, value, default)
+    return value
+
+
+def _controls(source: AttentionSource, scope: str, scale: str) -> tuple[int, int | None, bool, str]:
+    """(layer, head or None for the average over heads, hide sinks?, colour scale); `scale` is the default."""
     mode_column, sink_column, scale_column = st.columns([2, 3, 2])
     mode = mode_column.radio(_("Heads"), (ONE_HEAD, AVERAGE), key=MODE_KEY, horizontal=True,
                              label_visibility="collapsed", format_func=state.translator())
     hide = sink_column.toggle(_("Hide attention sinks"), key=HIDE_KEY,
                               help=_("Drops the special tokens and the first token from the keys and rescales "
                                      "every row to sum to 1 again, so the weaker patterns show."))
-    scale_column.selectbox(_("Colour scale"), SCALES, key=SCALE_KEY, format_func=SCALE_NAMES.get,
-                           help=_("Long texts spread attention thin: dividing each row by its largest weight, "
-                                  "or a log scale, makes the small weights visible. Hover shows the true weight."))
+    with scale_column:
+        scale = _scale(scale)
     layer_column, head_column = st.columns(2)
     with layer_column:
         layer = _stepper(_("Layer"), LAYER_KEY, source.n_layers, scope)
     with head_column:
         head = _stepper(_("Head"), HEAD_KEY, source.n_heads, scope, disabled=mode == AVERAGE)
-    return layer, None if mode == AVERAGE else head, hide
+    return layer, None if mode == AVERAGE else head, hide, scale
 
 
-def _pick_query(labels: list[str], focus: str | None) -> int | None:
+def _pick_query(labels: list[str], focus: str | None, meaningful: np.ndarray | None = None) -> int | None:
     """The query token whose lines are drawn, by label, so that the URL names a token of the text.
     A choice that does not belong to the current text falls back to the preset's focus word, else
-    the last token."""
+    the last token; the last of the `meaningful` ones (content, not a sink) where they are given."""
     options = [EVERY_QUERY, *labels]
-    default = next((label for label in labels if focus and label.strip("␣").lower() == focus), labels[-1])
+    last = labels[-1] if meaningful is None or not meaningful.any() else labels[int(np.flatnonzero(meaningful)[-1])]
+    default = next((label for label in labels if focus and label.strip("␣").lower() == focus), last)
     seen = st.session_state.get(QUERY_TOKENS)
     if seen is not None and seen != labels:
         st.session_state[QUERY_KEY] = default
@@ -172,12 +209,22 @@ def _pick_query(labels: list[str], focus: str | None) -> int | None:
 # ---------------------------------------------------------------- views
 
 
-def _sink_message(shares: np.ndarray, source: AttentionSource, labels: list[str], whose: str) -> str:
+def _sink_names(shares: np.ndarray, source: AttentionSource, labels: list[str]) -> str:
     sinks = sorted(np.flatnonzero(source.sink_keys), key=lambda j: -shares[j])
-    names = [f"“{markdown_literal(labels[j])}” {shares[j]:.0%}" for j in sinks]
+    return ", ".join(f"“{markdown_literal(labels[j])}” {shares[j]:.0%}" for j in sinks)
+
+
+def _sink_message(shares: np.ndarray, source: AttentionSource, labels: list[str], whose: str,
+                  row: np.ndarray | None = None, query_label: str = "") -> str:
+    """What the sinks take: averaged over every query (the matrix), and in the chosen query's own row, each
+    said as what it is, since the two often differ a lot (75 % on average, 9 % from “it”)."""
     total = float(shares[source.sink_keys].sum())
-    message = _("**{share:.0%}** of {whose} attention goes to the special and first tokens: {names}.").format(
-        share=total, whose=whose, names=", ".join(names))
+    message = _("Averaged over every query, **{share:.0%}** of {whose} attention goes to the special and first "
+                "tokens: {names}.").format(share=total, whose=whose, names=_sink_names(shares, source, labels))
+    if row is not None:
+        message += " " + _("The row of “{token}” alone gives them **{share:.0%}**: {names}.").format(
+            token=markdown_literal(query_label), share=float(row[source.sink_keys].sum()),
+            names=_sink_names(row, source, labels))
     if total > SINK_NOTE_SHARE:
         message += " " + _("Tokens that soak up attention like this are called *attention sinks*: a head with "
                            "nothing useful to find parks its weight on a token that is always there.")
@@ -246,18 +293,41 @@ def _open_head(layer: int, head: int) -> None:
     st.session_state[LAYER_KEY], st.session_state[HEAD_KEY], st.session_state[MODE_KEY] = layer, head, ONE_HEAD
 
 
-def _worth_a_look(source: AttentionSource, query: int, query_label: str, key_labels: list[str],
-                  open_best: bool) -> None:
-    """The heads where the query looks somewhere a trivial head would not, one click each; with
-    `open_best`, the best of them is opened (a preset's point, found rather than hard-coded)."""
-    ranked = rank_query_rows([record.query_rows(query) for record in source.records], query, source.sink_keys,
-                             self_attention=not source.cross)
+def no_targets(source: AttentionSource, key_labels: list[str]) -> np.ndarray:
+    """(S,) bool: keys a ranked head may not point at: the sinks, tokens where the model parks its weight from
+    every query (core.head_ranking.parking_keys), and whitespace or punctuation."""
+    parked = parking_keys([record.key_means() for record in source.records])
+    return source.sink_keys | parked | ~np.array([is_content(label) for label in key_labels])
+
+
+def ranking(source: AttentionSource, query: int, key_labels: list[str]) -> list[HeadScore]:
+    """The heads worth a look for the query: one per target word, strongest first."""
+    return worth_a_look([record.query_rows(query) for record in source.records], query,
+                        no_targets(source, key_labels), self_attention=not source.cross)
+
+
+def _follow_ranking(ranked: list[HeadScore], ranked_for: tuple, named: bool) -> None:
+    """Open the ranking's best head where a person has not chosen one for this text and query: a preset, a
+    first visit whose link names no head, a new text or a new query (`ranked_for`: model, tokens, query)."""
+    before = st.session_state.get(RANKED_FOR)
+    st.session_state[RANKED_FOR] = ranked_for
+    preset = st.session_state.pop(state.OPEN_BEST, False)
+    # Another model keeps the layer and head it had (state.index remembers them per model).
+    changed = before is not None and before[0] == ranked_for[0] and before != ranked_for
+    if ranked and (preset or (before is None and not named) or changed):
+        _open_head(ranked[0].layer, ranked[0].head)
+    st.session_state[state.RANKED_HEADS] = tuple((score.layer, score.head) for score in ranked)
+
+
+def _worth_a_look(ranked: list[HeadScore], query_label: str, key_labels: list[str], skipped: np.ndarray) -> None:
+    """The ranked heads, one click each, and what the ranking leaves out."""
     if not ranked:
         return
-    if open_best:
-        _open_head(ranked[0].layer, ranked[0].head)
-    st.caption(_("Heads worth a look for “{token}”: where it looks beyond itself, its neighbour and the sinks")
-               .format(token=markdown_literal(query_label)))
+    sinks = [f"“{markdown_literal(key_labels[j])}”" for j in np.flatnonzero(skipped) if is_content(key_labels[j])]
+    names = ", ".join(sinks[:NAMED_SINKS]) + (", …" if len(sinks) > NAMED_SINKS else "")
+    st.caption(_("Heads worth a look for “{token}”: the word each looks at most, one head per word, beyond itself, "
+                 "its neighbour, punctuation and the sinks ({sinks})").format(
+        token=markdown_literal(query_label), sinks=names or "—"))
     row = st.container(horizontal=True)
     for score in ranked:
         row.button(_("L{layer}·h{head} → {token} {weight:.0%}").format(
@@ -348,21 +418,26 @@ def explorer(trace, tokenizer, focus: str | None = None, model_seconds: float | 
     state.link(KIND_KEY, kind, "self")
     source = sources[kind]
     query_labels, key_labels = axis_labels(source.queries), axis_labels(source.keys)
-    first_visit = LAYER_KEY not in st.session_state and LAYER_KEY not in st.query_params
-    query = _pick_query(query_labels, focus)
+    long = long_text(len(query_labels), len(key_labels))
+    skipped = no_targets(source, key_labels)
+    query = _pick_query(query_labels, focus, ~skipped if long and not source.cross else None)
+    named = LAYER_KEY in st.session_state or LAYER_KEY in st.query_params or HEAD_KEY in st.query_params
+    ranked = ranking(source, query, key_labels) if query is not None else []
+    _follow_ranking(ranked, (trace.model, tuple(trace.token_ids), query), named)
     if query is not None:
-        open_best = st.session_state.pop(state.OPEN_BEST, False) or (first_visit and focus is not None)
-        _worth_a_look(source, query, query_labels[query], key_labels, open_best)
-    layer, head, hide = _controls(source, scope=trace.model)
+        _worth_a_look(ranked, query_labels[query], key_labels, skipped)
+    layer, head, hide, scale = _controls(source, trace.model, LONG_SCALE if long else "linear")
     record = source.records[layer]
     weights, mask = shown_weights(record, head), np.asarray(record.mask, dtype=bool)
     whose = _("this head's") if head is not None else _("the {count} heads' average").format(count=source.n_heads)
-    st.info(_sink_message(key_shares(weights, mask), source, key_labels, whose))
+    st.info(_sink_message(key_shares(weights, mask), source, key_labels, whose,
+                          None if query is None else np.where(mask[query], np.nan_to_num(weights[query]), 0.0),
+                          "" if query is None else query_labels[query]))
     hide = hide and not source.sink_keys.all()
     shown_keys = [label for label, sink in zip(key_labels, source.sink_keys) if not (hide and sink)]
     started = time.perf_counter()
-    name = _heatmap(source, record, layer, head, _(KINDS[kind]), mask, (query_labels, shown_keys), hide,
-                    st.session_state.get(SCALE_KEY, "linear"), query)
+    name = _heatmap(source, record, layer, head, _(KINDS[kind]), mask, (query_labels, shown_keys), hide, scale,
+                    query)
     _cost(trace, model_seconds, time.perf_counter() - started)
     if hide:
         weights, mask = without_keys(weights, mask, source.sink_keys)

@@ -20,6 +20,7 @@ from core.decoding import (
     teacher_forced,
     unknown_target_words,
 )
+from core.head_ranking import alignment_head
 from viz import state
 from viz.figures.attention import make_attention_heatmap_figure
 from viz.figures.distribution import make_distribution_figure
@@ -110,11 +111,15 @@ def attention_maps(trace, tokenizer) -> None:
                     format_func=lambda kind, translate=state.translator(): translate(KINDS[kind]))
     state.link(state.ATTENTION, kind, "cross")
     source = sources[kind]
+    aligned = _open_alignment_head(sources)
     left, right = st.columns(2)
     with left:
         layer = index_slider(_("Layer"), state.LAYER, source.n_layers, trace.model)
     with right:
         head = index_slider(_("Head"), state.HEAD, source.n_heads, trace.model)
+    if (layer, head) == aligned:
+        st.caption(_("Layer {layer}, head {head} aligns best on this sentence: of all heads, its rows look most "
+                     "sharply at different source words (measured).").format(layer=layer, head=head))
     record = source.records[layer]
     weights = np.asarray(record.head_probs(head), dtype=np.float32)
     title = _("{kind}, layer {layer}, head {head}").format(kind=_(KINDS[kind]), layer=layer, head=head)
@@ -122,6 +127,18 @@ def attention_maps(trace, tokenizer) -> None:
                                                   axis_labels(source.queries), axis_labels(source.keys),
                                                   title=title, _=state.translator()), key="encdec-heatmap")
     st.caption(_(KIND_NOTES[kind]))
+
+
+def _open_alignment_head(sources) -> tuple[int, int] | None:
+    """The cross-attention head that best aligns the sentences (core.head_ranking.alignment_head), opened where
+    neither the person nor the link chose a layer or a head: a first visit, the lesson path."""
+    cross = sources.get("cross")
+    if cross is None:
+        return None
+    aligned = alignment_head([record.probs for record in cross.records], cross.sink_keys)
+    if not any(key in st.session_state or key in st.query_params for key in (state.LAYER, state.HEAD)):
+        st.session_state[state.LAYER], st.session_state[state.HEAD] = aligned
+    return aligned
 
 
 def _clamped(count: int) -> int:
