@@ -17,5 +17,5 @@ sidebar.render()
 frame.decorate()
 state.show_notices()
 if frame.model_serves(entry):
-    with frame.cost_said():
+    with frame.errors_said(), frame.cost_said():
         page.run()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import logging
 import re
 import tomllib
 from pathlib import Path
@@ -13,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from babel.messages.extract import extract_from_dir
+from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
 
 from core import MODELS, Capability, load_model, model_shape
-from viz import catalog, i18n, state
+from viz import catalog, frame, glossary, i18n, state
 from viz.figures import attention as attention_figures
 from viz.figures import attention_math as attention_math_figures
 from viz.figures import attribution as attribution_figures
@@ -132,6 +134,27 @@ def test_core_and_figures_never_import_streamlit_and_figures_never_torch():
         assert not {"streamlit", "torch"} & imports_of(path), path
     for page in catalog.PAGES:
         assert "torch" not in imports_of(page.path), page.script
+
+
+def test_every_choice_box_has_a_translated_placeholder():
+    """Streamlit's own ("Choose options", "No options to select") is English: each select box names its own."""
+    calls = []
+    for path in (ROOT / "viz").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("selectbox", "multiselect"):
+                placeholder = next((k.value for k in node.keywords if k.arg == "placeholder"), None)
+                translated = isinstance(placeholder, ast.Call) and getattr(placeholder.func, "id", None) == "_"
+                calls.append((f"{path.relative_to(ROOT)}:{node.lineno}", translated))
+    assert len(calls) >= 10
+    assert all(translated for _, translated in calls), [where for where, translated in calls if not translated]
+
+
+def test_layer_and_head_sliders_say_their_numbers_start_at_zero():
+    at = open_page(catalog.BY_ID["attention"], {"lang": "zh", "model": "minilm-l6"})
+    assert not at.exception
+    said = i18n.translator("zh")(glossary.NUMBERED_FROM_ZERO)
+    assert "从 0 开始编号" in said
+    assert at.slider(key=state.LAYER).help == said and at.slider(key=state.HEAD).help == said
 
 
 def test_page_scripts_stay_thin():
@@ -270,6 +293,8 @@ def test_every_page_in_both_languages(page, language):
 
 
 VISIBLE_KINDS = ("title", "header", "subheader", "caption", "info", "warning", "error", "success")
+# Words inside a formula's \text{} that are names, the same in every language.
+FORMULA_NAMES = {"pre-norm:", "post-norm:", "down", "in", "gate", "up", "(RMSNorm)", "(LayerNorm)"}
 WIDGET_KINDS = ("button", "slider", "selectbox", "radio", "toggle", "text_area", "text_input", "number_input",
                 "checkbox", "multiselect")
 
@@ -285,6 +310,10 @@ def untranslated(at: AppTest) -> list[str]:
     found += [m.value for m in at.markdown if m.value.strip() and i18n.PSEUDO_OPEN not in m.value
               and not m.value.startswith("$$")]
     found += [f"metric: {m.label}" for m in at.metric if i18n.PSEUDO_OPEN not in m.label]
+    found += [f"latex: {words}" for formula in at.latex for words in re.findall(r"\\text\{([^{}]*)\}", formula.value)
+              if re.search("[A-Za-z]{2}", words) and words.strip() not in FORMULA_NAMES and i18n.PSEUDO_OPEN not in words]
+    found += [f"{kind} placeholder: {w.label}" for kind in ("selectbox", "multiselect") for w in getattr(at, kind)
+              if i18n.PSEUDO_OPEN not in w.proto.placeholder]
     return found
 
 
@@ -310,6 +339,28 @@ def test_a_page_the_model_cannot_serve_says_so_and_offers_one_that_can():
     offers[0].click().run()
     assert MODELS[at.session_state[state.MODEL]].can(needy.needs)
     assert not at.exception
+
+
+def test_a_failing_page_says_so_in_the_viewers_language_and_logs_the_traceback(monkeypatch, caplog):
+    """The served app hides exception details (showErrorDetails = "none"): instead of Streamlit's English box the
+    viewer reads the frame's message in Chinese, and the server's log keeps the traceback. With details shown (a
+    developer's run, every other test here) the exception still reaches Streamlit."""
+    def broken(name):
+        raise RuntimeError("a page's own bug")
+
+    monkeypatch.setattr(state, "explain", broken)
+    page = catalog.BY_ID["attention_math"]
+    at = open_page(page, {"lang": "zh"})
+    assert any("a page's own bug" in e.value for e in at.exception)
+    monkeypatch.setattr(streamlit_config, "get_option", lambda key, real=streamlit_config.get_option: (
+        "none" if key == "client.showErrorDetails" else real(key)))
+    with caplog.at_level(logging.ERROR, logger="viz.frame"):
+        at = open_page(page, {"lang": "zh"})
+    assert not at.exception
+    said = " ".join(e.value for e in at.error)
+    assert i18n.translator("zh")(frame.ERROR_MESSAGE) in said and "服务器日志" in said
+    logged = [r for r in caplog.records if r.name == "viz.frame"]
+    assert logged and "a page's own bug" in logged[0].exc_text and "Traceback" in logged[0].exc_text
 
 
 def test_the_overview_counts_parameters_from_the_core():

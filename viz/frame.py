@@ -5,11 +5,13 @@ previous/next and its "what to notice", and the check that the chosen model can 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit import config as streamlit_config
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core import MODELS, N_, Capability, ScopeError, model_shape, spec_of
@@ -95,6 +97,14 @@ class Steps:
     key: str
     name: str  # N_()
     count: Callable[[], int]
+    from_zero: bool = False  # the steps are indices (heads): shown from 0, as every page numbers them
+
+
+def step_label(steps: Steps, index: int, count: int) -> str:
+    """"head 3 (0 to 8)" for an index; "step 4 of 7" for a count."""
+    if steps.from_zero:
+        return _("{what} {number} (0 to {last})").format(what=_(steps.name), number=index, last=count - 1)
+    return _("{what} {number} of {count}").format(what=_(steps.name), number=index + 1, count=count)
 
 
 def _heads() -> int:
@@ -106,7 +116,7 @@ def _heads() -> int:
 
 # The generic step hook: a page with steps registers them here (register_steps), by page id.
 STEPS: dict[str, Steps] = {
-    "attention": Steps(state.HEAD, N_("head"), _heads),
+    "attention": Steps(state.HEAD, N_("head"), _heads, from_zero=True),
     "attention_math": Steps(state.AM_STEP, N_("step"), lambda: len(STAGES)),
 }
 
@@ -145,7 +155,7 @@ def _destination(page_id: str, delta: int) -> str | None:
     """What previous/next will show, in words; None where the path ends."""
     now = step_now(page_id)
     if now is not None and 0 <= now[1] + delta < now[2]:
-        return _("{what} {number} of {count}").format(what=_(now[0].name), number=now[1] + delta + 1, count=now[2])
+        return step_label(now[0], now[1] + delta, now[2])
     previous, following = catalog.lesson_neighbours(page_id)
     destination = following if delta > 0 else previous
     return None if destination is None else _(destination.title)
@@ -168,7 +178,7 @@ def lesson_bar(entry: catalog.PageEntry) -> None:
     where = _("Lesson: stop {number} of {count}").format(number=stops.index(entry) + 1, count=len(stops))
     now = step_now(entry.id)
     if now is not None:
-        where += " · " + _("{what} {number} of {count}").format(what=_(now[0].name), number=now[1] + 1, count=now[2])
+        where += " · " + step_label(*now)
     row.caption(where)
     row.button((forward or _("Next")) + " ▶", key="lesson-next", on_click=move, args=(entry.id, +1),
                disabled=forward is None, shortcut="PageDown", help=_("Next on the lesson path (Page Down)"))
@@ -226,3 +236,22 @@ def cost_said():
         parts.append(_("model {seconds:.2f} s").format(seconds=seconds))
     parts.append(_("page {seconds:.2f} s").format(seconds=time.perf_counter() - started))
     st.caption(" · ".join(parts))
+
+
+LOG = logging.getLogger(__name__)
+ERROR_MESSAGE = N_("Something went wrong on this page; the details are in the server's log. Try another text or model, "
+                   "or reload the page.")
+
+
+@contextlib.contextmanager
+def errors_said():
+    """Around a page: where viewers are shown no exception details (the served app's .streamlit/config.toml), an
+    exception the page did not handle is logged on the server with its traceback and said to the viewer in the
+    session's language, not in Streamlit's English box. Elsewhere (a developer's run, the tests) it is raised."""
+    try:
+        yield
+    except Exception:
+        if str(streamlit_config.get_option("client.showErrorDetails")).lower() not in ("none", "false"):
+            raise
+        LOG.exception("A page failed (language %s, model %s)", state.language(), state.model_name())
+        st.error(_(ERROR_MESSAGE), icon="⚠️")
