@@ -35,6 +35,7 @@ from viz.figures import multi_head as multi_head_figures
 from viz.figures import pipeline as pipeline_figures
 from viz.figures import positions as position_figures
 from viz.figures import training as training_figures
+from viz.views import attention_math as attention_math_views
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -341,26 +342,35 @@ def test_a_page_the_model_cannot_serve_says_so_and_offers_one_that_can():
     assert not at.exception
 
 
-def test_a_failing_page_says_so_in_the_viewers_language_and_logs_the_traceback(monkeypatch, caplog):
+def test_a_failing_page_says_so_in_the_viewers_language_and_logs_the_traceback(monkeypatch, caplog, capfd):
     """The served app hides exception details (showErrorDetails = "none"): instead of Streamlit's English box the
-    viewer reads the frame's message in Chinese, and the server's log keeps the traceback. With details shown (a
-    developer's run, every other test here) the exception still reaches Streamlit."""
-    def broken(name):
+    viewer reads the frame's message in Chinese, whether the page's script or one of its fragments failed, and the
+    server's log keeps the traceback. With details shown (a developer's run, every other test here) the exception
+    still reaches Streamlit."""
+    def broken(*args, **kwargs):
         raise RuntimeError("a page's own bug")
 
-    monkeypatch.setattr(state, "explain", broken)
     page = catalog.BY_ID["attention_math"]
+    monkeypatch.setattr(state, "explain", broken)  # the page's script fails
     at = open_page(page, {"lang": "zh"})
     assert any("a page's own bug" in e.value for e in at.exception)
     monkeypatch.setattr(streamlit_config, "get_option", lambda key, real=streamlit_config.get_option: (
         "none" if key == "client.showErrorDetails" else real(key)))
+    said = i18n.translator("zh")(frame.ERROR_MESSAGE)
+    assert "服务器日志" in said
     with caplog.at_level(logging.ERROR, logger="viz.frame"):
         at = open_page(page, {"lang": "zh"})
-    assert not at.exception
-    said = " ".join(e.value for e in at.error)
-    assert i18n.translator("zh")(frame.ERROR_MESSAGE) in said and "服务器日志" in said
-    logged = [r for r in caplog.records if r.name == "viz.frame"]
-    assert logged and "a page's own bug" in logged[0].exc_text and "Traceback" in logged[0].exc_text
+    assert not at.exception and [e.value for e in at.error] == [said]
+    assert any("a page's own bug" in r.getMessage() for r in caplog.records if r.name == "viz.frame")
+    logged = capfd.readouterr()
+    assert "Traceback" in logged.out + logged.err and "a page's own bug" in logged.out + logged.err  # by Streamlit
+    monkeypatch.undo()
+    monkeypatch.setattr(streamlit_config, "get_option", lambda key, real=streamlit_config.get_option: (
+        "none" if key == "client.showErrorDetails" else real(key)))
+    monkeypatch.setattr(attention_math_views, "_example", broken)  # a fragment fails (the worked example)
+    at = open_page(page, {"lang": "zh"})
+    assert not at.exception and [e.value for e in at.error] == [said]
+    assert any("一步一步" in h.value for h in at.header)  # what the page drew before its fragment failed stays
 
 
 def test_the_overview_counts_parameters_from_the_core():

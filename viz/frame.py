@@ -243,15 +243,18 @@ ERROR_MESSAGE = N_("Something went wrong on this page; the details are in the se
                    "or reload the page.")
 
 
-@contextlib.contextmanager
-def errors_said():
-    """Around a page: where viewers are shown no exception details (the served app's .streamlit/config.toml), an
-    exception the page did not handle is logged on the server with its traceback and said to the viewer in the
-    session's language, not in Streamlit's English box. Elsewhere (a developer's run, the tests) it is raised."""
-    try:
-        yield
-    except Exception:
-        if str(streamlit_config.get_option("client.showErrorDetails")).lower() not in ("none", "false"):
-            raise
-        LOG.exception("A page failed (language %s, model %s)", state.language(), state.model_name())
-        st.error(_(ERROR_MESSAGE), icon="⚠️")
+def say_errors_in_the_viewers_language() -> None:
+    """Where viewers are shown no exception details (the served app's .streamlit/config.toml), an exception a
+    page did not handle, in its script or in a fragment, is said in the session's language instead of Streamlit's
+    English box; Streamlit still logs its traceback on the server. Elsewhere (a developer's run, the tests) the
+    exception shows as usual. Called on every run: the handler belongs to the session's script-run context."""
+    ctx = get_script_run_ctx()
+    if ctx is not None and str(streamlit_config.get_option("client.showErrorDetails")).lower() in ("none", "false"):
+        ctx.on_script_error = _say_error
+
+
+def _say_error(error: Exception) -> bool:
+    LOG.error("A page failed for a viewer (language %s, model %s): %s: %s; Streamlit logged its traceback",
+              state.language(), state.model_name(), type(error).__name__, error)
+    st.error(_(ERROR_MESSAGE), icon="⚠️")
+    return True  # Streamlit's own English box is not shown
