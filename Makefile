@@ -74,7 +74,7 @@ nginx:
 messages: $(DEV)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-wrap --sort-by-file --project TransformerScope \
 		--add-location=file -o viz/locales/messages.pot .
-	$(BIN)/pybabel update -i viz/locales/messages.pot -d viz/locales --no-wrap --no-fuzzy-matching
+	$(BIN)/pybabel update -i viz/locales/messages.pot -d viz/locales --no-wrap --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

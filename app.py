@@ -11,6 +11,7 @@ from viz import frame, sidebar, state
 
 st.set_page_config(page_title="TransformerScope", page_icon="🔭", layout="wide",
                    initial_sidebar_state=frame.sidebar_state())
+frame.say_errors_in_the_viewers_language()
 state.check_url()
 page, entry = frame.navigation()
 sidebar.render()

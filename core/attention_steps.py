@@ -32,11 +32,13 @@ STAGE_NAMES = {
 }
 D_MODEL = 4  # the worked example's width of X
 TOKEN_RANGE, DK_RANGE = (3, 6), (2, 4)
-# The seed's sentence 小明、小刚、小红是小强的朋友, a word a token.
+# Source article 001's sentence 小明、小刚、小红是小强的朋友, a word a token.
 EXAMPLE_WORDS = (N_("Xiaoming"), N_("Xiaogang"), N_("Xiaohong"), N_("are"), N_("Xiaoqiang's"), N_("friends"))
-SEED_ROW = (100.0, 80.0, 20.0, 12.0)  # seed 002's row of Q Kᵀ
-SEED_CLAIM = (0.4, 0.2, 0.2, 0.1)  # what the seed says its softmax "becomes"
+SEED_ROW = (100.0, 80.0, 20.0, 12.0)  # source article 002's row of Q Kᵀ
+SEED_CLAIM = (0.4, 0.2, 0.2, 0.1)  # what the article says its softmax "becomes"
 SCALING_DKS = (1, 4, 16, 64, 128, 512)
+RANDOM_DKS = (1, 4, 16, 64, 256, 1024)  # head widths for the random scores (the models here: 16 to 256)
+RANDOM_PAIRS = 8192
 
 
 @dataclass(frozen=True)
@@ -146,3 +148,19 @@ def softmax(row, scale: float = 1.0) -> np.ndarray:
 def scaling_table(row=SEED_ROW, d_ks=SCALING_DKS) -> tuple[np.ndarray, np.ndarray]:
     """(softmax of the row as it is, (len(d_ks), n) softmax of the row ÷ √d_k for each d_k)."""
     return softmax(row), np.stack([softmax(row, 1.0 / math.sqrt(d)) for d in d_ks])
+
+
+def random_score_spread(d_ks=RANDOM_DKS, pairs: int = RANDOM_PAIRS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The reason for ÷ √d_k, measured: at each d_k, `pairs` random queries and keys whose numbers are independent
+    with mean 0 and variance 1. Returns (standard deviation of q · k, about √d_k as a sum of d_k products of
+    variance 1; standard deviation of q · k / √d_k, about 1), float64."""
+    rng = np.random.default_rng(seed)
+    raw = []
+    for d in d_ks:
+        dots = []
+        for start in range(0, pairs, 1024):  # a block of pairs at a time: little memory at d_k = 1024
+            q, k = rng.standard_normal((2, min(1024, pairs - start), d), dtype=np.float32)
+            dots.append(np.einsum("pd,pd->p", q, k, dtype=np.float64))
+        raw.append(np.concatenate(dots).std())
+    raw = np.array(raw)
+    return raw, raw / np.sqrt(np.asarray(d_ks, dtype=np.float64))

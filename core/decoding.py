@@ -1,7 +1,7 @@
 """An encoder–decoder's decoding, step by step: what the decoder read, where it looked in the source and what
 it expected next, at every step.
 
-Two ways to feed the decoder, as the seed's "Hello, world" / "Bonjour, monde" example describes:
+Two ways to feed the decoder, as source article 002's "Hello, world" / "Bonjour, monde" example describes:
 
 - free running (`greedy_decode`): the decoder starts from `<s>` and reads its own outputs, one step per word,
   until it writes `</s>`; the most probable word is chosen each time, as `lm.translate` does;

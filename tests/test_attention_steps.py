@@ -9,10 +9,12 @@ import pytest
 
 from core import load_model
 from core.attention_steps import (
+    RANDOM_DKS,
     SCALING_DKS,
     SEED_ROW,
     head_steps,
     random_inputs,
+    random_score_spread,
     scaling_table,
     worked_example,
 )
@@ -88,3 +90,17 @@ def test_a_real_heads_steps_are_the_traces_numbers(smollm, layer, head, query):
     np.testing.assert_allclose(steps.probs, _softmax(masked), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(steps.contributions.sum(axis=0), steps.z, rtol=1e-4, atol=1e-5)
     assert not steps.allowed[query + 1:].any() and steps.allowed[: query + 1].all()
+
+
+def test_random_scores_spread_like_the_root_of_d_k_and_the_division_brings_them_to_one():
+    raw, scaled = random_score_spread()
+    d_ks = np.array(RANDOM_DKS, dtype=np.float64)
+    # q · k of unit-variance numbers has variance d_k: its measured spread is √d_k to within sampling error
+    # (8,192 pairs: about 2 % at d_k = 1, where a product of two normals has heavy tails; 1 % above).
+    np.testing.assert_allclose(raw, np.sqrt(d_ks), rtol=0.06)
+    np.testing.assert_allclose(scaled, raw / np.sqrt(d_ks), rtol=1e-12)
+    np.testing.assert_allclose(scaled, 1.0, rtol=0.06)
+    assert raw[-1] > 25 * raw[0]  # without the division, a 1024-wide head's scores spread 32 times wider
+    again, _ = random_score_spread()
+    np.testing.assert_array_equal(raw, again)
+    assert not np.array_equal(raw, random_score_spread(seed=1)[0])

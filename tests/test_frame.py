@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import logging
 import re
 import tomllib
 from pathlib import Path
@@ -13,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from babel.messages.extract import extract_from_dir
+from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
 
 from core import MODELS, Capability, load_model, model_shape
-from viz import catalog, i18n, state
+from viz import catalog, frame, glossary, i18n, state
 from viz.figures import attention as attention_figures
 from viz.figures import attention_math as attention_math_figures
 from viz.figures import attribution as attribution_figures
@@ -33,6 +35,7 @@ from viz.figures import multi_head as multi_head_figures
 from viz.figures import pipeline as pipeline_figures
 from viz.figures import positions as position_figures
 from viz.figures import training as training_figures
+from viz.views import attention_math as attention_math_views
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -132,6 +135,30 @@ def test_core_and_figures_never_import_streamlit_and_figures_never_torch():
         assert not {"streamlit", "torch"} & imports_of(path), path
     for page in catalog.PAGES:
         assert "torch" not in imports_of(page.path), page.script
+
+
+def test_every_choice_box_has_a_translated_placeholder():
+    """Streamlit's own ("Choose options", "No options to select") is English: each select box names its own."""
+    calls = []
+    for path in (ROOT / "viz").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("selectbox", "multiselect"):
+                placeholder = next((k.value for k in node.keywords if k.arg == "placeholder"), None)
+                translated = isinstance(placeholder, ast.Call) and getattr(placeholder.func, "id", None) == "_"
+                calls.append((f"{path.relative_to(ROOT)}:{node.lineno}", translated))
+    assert len(calls) >= 10
+    assert all(translated for _, translated in calls), [where for where, translated in calls if not translated]
+
+
+def test_layer_and_head_sliders_say_their_numbers_start_at_zero():
+    at = open_page(catalog.BY_ID["attention"], {"lang": "zh", "model": "minilm-l6"})
+    assert not at.exception
+    said = i18n.translator("zh")(glossary.NUMBERED_FROM_ZERO)
+    assert "从 0 开始编号" in said
+    assert at.slider(key=state.LAYER).help == said and at.slider(key=state.HEAD).help == said
+    # The lesson path steps through the heads by their numbers too: head 0 of MiniLM's 0 to 11, not "1 of 12".
+    assert any("头 0（0 到 11）" in caption.value for caption in at.caption)
+    assert at.button(key="lesson-next").label.startswith("头 1（0 到 11）")
 
 
 def test_page_scripts_stay_thin():
@@ -270,6 +297,8 @@ def test_every_page_in_both_languages(page, language):
 
 
 VISIBLE_KINDS = ("title", "header", "subheader", "caption", "info", "warning", "error", "success")
+# Words inside a formula's \text{} that are names, the same in every language.
+FORMULA_NAMES = {"pre-norm:", "post-norm:", "down", "in", "gate", "up", "(RMSNorm)", "(LayerNorm)"}
 WIDGET_KINDS = ("button", "slider", "selectbox", "radio", "toggle", "text_area", "text_input", "number_input",
                 "checkbox", "multiselect")
 
@@ -285,6 +314,10 @@ def untranslated(at: AppTest) -> list[str]:
     found += [m.value for m in at.markdown if m.value.strip() and i18n.PSEUDO_OPEN not in m.value
               and not m.value.startswith("$$")]
     found += [f"metric: {m.label}" for m in at.metric if i18n.PSEUDO_OPEN not in m.label]
+    found += [f"latex: {words}" for formula in at.latex for words in re.findall(r"\\text\{([^{}]*)\}", formula.value)
+              if re.search("[A-Za-z]{2}", words) and words.strip() not in FORMULA_NAMES and i18n.PSEUDO_OPEN not in words]
+    found += [f"{kind} placeholder: {w.label}" for kind in ("selectbox", "multiselect") for w in getattr(at, kind)
+              if i18n.PSEUDO_OPEN not in w.proto.placeholder]
     return found
 
 
@@ -310,6 +343,37 @@ def test_a_page_the_model_cannot_serve_says_so_and_offers_one_that_can():
     offers[0].click().run()
     assert MODELS[at.session_state[state.MODEL]].can(needy.needs)
     assert not at.exception
+
+
+def test_a_failing_page_says_so_in_the_viewers_language_and_logs_the_traceback(monkeypatch, caplog, capfd):
+    """The served app hides exception details (showErrorDetails = "none"): instead of Streamlit's English box the
+    viewer reads the frame's message in Chinese, whether the page's script or one of its fragments failed, and the
+    server's log keeps the traceback. With details shown (a developer's run, every other test here) the exception
+    still reaches Streamlit."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("a page's own bug")
+
+    page = catalog.BY_ID["attention_math"]
+    monkeypatch.setattr(state, "explain", broken)  # the page's script fails
+    at = open_page(page, {"lang": "zh"})
+    assert any("a page's own bug" in e.value for e in at.exception)
+    monkeypatch.setattr(streamlit_config, "get_option", lambda key, real=streamlit_config.get_option: (
+        "none" if key == "client.showErrorDetails" else real(key)))
+    said = i18n.translator("zh")(frame.ERROR_MESSAGE)
+    assert "服务器日志" in said
+    with caplog.at_level(logging.ERROR, logger="viz.frame"):
+        at = open_page(page, {"lang": "zh"})
+    assert not at.exception and [e.value for e in at.error] == [said]
+    assert any("a page's own bug" in r.getMessage() for r in caplog.records if r.name == "viz.frame")
+    logged = capfd.readouterr()
+    assert "Traceback" in logged.out + logged.err and "a page's own bug" in logged.out + logged.err  # by Streamlit
+    monkeypatch.undo()
+    monkeypatch.setattr(streamlit_config, "get_option", lambda key, real=streamlit_config.get_option: (
+        "none" if key == "client.showErrorDetails" else real(key)))
+    monkeypatch.setattr(attention_math_views, "_example", broken)  # a fragment fails (the worked example)
+    at = open_page(page, {"lang": "zh"})
+    assert not at.exception and [e.value for e in at.error] == [said]
+    assert any("一步一步" in h.value for h in at.header)  # what the page drew before its fragment failed stays
 
 
 def test_the_overview_counts_parameters_from_the_core():

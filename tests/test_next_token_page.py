@@ -81,11 +81,11 @@ def test_page_shows_the_models_distribution(at, calls):
     assert any("softmax" in latex.value for latex in at.latex)
 
 
-def test_the_seeds_three_word_example_is_computed(at):
+def test_the_source_articles_three_word_example_is_computed(at):
     table = at.dataframe[0].value
     exact = np.exp([2.5, 1.0, -0.5]) / np.exp([2.5, 1.0, -0.5]).sum()
     np.testing.assert_allclose(table["exact softmax(z)"], exact, atol=5e-5)
-    assert list(table["seed's figure"]) == [0.8, 0.18, 0.02]
+    assert list(table["source article's figure"]) == [0.8, 0.18, 0.02]
 
 
 def test_temperature_redraws_without_running_the_model(at, calls):

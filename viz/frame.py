@@ -5,11 +5,13 @@ previous/next and its "what to notice", and the check that the chosen model can 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit import config as streamlit_config
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core import MODELS, N_, Capability, spec_of
@@ -106,6 +108,14 @@ class Steps:
     count: Callable[[], int]
     now: Callable[[], int | None] | None = None
     go: Callable[[int], None] | None = None
+    from_zero: bool = False  # the steps are indices (heads): shown from 0, as every page numbers them
+
+
+def step_label(steps: Steps, index: int, count: int) -> str:
+    """"head 3 (0 to 8)" for an index; "step 4 of 7" for a count."""
+    if steps.from_zero:
+        return _("{what} {number} (0 to {last})").format(what=_(steps.name), number=index, last=count - 1)
+    return _("{what} {number} of {count}").format(what=_(steps.name), number=index + 1, count=count)
 
 
 def _ranked() -> tuple:
@@ -185,7 +195,7 @@ def _destination(page_id: str, delta: int) -> str | None:
     now = step_now(page_id)
     step = _next_step(now, delta)
     if step is not None:
-        return _("{what} {number} of {count}").format(what=_(now[0].name), number=step + 1, count=now[2])
+        return step_label(now[0], step, now[2])
     previous, following = catalog.lesson_neighbours(page_id)
     destination = following if delta > 0 else previous
     return None if destination is None else _(destination.title)
@@ -208,7 +218,7 @@ def lesson_bar(entry: catalog.PageEntry) -> None:
     where = _("Lesson: stop {number} of {count}").format(number=stops.index(entry) + 1, count=len(stops))
     now = step_now(entry.id)
     if now is not None and now[1] is not None:
-        where += " · " + _("{what} {number} of {count}").format(what=_(now[0].name), number=now[1] + 1, count=now[2])
+        where += " · " + step_label(*now)
     row.caption(where)
     row.button((forward or _("Next")) + " ▶", key="lesson-next", on_click=move, args=(entry.id, +1),
                disabled=forward is None, shortcut="PageDown", help=_("Next on the lesson path (Page Down)"))
@@ -291,3 +301,25 @@ def cost_said():
         parts.append(_("model {seconds:.2f} s").format(seconds=seconds))
     parts.append(_("page {seconds:.2f} s").format(seconds=time.perf_counter() - started))
     st.caption(" · ".join(parts))
+
+
+LOG = logging.getLogger(__name__)
+ERROR_MESSAGE = N_("Something went wrong on this page; the details are in the server's log. Try another text or model, "
+                   "or reload the page.")
+
+
+def say_errors_in_the_viewers_language() -> None:
+    """Where viewers are shown no exception details (the served app's .streamlit/config.toml), an exception a
+    page did not handle, in its script or in a fragment, is said in the session's language instead of Streamlit's
+    English box; Streamlit still logs its traceback on the server. Elsewhere (a developer's run, the tests) the
+    exception shows as usual. Called on every run: the handler belongs to the session's script-run context."""
+    ctx = get_script_run_ctx()
+    if ctx is not None and str(streamlit_config.get_option("client.showErrorDetails")).lower() in ("none", "false"):
+        ctx.on_script_error = _say_error
+
+
+def _say_error(error: Exception) -> bool:
+    LOG.error("A page failed for a viewer (language %s, model %s): %s: %s; Streamlit logged its traceback",
+              state.language(), state.model_name(), type(error).__name__, error)
+    st.error(_(ERROR_MESSAGE), icon="⚠️")
+    return True  # Streamlit's own English box is not shown

@@ -1,4 +1,4 @@
-"""The source articles' worked examples (shared/seed-examples.md), one click each.
+"""The source articles' worked examples (docs/worked-examples.md), one click each.
 
 Each preset names the page that teaches it, the text (and model) it loads,
 and what the page should make visible. A page whose choices are its controls rather than a text (the
@@ -322,7 +322,7 @@ def preset_buttons(page: str) -> Preset | None:
     presets = for_page(page)
     recipes = any(p.text is None for p in presets)
     st.caption(_("Recipes, each sized to show its pattern in time, one click each:") if recipes else
-               _("Examples from the articles, one click each:"))
+               _("Examples from the source articles, one click each:"))
     row = st.container(horizontal=True)  # wraps onto more lines on a narrow screen; no label is cut
     for index, preset in enumerate(presets):
         row.button(_(preset.label), on_click=apply, args=(preset,), key=f"preset-{page}-{index}",

@@ -76,6 +76,7 @@ def render() -> None:
         if st.session_state.get(state.MODEL, names[0]) not in names:  # a trained model the registry let go
             st.session_state[state.MODEL] = state.default_model()
         st.selectbox(_("Model"), options=names, index=names.index(state.default_model()), key=state.MODEL,
+                     placeholder=_("Choose one"),
                      bind="query-params")
         name = state.model_name()
         _model_caption(name)

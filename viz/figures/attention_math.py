@@ -1,5 +1,5 @@
 """Figures of self-attention step by step: a matrix of one stage with its numbers, how a query's output mixes
-the value rows, and the seed's row of Q Kᵀ through softmax with and without ÷ √d_k.
+the value rows, and source article 002's row of Q Kᵀ through softmax with and without ÷ √d_k.
 
 Numbers arrive computed (core/attention_steps.py); these functions only draw them.
 """
@@ -100,7 +100,7 @@ def make_value_mix_figure(weights, contributions, key_labels: Sequence[str], *, 
 def make_scaling_figure(row, plain, scaled, d_ks: Sequence[int], *, claim=None,
                         _: Translate = identity) -> go.Figure:
     """The softmax of a row of Q Kᵀ as it is and divided by √d_k for each d_k (one group of bars per key,
-    log scale, so that 2·10⁻⁹ shows), beside the article's claimed weights."""
+    log scale, so that 2·10⁻⁹ shows), beside the source article's claimed weights."""
     row, plain, scaled = (np.asarray(a, dtype=np.float64) for a in (row, plain, scaled))
     if plain.shape != row.shape or scaled.shape != (len(d_ks), row.shape[0]):
         raise ValueError("plain is (n,), scaled (len(d_ks), n)")
@@ -112,7 +112,7 @@ def make_scaling_figure(row, plain, scaled, d_ks: Sequence[int], *, claim=None,
                              hovertemplate="%{x}: %{y:.3g}<extra></extra>"))
     if claim is not None:
         fig.add_trace(go.Scatter(x=xs, y=np.asarray(claim, dtype=np.float32), mode="markers",
-                                 marker=dict(symbol="x", size=12, color=CLAIM_COLOUR), name=_("the article's numbers")))
+                                 marker=dict(symbol="x", size=12, color=CLAIM_COLOUR), name=_("the source article's numbers")))
     fig.update_yaxes(type="log", title=_("weight (log scale)"), range=[-10, 0.1])
     fig.update_layout(barmode="group", height=380, margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", y=-0.15))

@@ -1,4 +1,4 @@
-"""Emergence: Conway's Game of Life, the seed's picture of many simple units giving complex behaviour.
+"""Emergence: Conway's Game of Life, source article 001's picture of many simple units giving complex behaviour.
 Four rules, a grid to edit, step and play; the rule engine is core/life.py."""
 
 import streamlit as st

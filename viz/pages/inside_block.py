@@ -11,9 +11,12 @@ from viz.views import block as views
 
 frame.page_header(catalog.BY_ID["inside_block"])
 st.markdown(state.explain("inside_block"))
-st.latex(r"\text{pre-norm:}\ \ h \leftarrow h+\mathrm{Attn}(\mathrm{Norm}(h)),\ \ h \leftarrow h+\mathrm{FFN}(\mathrm{Norm}(h))"
-         r"\qquad\text{post-norm:}\ \ h \leftarrow \mathrm{Norm}(h+\mathrm{Attn}(h)),"
-         r"\ \ h \leftarrow \mathrm{Norm}(h+\mathrm{FFN}(h))")
+# One line per placement (each sub-layer f is attention, then the feed-forward network).
+st.latex(r"\text{post-norm:}\ \ h \leftarrow \mathrm{Norm}\big(h+f(h)\big)")
+st.latex(r"\text{pre-norm:}\ \ h \leftarrow h+f\big(\mathrm{Norm}(h)\big)")
+st.latex(r"\text{" + _("sandwich (Gemma 3):") + r"}\ \ h \leftarrow h+\mathrm{Norm}'\big(f(\mathrm{Norm}(h))\big)")
+st.caption(_("f is each sub-layer in turn: attention, then the feed-forward network. Norm and Norm′ are separate "
+             "norms, each with its own learned gain."))
 preset = presets.preset_buttons("inside_block")
 if preset is not None and preset.note:
     st.info(_(preset.note))

@@ -11,8 +11,9 @@ from viz.views import block, compare, lens
 
 frame.page_header(catalog.BY_ID["logit_lens"])
 st.markdown(state.explain("logit_lens"))
-st.latex(r"\mathrm{lens}_\ell(t)=\mathrm{softmax}\big(W_U\,\mathrm{FinalNorm}(h_\ell[t])\big),\qquad "
-         r"\ell=0,\dots,L;\quad \mathrm{lens}_L=\text{the model's own prediction}")
+st.latex(r"\mathrm{lens}_\ell(t)=\mathrm{softmax}\big(W_U\,\mathrm{FinalNorm}(h_\ell[t])\big),\qquad \ell=0,\dots,L")
+st.caption(_("h_ℓ is the residual stream after ℓ blocks (h₀: the embedding's output). At ℓ = L the lens is the model's "
+             "own prediction."))
 preset = presets.preset_buttons("logit_lens")
 if preset is not None and preset.note:
     st.info(_(preset.note))

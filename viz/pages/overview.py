@@ -6,10 +6,11 @@ import streamlit as st
 from core import N_
 from viz import catalog, frame, state
 from viz.figures.pipeline import make_pipeline_figure
+from viz.glossary import tokenizer_name
 from viz.loading import model_or_error
 from viz.state import _
 
-# GPT-1's sizes as published (Radford et al. 2018, section 4.1); seed 002 quotes the first three.
+# GPT-1's sizes as published (Radford et al. 2018, section 4.1); source article 002 quotes the first three.
 GPT1 = {
     N_("architecture"): N_("decoder"),
     N_("layers (blocks)"): "12",
@@ -36,7 +37,7 @@ def model_column(lm) -> list[str]:
     heads = str(info.n_heads) + (" " + _("({count} key/value)").format(count=info.n_kv_heads)
                                  if info.n_kv_heads != info.n_heads else "")
     return [_(info.architecture), layers, heads, f"{info.d_model:,}", f"{info.d_ff:,}",
-            _("{kind}, {count:,} tokens").format(kind=info.tokenizer, count=info.vocab_size),
+            _("{kind}, {count:,} tokens").format(kind=tokenizer_name(info.tokenizer, _), count=info.vocab_size),
             f"{info.max_positions:,}", f"{info.n_params / 1e6:,.1f} M ({info.n_params:,})"]
 
 

@@ -13,7 +13,7 @@ frame.page_header(catalog.BY_ID["token_attribution"])
 st.markdown(state.explain("token_attribution"))
 st.latex(r"\hat A^{(l)}=\mathrm{rownorm}\!\left(\tfrac12 A^{(l)}+\tfrac12 I\right),\qquad "
          r"R=\hat A^{(L)}\cdots\hat A^{(1)};\qquad "
-         r"\Delta_j=\log P(y\mid \text{without } j)-\log P(y)")
+         r"\Delta_j=\log P(y\mid \text{" + _("without") + r"}\ j)-\log P(y)")
 preset = presets.preset_buttons("token_attribution")
 if preset is not None and preset.note:
     st.info(_(preset.note))

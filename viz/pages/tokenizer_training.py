@@ -8,7 +8,7 @@ from viz.views import tokenizer_training as views
 
 frame.page_header(catalog.BY_ID["tokenizer_training"])
 st.markdown(state.explain("tokenizer_training"))
-st.latex(r"(a, b)^{*} = \operatorname*{arg\,max}_{(a,\,b)} \; \sum_{w \in \text{corpus}} n_w \cdot "
+st.latex(r"(a, b)^{*} = \operatorname*{arg\,max}_{(a,\,b)} \; \sum_{w \in \text{" + _("corpus") + r"}} n_w \cdot "
          r"\#_{(a,b)}(w) \qquad a\,b \;\to\; ab")
 
 preset = presets.preset_buttons("tokenizer_training")

@@ -33,6 +33,7 @@ from viz.figures.attention import (
     mosaic_layout,
     without_keys,
 )
+from viz.glossary import NUMBERED_FROM_ZERO
 from viz.state import _
 from viz.tokens import axis_labels, labels_for
 
@@ -147,7 +148,7 @@ def _stepper(label: str, key: str, count: int, scope: str, disabled: bool = Fals
     row.button("◀", key=f"{key}-previous", help=_("Previous"), on_click=_step,
                args=(key, -1, count), disabled=disabled or value == 0)
     if count > 1:
-        row.slider(label, 0, count - 1, key=key, bind="query-params", disabled=disabled)
+        row.slider(label, 0, count - 1, key=key, bind="query-params", disabled=disabled, help=_(NUMBERED_FROM_ZERO))
     else:
         row.caption(_("{what} 0, the only one").format(what=label))
     row.button("▶", key=f"{key}-next", help=_("Next"), on_click=_step,
@@ -164,6 +165,7 @@ def _scale(default: str) -> str:
         chosen = default
     st.session_state[SCALE_KEY], st.session_state[SCALE_DEFAULT] = chosen, default
     value = st.selectbox(_("Colour scale"), SCALES, key=SCALE_KEY, format_func=SCALE_NAMES.get,
+                         placeholder=_("Choose one"),
                          help=_("Long texts spread attention thin: dividing each row by its largest weight, "
                                 "or a log scale, makes the small weights visible. Hover shows the true weight."))
     state.link(SCALE_KEY, value, default)
@@ -200,7 +202,7 @@ def _pick_query(labels: list[str], focus: str | None, meaningful: np.ndarray | N
         st.session_state[QUERY_KEY] = default
     state.settle_choice(QUERY_KEY, options, default)
     st.session_state[QUERY_TOKENS] = labels
-    choice = st.selectbox(_("Whose lines? (a query token)"), options, key=QUERY_KEY,
+    choice = st.selectbox(_("Whose lines? (a query token)"), options, key=QUERY_KEY, placeholder=_("Choose one"),
                           format_func=lambda option, every=_("every query"): every if option == EVERY_QUERY else option)
     state.link(QUERY_KEY, choice, None)
     return None if choice == EVERY_QUERY else labels.index(choice)

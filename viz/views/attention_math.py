@@ -1,5 +1,5 @@
-"""Self-attention step by step: the worked example stepped through, the seed's row of Q Kᵀ with and
-without ÷ √d_k, and one real head of the loaded model for one query."""
+"""Self-attention step by step: the worked example stepped through, why ÷ √d_k (random scores at several d_k,
+then source article 002's row of Q Kᵀ with and without it), and one real head of the loaded model for one query."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from core.attention_steps import (
     D_MODEL,
     DK_RANGE,
     EXAMPLE_WORDS,
+    RANDOM_DKS,
+    RANDOM_PAIRS,
     SCALING_DKS,
     SEED_CLAIM,
     SEED_ROW,
@@ -21,6 +23,7 @@ from core.attention_steps import (
     TOKEN_RANGE,
     head_steps,
     random_inputs,
+    random_score_spread,
     scaling_table,
     worked_example,
 )
@@ -79,7 +82,7 @@ def worked_example_section() -> None:
     words = [_(word) for word in EXAMPLE_WORDS[:n]]
     linked_int(state.AM_QUERY)
     state.settle_choice(state.AM_QUERY, range(n), min(2, n - 1))
-    query = st.selectbox(_("The query token whose row is followed"), range(n), key=state.AM_QUERY,
+    query = st.selectbox(_("The query token whose row is followed"), range(n), key=state.AM_QUERY, placeholder=_("Choose one"),
                          format_func=lambda i: words[i])
     state.link(state.AM_QUERY, query, 2)
     step = stepper(_("Step"), state.AM_STEP, len(STAGES) - 1)
@@ -90,7 +93,7 @@ def worked_example_section() -> None:
     st.subheader(_("Step {step} of {last}: {name}").format(step=step, last=len(STAGES) - 1, name=_(STAGE_NAMES[stage])))
     tr = state.translator()
     if stage == "x":
-        st.markdown(_("Each token is a row of {d} numbers (random here, seeded: a model learns its own).").format(
+        st.markdown(_("Each token is a row of {d} numbers (random here, from the random seed: a model learns its own).").format(
             d=D_MODEL))
         _stage(ex.x, words, dims, "X", query)
     elif stage == "qkv":
@@ -129,11 +132,24 @@ def worked_example_section() -> None:
         st.caption(_("Where {word} looks in the end: {weights}").format(word=words[query], weights=weights))
 
 
+@st.cache_data(show_spinner=False)
+def _spread() -> tuple[np.ndarray, np.ndarray]:
+    return random_score_spread()
+
+
 def scaling_section(head_dim: int | None = None) -> None:
+    st.subheader(_("Random queries and keys"))
+    raw, divided = _spread()
+    spread = pd.DataFrame({"√d_k": np.sqrt(RANDOM_DKS), _("standard deviation of q · k"): raw,
+                           _("standard deviation of q · k / √d_k"): divided}, index=pd.Index(RANDOM_DKS, name="d_k"))
+    st.dataframe(spread.style.format("{:.2f}"))
+    st.caption(_("Standard deviations over {pairs:,} random pairs of a query and a key at each d_k, their numbers "
+                 "independent with mean 0 and variance 1.").format(pairs=RANDOM_PAIRS))
+    st.subheader(_("The source article's row"))
     plain, scaled = scaling_table()
     rows = [_("the row itself")] + [_("÷ √{d_k} = {root:g}").format(d_k=d, root=math.sqrt(d)) for d in SCALING_DKS]
     table = pd.DataFrame(np.vstack([plain, scaled]), index=rows, columns=[f"{v:g}" for v in SEED_ROW])
-    claim = pd.DataFrame([SEED_CLAIM], index=[_("the article's numbers")], columns=table.columns)
+    claim = pd.DataFrame([SEED_CLAIM], index=[_("the source article's numbers")], columns=table.columns)
     st.dataframe(pd.concat([table, claim]).style.format("{:.3g}"))
     export.chart(make_scaling_figure(SEED_ROW, plain, scaled, SCALING_DKS, claim=SEED_CLAIM,
                                         _=state.translator()), key="am-scaling")
@@ -158,7 +174,7 @@ def _query(tokens: list[str], owner: tuple, focus: str | None) -> int:
     linked_int(state.TOKEN)
     state.settle_choice(state.TOKEN, range(count), default)
     st.session_state[QUERY_OWNER] = owner
-    chosen = st.selectbox(_("Query token"), range(count), key=state.TOKEN,
+    chosen = st.selectbox(_("Query token"), range(count), key=state.TOKEN, placeholder=_("Choose one"),
                           format_func=lambda i: f"{i}: {tokens[i]}")
     state.link(state.TOKEN, chosen, default)
     return chosen

@@ -72,7 +72,8 @@ def pick_token(labels: list[str], owner: tuple[str, str], default: int, label: s
     if st.session_state.get(TOKEN_OWNER) not in (None, owner) or not 0 <= int(value) < len(labels):
         value = default
     st.session_state[state.TOKEN], st.session_state[TOKEN_OWNER] = int(value), owner
-    chosen = st.selectbox(label, range(len(labels)), key=state.TOKEN, format_func=lambda i: f"#{i}  {labels[i]}")
+    chosen = st.selectbox(label, range(len(labels)), key=state.TOKEN, format_func=lambda i: f"#{i}  {labels[i]}",
+                          placeholder=_("Choose one"))
     state.link(state.TOKEN, chosen, default)
     return chosen
 
@@ -112,8 +113,8 @@ def norm_section(name: str, text: str, layer: int, token: int, labels: list[str]
     state.link(state.NORM_AT, where, "attn")
     c = norms_of(name, text, layer, token, where)
     own, other = _(KIND_NAMES[c.kind]), _(KIND_NAMES[c.other_kind])
-    st.latex(NORM_FORMULAS[c.kind] + r"\qquad\text{(" + c.kind + r")}")
-    st.caption(_("Beside it, computed by the core on the same vector with the same learned gain:"))
+    st.latex(NORM_FORMULAS[c.kind] + r"\qquad\text{(" + own + r")}")
+    st.caption(_("Beside it, the other kind, computed on the same vector with the same learned gain:"))
     st.latex(NORM_FORMULAS[c.other_kind])
     afters = [(_("{kind}, no gain").format(kind=own), c.own), (_("{kind}, no gain").format(kind=other), c.other),
               (_("{kind} × learned gain (the model's output)").format(kind=own), c.out)]

@@ -83,7 +83,7 @@ def pick_token(readable: list[str], labels: list[str], special: list[bool], owne
                    icon="🔗")
         value = default
     st.session_state[TOKEN_KEY], st.session_state[TOKEN_TEXT] = int(value), owner
-    chosen = st.selectbox(_("Study a token"), range(count), key=TOKEN_KEY,
+    chosen = st.selectbox(_("Study a token"), range(count), key=TOKEN_KEY, placeholder=_("Choose one"),
                           format_func=lambda i: f"#{i}  {labels[i]}")
     state.link(TOKEN_KEY, chosen, default)
     return chosen

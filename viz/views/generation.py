@@ -29,7 +29,7 @@ GEN_CACHE = "gen_cache"
 GREEDY, SAMPLE = N_("Greedy (most likely)"), N_("Sample")
 LOSS_BARS_MAX = 40  # beyond this many tokens the per-token loss is coloured text, not bars
 
-# Seed 002's three-word example: the logits are its input, the rounded probabilities its claim.
+# Source article 002's three-word example: the logits are its input, the rounded probabilities its claim.
 THREE_WORDS = ("apple", "banana", "cherry")
 THREE_WORD_LOGITS = np.array([2.5, 1.0, -0.5], dtype=np.float32)
 SEED_ROUNDED = (0.8, 0.18, 0.02)
@@ -73,16 +73,17 @@ def distribution_chart(tokenizer, logits: np.ndarray, sampling: Sampling, title:
 
 
 def three_word_example(sampling: Sampling) -> None:
-    st.subheader(_("The seed's three-word vocabulary"))
+    st.subheader(_("The source article's three-word vocabulary"))
     exact, at_t = softmax(THREE_WORD_LOGITS), filter_distribution(THREE_WORD_LOGITS, sampling)
     st.dataframe(pd.DataFrame({
-        _("token"): THREE_WORDS, "logit z": THREE_WORD_LOGITS, _("seed's figure"): SEED_ROUNDED,
+        _("token"): THREE_WORDS, "logit z": THREE_WORD_LOGITS, _("source article's figure"): SEED_ROUNDED,
         _("exact softmax(z)"): exact.round(4), f"softmax(z / {sampling.temperature:g})": at_t.probs.round(4),
     }), hide_index=True)
     st.markdown(_(
-        "The exact probabilities are **{apple:.3f}, {banana:.3f}, {cherry:.3f}**. The seed's [0.8, 0.18, 0.02] is "
-        "an illustration: 0.8 and 0.18 round the first two fairly, but *cherry* really gets {cherry:.3f}, "
-        "{ratio:.1f}× the seed's 0.02 (two decimals would give {cherry:.2f})."
+        "The exact probabilities are **{apple:.3f}, {banana:.3f}, {cherry:.3f}**. The source article's "
+        "[0.8, 0.18, 0.02] is an illustration: 0.8 and 0.18 round the first two fairly, but *cherry* really gets "
+        "{cherry:.3f}, "
+        "{ratio:.1f}× the source article's 0.02 (two decimals would give {cherry:.2f})."
     ).format(apple=exact[0], banana=exact[1], cherry=exact[2], ratio=exact[2] / SEED_ROUNDED[2]))
     export.chart(make_distribution_figure(
         THREE_WORDS, at_t.probs, THREE_WORD_LOGITS, at_t.kept, at_t.renormalised, _=_,
@@ -101,7 +102,7 @@ def sampling_playground(tokenizer, logits: np.ndarray | None, context: str) -> N
 
 
 def loss_section(tokenizer, trace) -> None:
-    """Seed #14: the pre-training objective, read from the trace's logits."""
+    """Worked example #14 (docs/worked-examples.md): the pre-training objective, read from the trace's logits."""
     st.subheader(_("How surprised is the model by your text?"))
     if len(trace.token_ids) < 2:
         st.info(_("Type at least two tokens: each one is predicted from those before it."))

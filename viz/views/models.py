@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import MODELS, ScopeError, model_shape, spec_of
 from viz import state
+from viz.glossary import NUMBERED_FROM_ZERO
 from viz.state import _
 
 
@@ -31,7 +32,7 @@ def index_slider(label: str, key: str, count: int, scope: str) -> int:
     value = state.index(key, count, scope)
     if count == 1:
         return value
-    return st.slider(label, 0, count - 1, key=key, bind="query-params")
+    return st.slider(label, 0, count - 1, key=key, bind="query-params", help=_(NUMBERED_FROM_ZERO))
 
 
 def layer_and_head(name: str, config) -> tuple[int, int]:

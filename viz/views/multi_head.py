@@ -82,7 +82,7 @@ def _ablation_choice(n_heads: int) -> tuple[list[int], str]:
     raw = st.session_state.get(state.ABLATE, st.query_params.get(state.ABLATE, ""))
     chosen = raw if isinstance(raw, list) else [int(h) for h in str(raw).split(",") if h.isdigit()]
     st.session_state[state.ABLATE] = sorted({h for h in chosen if 0 <= h < n_heads})
-    off = st.multiselect(_("Heads to switch off"), list(range(n_heads)), key=state.ABLATE,
+    off = st.multiselect(_("Heads to switch off"), list(range(n_heads)), key=state.ABLATE, placeholder=_("Choose heads"),
                          format_func=partial(_head_label, state.translator()))
     if off:
         st.query_params[state.ABLATE] = ",".join(map(str, sorted(off)))

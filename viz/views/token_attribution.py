@@ -25,6 +25,7 @@ def _position(tokens: list[str], owner: tuple) -> int:
     state.settle_choice(state.POSITION, range(1, count), default)
     st.session_state[OWNER] = owner
     chosen = st.selectbox(_("The prediction made after this token"), range(1, count), key=state.POSITION,
+                          placeholder=_("Choose one"),
                           format_func=lambda i: f"{i}: {tokens[i]}")
     state.link(state.POSITION, chosen, default)
     return chosen

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import MODELS
 from viz import state
+from viz.glossary import tokenizer_name
 from viz.loading import model_or_error
 from viz.state import _
 from viz.tokens import (
@@ -51,7 +52,7 @@ def token_inspector(chips: list[TokenChip], model: str) -> None:
     if st.session_state.get(f"{key}-text") != state.text() or st.session_state.get(key, 0) >= len(chips):
         st.session_state[key] = len(chips) - 1
         st.session_state[f"{key}-text"] = state.text()
-    index = st.selectbox(_("Inspect a token"), range(len(chips)), key=key,
+    index = st.selectbox(_("Inspect a token"), range(len(chips)), key=key, placeholder=_("Choose one"),
                          format_func=lambda i: f"#{i}  {chips[i].label}")
     row = chip_rows([chips[index]], _)[0]
     st.dataframe({"": list(row), _("value"): [str(v) for v in row.values()]}, hide_index=True)
@@ -63,7 +64,7 @@ def show_tokenizer(model: str, text: str) -> tuple[object, list[TokenChip]] | No
     if lm is None:
         return None
     tokenizer = lm.tokenizer
-    st.subheader(f"{tokenizer.kind} · {_(lm.info.title)}")
+    st.subheader(f"{tokenizer_name(tokenizer.kind, _)} · {_(lm.info.title)}")
     chips = chips_for(tokenizer, text)
     show_counts(text, chips)
     st.html(chips_html(chips, _=_))

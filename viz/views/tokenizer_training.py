@@ -16,6 +16,7 @@ from core import N_, InputError
 from core import bpe_training as bpe
 from viz import export, i18n, state
 from viz.figures.bpe import make_merge_curve_figure
+from viz.glossary import tokenizer_name
 from viz.loading import model_or_error
 from viz.state import _, render
 from viz.tokens import MAX_CHIPS, chips_for, chips_html, token_label
@@ -200,7 +201,7 @@ def real_tokenizers(text: str) -> None:
         if lm is None:
             continue
         with column:
-            st.subheader(f"{lm.tokenizer.kind} · {_(lm.info.title)}")
+            st.subheader(f"{tokenizer_name(lm.tokenizer.kind, _)} · {_(lm.info.title)}")
             count, markup = _chips(lm.tokenizer, text)
             st.caption(_("{count:,} tokens · a vocabulary of {vocab:,}").format(count=count,
                                                                               vocab=lm.tokenizer.vocab_size))

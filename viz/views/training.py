@@ -23,6 +23,7 @@ from core.training import Snapshot, snapshot
 from viz import loading, state, tokens
 from viz.figures.attention import make_attention_heatmap_figure
 from viz.figures.training import make_loss_figure
+from viz.glossary import NUMBERED_FROM_ZERO
 from viz.state import _
 
 OWNER = "_training_owner"  # this session's name in the job registry
@@ -177,7 +178,8 @@ def show_attention(shot: Snapshot, job: Job, pair, key: str) -> None:
     kind = row.radio(_("Which attention"), kinds, key=f"{KIND}-{key}", horizontal=True,
                      format_func=lambda k: translate(KINDS[k]))
     weights = getattr(shot, kind)
-    layer = row.selectbox(_("Layer"), range(len(weights)), key=f"{LAYER}-{key}") if len(weights) > 1 else 0
+    layer = row.selectbox(_("Layer"), range(len(weights)), key=f"{LAYER}-{key}", placeholder=_("Choose one"),
+                          help=_(NUMBERED_FROM_ZERO)) if len(weights) > 1 else 0
     source, target = pair
     labels = job.task.labels or ()
     decoder = tokens.axis_labels([tokens.visible(labels[i]) for i in [job.task.bos_id, *target]])
