@@ -19,7 +19,7 @@ from viz import export, state
 from viz.figures.distribution import make_distribution_figure, make_token_loss_figure
 from viz.loading import model_turn
 from viz.state import _, render
-from viz.tokens import LOSS_CEILING_NATS, label_of, labels_for, loss_text_html
+from viz.tokens import LOSS_CEILING_NATS, candidate_label, candidate_note, label_of, labels_for, loss_text_html, open_bytes
 
 TEMPERATURE_KEY, TOP_K_KEY, TOP_P_KEY, SEED_KEY = state.TEMPERATURE, state.TOP_K, state.TOP_P, state.SEED
 BARS_KEY, DECODING_KEY, STEPS_KEY = "nt_bars", "nt_decoding", "nt_steps"
@@ -28,6 +28,7 @@ GEN_PROMPT, GEN_MODEL, GEN_IDS, GEN_START, GEN_LAST = "gen_prompt", "gen_model",
 GEN_CACHE = "gen_cache"
 GREEDY, SAMPLE = N_("Greedy (most likely)"), N_("Sample")
 LOSS_BARS_MAX = 40  # beyond this many tokens the per-token loss is coloured text, not bars
+MIN_TEMPERATURE = 0.05  # the temperature slider's lowest value
 
 # Seed 002's three-word example: the logits are its input, the rounded probabilities its claim.
 THREE_WORDS = ("apple", "banana", "cherry")
@@ -50,7 +51,7 @@ def current_sampling() -> Sampling:
 def _sampling_controls() -> None:
     st.latex(r"p_i = \mathrm{softmax}(z/T)_i = \frac{e^{z_i/T}}{\sum_j e^{z_j/T}}")
     left, middle, right, bars = st.columns([3, 2, 3, 2])
-    left.slider(_("Temperature T"), 0.05, 5.0, 1.0, 0.05, key=TEMPERATURE_KEY, bind="query-params",
+    left.slider(_("Temperature T"), MIN_TEMPERATURE, 5.0, 1.0, 0.05, key=TEMPERATURE_KEY, bind="query-params",
                 help=_("Below 1 sharpens the distribution (T → 0 is greedy); above 1 flattens it."))
     middle.number_input(_("top-k (0 = off)"), 0, 1000, 0, key=TOP_K_KEY, bind="query-params",
                         help=_("Keep only the k most likely tokens."))
@@ -59,13 +60,19 @@ def _sampling_controls() -> None:
     bars.slider(_("Bars shown"), 5, 30, 12, key=BARS_KEY)
 
 
-def distribution_chart(tokenizer, logits: np.ndarray, sampling: Sampling, title: str, key: str) -> None:
-    """The most likely tokens: probabilities at temperature T, logits, and which survive top-k/top-p."""
+def distribution_chart(tokenizer, logits: np.ndarray, sampling: Sampling, title: str, key: str,
+                       context: bytes = b"") -> None:
+    """The most likely tokens: probabilities at temperature T, logits, and which survive top-k/top-p.
+    `context`: the text's open bytes, where it ends inside a character (a candidate may finish it).
+    The probability axis reaches what the top token gets at the slider's lowest temperature, whatever T is
+    now: a fixed axis, on which a class sees the bars flatten as T rises."""
     filtered = filter_distribution(logits, sampling)
     shown = np.argsort(-logits, kind="stable")[: int(st.session_state.get(BARS_KEY, 12))]
-    labels = [label_of(tokenizer, int(i)) for i in shown]
+    labels = [candidate_label(tokenizer, int(i), context) for i in shown]
+    notes = [candidate_note(tokenizer, int(i), context, _) for i in shown]
     export.chart(make_distribution_figure(labels, filtered.probs[shown], logits[shown], filtered.kept[shown],
-                                             filtered.renormalised[shown], title=title, _=_), key=key)
+                                          filtered.renormalised[shown], title=title, notes=notes,
+                                          axis_top=float(softmax(logits, MIN_TEMPERATURE).max()), _=_), key=key)
     if not filtered.kept.all():
         st.caption(_("{kept:,} of {count:,} tokens survive top-k / top-p. Grey bars are removed; the red outlines "
                      "show the survivors' probabilities renormalised to sum to 1.").format(
@@ -204,8 +211,9 @@ def generation_section(lm, prompt: str) -> None:
     st.caption(_("Grey chips are your text; yellow chips are what the model generated."))
     if ss[GEN_LAST] is not None:
         step, sampling = ss[GEN_LAST]
-        chosen = label_of(lm.tokenizer, step.token_id)
-        distribution_chart(lm.tokenizer, step.logits, sampling, key="nt_last_step",
+        before = open_bytes(lm.tokenizer, step.ids[:-1])  # the step may finish a character the one before began
+        chosen = candidate_label(lm.tokenizer, step.token_id, before)
+        distribution_chart(lm.tokenizer, step.logits, sampling, key="nt_last_step", context=before,
                            title=_("Last step: chose “{token}”").format(token=chosen))
         st.button(_("Study this text on the other pages"), key="nt_study", on_click=_study, args=(lm.tokenizer,))
         st.page_link("viz/pages/attention.py", label=_("Then see what the generated tokens attended to"), icon="👀")
