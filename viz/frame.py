@@ -95,6 +95,7 @@ class Steps:
     key: str
     name: str  # N_()
     count: Callable[[], int]
+    first: int = 0  # the value of the first step (1 where the control counts from 1)
 
 
 def _heads() -> int:
@@ -107,7 +108,7 @@ def _heads() -> int:
 # The generic step hook: a page with steps registers them here (register_steps), by page id.
 STEPS: dict[str, Steps] = {
     "attention": Steps(state.HEAD, N_("head"), _heads),
-    "attention_math": Steps(state.AM_STEP, N_("step"), lambda: len(STAGES)),
+    "attention_math": Steps(state.AM_STEP, N_("step"), lambda: len(STAGES), first=1),
 }
 
 
@@ -121,9 +122,9 @@ def step_now(page_id: str) -> tuple[Steps, int, int] | None:
     count = steps.count() if steps is not None else 0
     if count < 2:
         return None
-    value = st.session_state.get(steps.key, st.query_params.get(steps.key, 0))
+    value = st.session_state.get(steps.key, st.query_params.get(steps.key, steps.first))
     try:
-        value = int(value)
+        value = int(value) - steps.first
     except (TypeError, ValueError):
         value = 0
     return steps, min(max(value, 0), count - 1), count
@@ -133,7 +134,7 @@ def move(page_id: str, delta: int) -> None:
     """Previous (-1) or next (+1): through the page's steps first, then to the neighbouring stop."""
     now = step_now(page_id)
     if now is not None and 0 <= now[1] + delta < now[2]:
-        st.session_state[now[0].key] = now[1] + delta
+        st.session_state[now[0].key] = now[1] + delta + now[0].first
         return
     previous, following = catalog.lesson_neighbours(page_id)
     destination = following if delta > 0 else previous
