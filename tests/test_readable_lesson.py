@@ -75,12 +75,16 @@ def test_the_temperature_chart_keeps_its_axis_while_the_bars_flatten(language):
     translate = i18n.translator(language)
     title = translate("Next token after “…{context}”").split("“")[0]
     seen = []
-    for temperature in (0.5, 1.0, 3.0):
+    for temperature in (1.0, 2.0, 4.0):
         at.slider(key=state.TEMPERATURE).set_value(temperature).run()
         spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
                     if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith(title))
         bars = next(t for t in spec["data"] if t["name"] == "probability")
         seen.append((tuple(spec["layout"]["xaxis"]["range"]), float(_array(bars["x"])[0])))
-    assert len({axis for axis, _ in seen}) == 1, seen
+    assert len({axis for axis, _ in seen}) == 1, seen  # from T = 1 up, the axis stays where T = 1 put it
     tallest = [top for _, top in seen]
     assert tallest == sorted(tallest, reverse=True) and tallest[-1] < tallest[0] / 2, tallest
+    at.slider(key=state.TEMPERATURE).set_value(0.3).run()
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith(title))
+    assert spec["layout"]["xaxis"]["range"][1] > seen[0][0][1]  # sharper: the top bar grows, the axis with it

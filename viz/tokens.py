@@ -340,7 +340,7 @@ def candidate_label(tokenizer, token_id: int, context: bytes = b"") -> str:
 
 
 def candidate_note(tokenizer, token_id: int, context: bytes = b"", _: Translate = identity) -> str:
-    """What a candidate that leaves a character open is, in a sentence ("" for any other token): which bytes of
+    """What a candidate that leaves a character open is, in two lines ("" for any other token): which bytes of
     which size of character it holds, and which characters it can begin, from the tokenizer's vocabulary."""
     token_id = int(token_id)
     if _is_marker(tokenizer, token_id) or not tokenizer.byte_level:
@@ -365,7 +365,7 @@ def candidate_note(tokenizer, token_id: int, context: bytes = b"", _: Translate 
     else:
         lines.append(_("With the text before it, it can become {count:,} characters ({span}), e.g. "
                        "{examples}.").format(count=len(open_char.examples), span=span, examples=examples))
-    return " ".join(lines)
+    return "\n".join(lines)
 
 
 def _stray_note(data: bytes, context: bytes, _: Translate) -> str:

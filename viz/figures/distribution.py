@@ -42,7 +42,7 @@ def make_distribution_figure(
     """Horizontal bars, most likely token on top: probability (left) and the logit behind it (right, as dots).
 
     With `kept`, removed tokens are greyed and an outline around each survivor's bar
-    reaches its renormalised probability (what sampling actually uses). `notes`: a sentence per token for
+    reaches its renormalised probability (what sampling actually uses). `notes`: a few lines per token for
     its hover ("" for none: what a piece of a character is). `axis_top`: the probability axis reaches at
     least this, whatever the bars (a temperature's flattening shows as shorter bars, not a new axis).
     """
@@ -66,7 +66,7 @@ def make_distribution_figure(
         "%{customdata[0]}%{customdata[5]}<br>logit z = %{customdata[1]:.3f}<br>p = %{customdata[2]:.4f}<br>"
         + _("after filtering") + ": %{customdata[3]:.4f} (%{customdata[4]})<extra></extra>"
     )
-    said = ["<br>" + plotly_text(note) if note else "" for note in notes]
+    said = ["<br>" + plotly_text(note).replace("\n", "<br>") if note else "" for note in notes]
     customdata = np.array(list(zip(names, logits, probs, np.where(kept, renormalised, 0.0), status, said)),
                           dtype=object)
 

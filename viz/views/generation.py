@@ -28,7 +28,6 @@ GEN_PROMPT, GEN_MODEL, GEN_IDS, GEN_START, GEN_LAST = "gen_prompt", "gen_model",
 GEN_CACHE = "gen_cache"
 GREEDY, SAMPLE = N_("Greedy (most likely)"), N_("Sample")
 LOSS_BARS_MAX = 40  # beyond this many tokens the per-token loss is coloured text, not bars
-MIN_TEMPERATURE = 0.05  # the temperature slider's lowest value
 
 # Seed 002's three-word example: the logits are its input, the rounded probabilities its claim.
 THREE_WORDS = ("apple", "banana", "cherry")
@@ -51,7 +50,7 @@ def current_sampling() -> Sampling:
 def _sampling_controls() -> None:
     st.latex(r"p_i = \mathrm{softmax}(z/T)_i = \frac{e^{z_i/T}}{\sum_j e^{z_j/T}}")
     left, middle, right, bars = st.columns([3, 2, 3, 2])
-    left.slider(_("Temperature T"), MIN_TEMPERATURE, 5.0, 1.0, 0.05, key=TEMPERATURE_KEY, bind="query-params",
+    left.slider(_("Temperature T"), 0.05, 5.0, 1.0, 0.05, key=TEMPERATURE_KEY, bind="query-params",
                 help=_("Below 1 sharpens the distribution (T → 0 is greedy); above 1 flattens it."))
     middle.number_input(_("top-k (0 = off)"), 0, 1000, 0, key=TOP_K_KEY, bind="query-params",
                         help=_("Keep only the k most likely tokens."))
@@ -64,15 +63,16 @@ def distribution_chart(tokenizer, logits: np.ndarray, sampling: Sampling, title:
                        context: bytes = b"") -> None:
     """The most likely tokens: probabilities at temperature T, logits, and which survive top-k/top-p.
     `context`: the text's open bytes, where it ends inside a character (a candidate may finish it).
-    The probability axis reaches what the top token gets at the slider's lowest temperature, whatever T is
-    now: a fixed axis, on which a class sees the bars flatten as T rises."""
+    The probability axis reaches at least what the top token gets at T = 1 (the model's own distribution),
+    whatever T is now: above 1 the axis stays put and a class sees the bars flatten; below 1 it grows with the
+    top bar, and the others shrink beside it."""
     filtered = filter_distribution(logits, sampling)
     shown = np.argsort(-logits, kind="stable")[: int(st.session_state.get(BARS_KEY, 12))]
     labels = [candidate_label(tokenizer, int(i), context) for i in shown]
     notes = [candidate_note(tokenizer, int(i), context, _) for i in shown]
     export.chart(make_distribution_figure(labels, filtered.probs[shown], logits[shown], filtered.kept[shown],
                                           filtered.renormalised[shown], title=title, notes=notes,
-                                          axis_top=float(softmax(logits, MIN_TEMPERATURE).max()), _=_), key=key)
+                                          axis_top=float(softmax(logits).max()), _=_), key=key)
     if not filtered.kept.all():
         st.caption(_("{kept:,} of {count:,} tokens survive top-k / top-p. Grey bars are removed; the red outlines "
                      "show the survivors' probabilities renormalised to sum to 1.").format(
