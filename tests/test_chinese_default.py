@@ -197,15 +197,17 @@ def test_the_next_token_chart_never_shows_a_lone_byte_in_hex(language):
     assert all(first in notes[i] for i in partial) and not notes[0], notes[:3]
 
 
-def test_the_generation_view_labels_each_chosen_piece_in_its_context():
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_the_generation_view_labels_each_chosen_piece_in_its_context(language):
     """Greedy after 中国的首都是北: SmolLM2 writes 京 in two steps, <E4><BA> then <AC>."""
-    at = open_app(None, {state.LANG: "en", state.MODEL: SMOLLM2, state.TEXT: "中国的首都是北"}, NEXT_TOKEN)
+    at = open_app(None, {state.LANG: language, state.MODEL: SMOLLM2, state.TEXT: "中国的首都是北"}, NEXT_TOKEN)
+    chose = i18n.translator(language)("Last step: chose “{token}”")
     at.button(key="nt_next").click().run()
-    first = chart(at, "Last step: chose")
+    first = chart(at, chose.split("{token}")[0])
     assert first["layout"]["title"]["text"].endswith("(1-2/3)”"), first["layout"]["title"]["text"]
     at.button(key="nt_next").click().run()
-    second = chart(at, "Last step: chose")
-    assert second["layout"]["title"]["text"] == "Last step: chose “京(3/3)”"
+    second = chart(at, chose.split("{token}")[0])
+    assert second["layout"]["title"]["text"] == chose.format(token="京(3/3)")
     ticks = second["layout"]["yaxis"]["ticktext"]
     assert "京(3/3)" in ticks and not any(HEX.search(tick) for tick in ticks[:5]), ticks
 

@@ -88,3 +88,19 @@ def test_the_temperature_chart_keeps_its_axis_while_the_bars_flatten(language):
     spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
                 if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith(title))
     assert spec["layout"]["xaxis"]["range"][1] > seen[0][0][1]  # sharper: the top bar grows, the axis with it
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_heat_map_numbers_only_colliding_labels_and_its_axis_titles_say_why(language):
+    note = i18n.translator(language)("·n: the token's position, where two tokens read the same")
+    repeated = open_page(catalog.BY_ID["attention"].script, {state.LANG: language, state.TEXT: "the cat and the dog"})
+    heat = next(json.loads(c.proto.spec) for c in repeated.get("plotly_chart")
+                if json.loads(c.proto.spec)["data"][0]["type"] == "heatmap")
+    ticks = heat["layout"]["xaxis"]["ticktext"]
+    assert [t for t in ticks if "·" in t] == ["the·0", "the·3"] and "cat" in ticks, ticks
+    assert note in heat["layout"]["xaxis"]["title"]["text"] and note in heat["layout"]["yaxis"]["title"]["text"]
+    plain = open_page(catalog.BY_ID["attention"].script, {state.LANG: language, state.TEXT: "cat and a dog"})
+    heat = next(json.loads(c.proto.spec) for c in plain.get("plotly_chart")
+                if json.loads(c.proto.spec)["data"][0]["type"] == "heatmap")
+    assert not any("·" in t for t in heat["layout"]["xaxis"]["ticktext"])
+    assert note not in heat["layout"]["xaxis"]["title"]["text"]
