@@ -48,15 +48,16 @@ def _charts(at: AppTest) -> list[dict]:
 def test_the_worked_example_steps_through_every_stage_with_the_cores_numbers(causal):
     at = _open(MATH, **{state.AM_N: "5", state.AM_DK: "3", state.AM_SEED: "11", state.AM_CAUSAL: causal})
     expected = worked_example(*random_inputs(5, 3, 11), causal=causal == "true")
-    for step, stage in enumerate(STAGES):
+    for step, stage in enumerate(STAGES, start=1):  # steps counted from 1, in the control and the heading
         assert at.session_state[state.AM_STEP] == step
+        assert at.subheader[0].value.startswith(f"Step {step} of {len(STAGES)}:")
         if stage == "probs":
             shown = _array(_charts(at)[0]["data"][0]["z"])
             np.testing.assert_allclose(shown, expected.probs, rtol=1e-6, atol=1e-7)
-        if step < len(STAGES) - 1:
+        if step < len(STAGES):
             at.button(key=f"{state.AM_STEP}-next").click().run()
             assert not at.exception, [e.value for e in at.exception]
-    assert at.query_params[state.AM_STEP] == str(len(STAGES) - 1)
+    assert at.query_params[state.AM_STEP] == str(len(STAGES))
     written = [latex.value for latex in at.latex if "z_{3}=" in latex.value]
     assert written and f"{expected.z[2, 0]:.2f}" in written[0]  # 小红's output, written out
 

@@ -104,3 +104,36 @@ def test_hostile_text_is_shown_as_text(page):
     assert not [body for body in raw_html_bodies(at) if "<script" in body or "onerror" in body]
     spec = chart(at, "")
     assert "<script>" not in str(spec)
+
+
+def test_the_residual_map_leaves_the_sinks_out_of_its_colour_range_and_says_so():
+    from viz.figures.block import make_residual_norm_figure
+
+    norms = np.array([[20_000.0, 3.0, 5.0], [21_000.0, 8.0, 13.0]], dtype=np.float32)  # (layers, tokens)
+    fig = make_residual_norm_figure(norms, ["The", "cat", "sat"], sinks=[True, False, False])
+    heat = fig.data[0]
+    assert (heat.zmin, heat.zmax) == (3.0, 13.0)
+    np.testing.assert_array_equal(np.asarray(heat.z), norms.T)  # the hover reads the true values
+    assert "The 21,000" in fig.layout.title.subtitle.text
+    plain = make_residual_norm_figure(norms, ["The", "cat", "sat"])
+    assert (plain.data[0].zmin, plain.data[0].zmax) == (3.0, 21_000.0) and not plain.layout.title.subtitle.text
+    small = make_residual_norm_figure([[2.0, 3.0, 5.0], [2.1, 8.0, 13.0]], ["a", "b", "c"], sinks=[1, 0, 0])
+    assert (small.data[0].zmin, small.data[0].zmax) == (2.0, 13.0)  # a sink that is not larger: every value, no note
+    assert not small.layout.title.subtitle.text
+    with pytest.raises(ValueError, match="sinks"):
+        make_residual_norm_figure(norms, ["a", "b", "c"], sinks=[True, False])
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_the_block_page_shows_the_other_tokens_beside_smollm2s_huge_first_token(language):
+    at = open_page(BLOCK, lang=language)
+    stream = block_anatomy.residual_norms(get_trace("smollm2-135m", TEXT), False).stream  # (layers, tokens)
+    translate = i18n.translator(language)
+    spec = chart(at, translate("‖h‖ of every token after every layer"))
+    heat = spec["data"][0]
+    assert stream[:, 0].max() > 10 * stream[:, 1:].max()  # the first token's ~20,000 against the others' < 1,000
+    assert heat["zmax"] == pytest.approx(float(stream[:, 1:].max()), rel=1e-6)
+    np.testing.assert_allclose(_array(heat["z"]), stream.T, rtol=1e-6)
+    note = translate("Colours span the other tokens: larger norms ({tokens}) take the top colour; hover shows every "
+                     "true value.").split("{tokens}")[0]
+    assert spec["layout"]["title"]["subtitle"]["text"].startswith(note)

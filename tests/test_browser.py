@@ -672,3 +672,36 @@ def test_a_model_trains_in_the_background_while_the_page_answers_then_it_can_be_
     assert "model=trained-reverse-" in page.url and "text=9+8+7" in page.url
     assert page.get_by_role("textbox", name=zh("Text")).input_value() == "9 8 7"
     screenshot(page, "training-zh-studied-on-attention")
+
+
+def test_a_chinese_browser_opens_on_gemma_and_a_lone_byte_candidate_says_what_it_is_on_hover(server, browser):
+    """A zh-CN browser with no lang, model or text in the link: the Chinese interface on the model that reads
+    Chinese and a Chinese sentence (the locale only a browser sends); then SmolLM2's <E7> candidate after
+    世界上最高的山是, whose hover says which byte of which character it is."""
+    if not MODELS["gemma3-270m"].available():
+        pytest.skip("the Gemma 3 weight packages are not installed")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 720})
+    context.set_default_timeout(PAGE_DEADLINE_MS)
+    tab = context.new_page()
+    try:
+        open_page(tab, f"{server.url}/next_token", ".js-plotly-plot g.ytick text")
+        assert_no_exception(tab, "next token in a Chinese browser")
+        sidebar = tab.locator('[data-testid="stSidebar"]')
+        assert sidebar.locator("textarea").input_value() == "小明把苹果给了小红，因为她"
+        assert "Gemma 3 270M" in sidebar.inner_text()  # the chosen model's caption
+        assert "lang=zh" in tab.url and "model=" not in tab.url and "text=" not in tab.url
+        open_page(tab, f"{server.url}/next_token?model=smollm2-135m&text={quote('世界上最高的山是')}",
+                  ".js-plotly-plot g.ytick text")
+        ticks = tab.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')][0].layout.yaxis.ticktext")
+        assert not any(re.search(r"<[0-9A-F]{2}>", tick) for tick in ticks), ticks
+        row = next(i for i, tick in enumerate(ticks) if tick.endswith("(1/3)"))
+        bar = tab.locator(".js-plotly-plot").first.locator("g.trace.bars g.point path").nth(row)
+        bar.scroll_into_view_if_needed()
+        bar.hover(force=True)
+        hover = tab.locator(".hoverlayer .hovertext").first
+        hover.wait_for()
+        said = hover.text_content()
+        assert "不是一个完整的字符" in said and "三字节字符的第 1 个字节" in said, said
+        screenshot(tab, "next-token-lone-byte-hover-zh")
+    finally:
+        context.close()

@@ -130,3 +130,38 @@ def test_the_probability_axis_never_passes_100_percent_and_keeps_small_digits():
     flat = make_distribution_figure(labels, [0.0004, 0.0003, 0.0002], [0.3, 0.2, 0.1])
     low, high = flat.layout.xaxis.range
     assert high < 0.001 and flat.layout.xaxis.tickformat == ".2~%"  # 0.05%, not 0%
+
+
+def test_a_fixed_axis_shows_the_distribution_flatten_as_the_temperature_rises():
+    """The playground passes the top probability at T = 1: above it the axis stays put, so the bars shorten as T
+    rises instead of the axis shrinking with them; below it the axis grows with the top bar."""
+    top = float(softmax(LOGITS).max())
+    shown = np.argsort(-LOGITS)
+    ranges, tallest = [], []
+    for temperature in (1.0, 2.0, 3.0, 5.0):
+        probs = softmax(LOGITS, temperature)
+        fig = make_distribution_figure(LABELS, probs[shown], LOGITS[shown], axis_top=top)
+        ranges.append(tuple(fig.layout.xaxis.range))
+        tallest.append(float(_bars(fig, "probability").x[0]))
+    assert len(set(ranges)) == 1 and ranges[0][1] == pytest.approx(min(top * 1.3, 1.0))
+    assert tallest == sorted(tallest, reverse=True) and tallest[-1] < tallest[0] / 2
+    sharp = make_distribution_figure(LABELS, softmax(LOGITS, 0.3)[shown], LOGITS[shown], axis_top=top)
+    assert sharp.layout.xaxis.range[1] > ranges[0][1]  # below T = 1 the top bar grows, and the axis with it
+    free = [make_distribution_figure(LABELS, softmax(LOGITS, t)[shown], LOGITS[shown]).layout.xaxis.range[1]
+            for t in (0.5, 5.0)]
+    assert free[1] < free[0]  # without axis_top the axis follows the bars (the three-word table keeps that)
+
+
+def test_a_bar_too_long_for_its_number_outside_writes_it_inside():
+    fig = make_distribution_figure(["a", "b"], [0.97, 0.03], [5.0, 1.5], axis_top=1.0)
+    assert list(_bars(fig, "probability").textposition) == ["inside", "outside"]
+
+
+def test_notes_reach_the_hover_escaped_and_must_match_the_labels():
+    fig = make_distribution_figure(["灌/火…(1/3)", "a"], [0.6, 0.4], [1.0, 0.5],
+                                   notes=["Not a whole character: <E7>\nIt can begin 灌", ""])
+    said = [row[5] for row in _bars(fig, "probability").customdata]
+    assert said == ["<br>Not a whole character: &lt;E7&gt;<br>It can begin 灌", ""]
+    assert "%{customdata[5]}" in _bars(fig, "probability").hovertemplate
+    with pytest.raises(ValueError, match="notes"):
+        make_distribution_figure(["a", "b"], [0.6, 0.4], [1.0, 0.5], notes=["only one"])

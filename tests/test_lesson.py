@@ -70,7 +70,7 @@ def step_count(at: AppTest, stop: catalog.PageEntry) -> int:
 def set_step(at: AppTest, stop: catalog.PageEntry, index: int) -> None:
     steps = frame.STEPS[stop.id]
     if steps.go is None:
-        at.session_state[steps.key] = index
+        at.session_state[steps.key] = steps.first + index
     else:
         at.session_state[state.LAYER], at.session_state[state.HEAD] = at.session_state[state.RANKED_HEADS][index]
     at.run()
@@ -79,7 +79,7 @@ def set_step(at: AppTest, stop: catalog.PageEntry, index: int) -> None:
 def step_of(at: AppTest, stop: catalog.PageEntry) -> int | None:
     steps = frame.STEPS[stop.id]
     if steps.now is None:
-        return at.session_state[steps.key]
+        return at.session_state[steps.key] - steps.first
     shown = (at.session_state[state.LAYER], at.session_state[state.HEAD])
     ranked = tuple(at.session_state[state.RANKED_HEADS])
     return ranked.index(shown) if shown in ranked else None

@@ -10,6 +10,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from core import load_model
 from core.registry import MODELS
 from core.tokenizers import TextTokenizer, bytes_tokenizer, wordpiece_from_file
+from viz import i18n
+from viz.figures.text import token_axis_title
 from viz.tokens import (
     MAX_CHIPS,
     axis_labels,
@@ -20,6 +22,7 @@ from viz.tokens import (
     labels_for,
     legend_html,
     piece_labels,
+    position_note,
     shuffled,
     token_label,
     visible,
@@ -219,6 +222,20 @@ def test_axis_labels_are_unique_and_keep_whitespace_visible():
     labels = axis_labels(["the", "␣cat", "the", "␣", "↵", "␣"])
     assert len(set(labels)) == len(labels)
     assert labels[1] == "cat" and labels[0].startswith("the") and "↵" in labels[4]
+
+
+def test_only_labels_that_would_collide_carry_a_position_and_the_axis_title_says_what_it_means():
+    """床前明月光，疑是地上霜。举头望明月: 明 and ， repeat and are numbered; nothing else is."""
+    raw = ["<bos>", "床", "前", "明", "月", "光", "，", "疑", "是", "地上", "霜", "。", "举头", "望", "明", "月", "，"]
+    labels = axis_labels(raw)
+    numbered = [label for label in labels if "·" in label]
+    assert numbered == ["明·3", "月·4", "，·6", "明·14", "月·15", "，·16"]
+    assert [label for label, before in zip(labels, raw) if "·" not in label] == [r for r in raw if raw.count(r) == 1]
+    assert position_note(labels) == "·n: the token's position, where two tokens read the same"
+    assert position_note(axis_labels(["a", "b", "␣a·"])) == "" and position_note(["列夫·托尔斯泰"]) == ""
+    assert "词元的位置" in position_note(labels, i18n.translator("zh"))
+    assert token_axis_title("key (looked at)", labels).startswith("key (looked at)<br>")
+    assert token_axis_title("key (looked at)", raw[:3]) == "key (looked at)" and token_axis_title("", raw[:3]) is None
 
 
 def test_loss_text_tints_each_token_by_its_surprise_and_escapes_it():

@@ -108,13 +108,11 @@ class Steps:
     count: Callable[[], int]
     now: Callable[[], int | None] | None = None
     go: Callable[[int], None] | None = None
-    from_zero: bool = False  # the steps are indices (heads): shown from 0, as every page numbers them
+    first: int = 0  # the value of the first step (1 where the control counts from 1)
 
 
 def step_label(steps: Steps, index: int, count: int) -> str:
-    """"head 3 (0 to 8)" for an index; "step 4 of 7" for a count."""
-    if steps.from_zero:
-        return _("{what} {number} (0 to {last})").format(what=_(steps.name), number=index, last=count - 1)
+    """"step 4 of 7", "ranked head 2 of 5": steps are counted from 1, as a class counts them."""
     return _("{what} {number} of {count}").format(what=_(steps.name), number=index + 1, count=count)
 
 
@@ -137,7 +135,7 @@ def _open_ranked(index: int) -> None:
 # the steps are the heads its ranking found for the query (“it” → “animal” first), not heads 0, 1, 2 ….
 STEPS: dict[str, Steps] = {
     "attention": Steps(state.HEAD, N_("ranked head"), lambda: len(_ranked()), _ranked_now, _open_ranked),
-    "attention_math": Steps(state.AM_STEP, N_("step"), lambda: len(STAGES)),
+    "attention_math": Steps(state.AM_STEP, N_("step"), lambda: len(STAGES), first=1),
 }
 
 
@@ -154,9 +152,9 @@ def step_now(page_id: str) -> tuple[Steps, int | None, int] | None:
         return None
     if steps.now is not None:
         return steps, steps.now(), count
-    value = st.session_state.get(steps.key, st.query_params.get(steps.key, 0))
+    value = st.session_state.get(steps.key, st.query_params.get(steps.key, steps.first))
     try:
-        value = int(value)
+        value = int(value) - steps.first
     except (TypeError, ValueError):
         value = 0
     return steps, min(max(value, 0), count - 1), count
@@ -182,7 +180,7 @@ def move(page_id: str, delta: int) -> None:
         if steps.go is not None:
             steps.go(step)
         else:
-            st.session_state[steps.key] = step
+            st.session_state[steps.key] = step + steps.first
         return
     previous, following = catalog.lesson_neighbours(page_id)
     destination = following if delta > 0 else previous

@@ -159,11 +159,11 @@ PRESETS: tuple[Preset, ...] = (
     Preset("attention_math", N_("小红 looks at her friends"), "小明、小刚、小红是小强的朋友", SMOLLM2, language="zh",
            focus="红", note=N_("Source article 001: the query of 小红 against every key, the softmax and the weighted sum "
                               "of the value rows. Step through the worked example, then follow 小红 in a real head."),
-           settings=((state.AM_QUERY, 2), (state.AM_CAUSAL, False), (state.AM_STEP, 6))),
+           settings=((state.AM_QUERY, 2), (state.AM_CAUSAL, False), (state.AM_STEP, 7))),
     Preset("attention_math", N_("100, 80, 20, 12"), "I am a student",
            note=N_("Source article 002 says softmax turns the row 100, 80, 20, 12 into 0.4, 0.2, 0.2, 0.1. Its true "
                    "softmax is about 1, 2·10⁻⁹, 1.8·10⁻³⁵, 6·10⁻³⁹: see the table under “Why divide by √d_k”."),
-           settings=((state.AM_STEP, 3),)),
+           settings=((state.AM_STEP, 4),)),
     Preset("multi_head", N_("it … tired"), "The animal didn't cross the street because it was too tired",
            SMOLLM2, N_("Source article 002: switch off heads that look from “it” to “animal” and watch the prediction "
                        "and the later layers' attention change."),

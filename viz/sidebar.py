@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import ScopeError, model_shape, spec_of
+from core import MODELS, Capability, ScopeError, model_shape, spec_of
 
 from . import export, i18n, state
 from .loading import device_label, licence_text, model_or_error
@@ -44,8 +44,16 @@ def _language_picker() -> None:
     """Not a bound widget: the URL always carries lang=…, so a copied link opens in the same language."""
     st.session_state.setdefault(state.LANG, state.language())
     st.radio(_("Language / 语言"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key=state.LANG,
-             horizontal=True)
+             horizontal=True, on_change=_keep_model_and_text)
     st.query_params[state.LANG] = st.session_state[state.LANG]
+
+
+def _keep_model_and_text() -> None:
+    """A new language has its own default model and text (state.default_model): the ones shown stay, and are set
+    again so that their widgets write them into the link where they differ from the new language's defaults."""
+    for key in (state.MODEL, state.TEXT):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def _model_caption(name: str) -> None:
@@ -67,6 +75,14 @@ def _model_caption(name: str) -> None:
             st.container(height=300).text(terms)
 
 
+def _no_chinese_reader() -> None:
+    """In Chinese where no installed model reads Chinese: why the page opens on an English model and text."""
+    if state.language() == "zh" and state.model_for_language("zh", Capability.NEXT_TOKEN) is None:
+        hint = next((spec.install_hint for spec in MODELS.values() if "zh" in spec.languages), "")
+        st.caption(_("No installed model reads Chinese (install Gemma 3: `{command}`), so the default model and "
+                     "text are English ones.").format(command=hint))
+
+
 def render() -> None:
     with st.sidebar:
         _language_picker()
@@ -80,10 +96,11 @@ def render() -> None:
                      bind="query-params")
         name = state.model_name()
         _model_caption(name)
+        _no_chinese_reader()
         _model_table()
         st.text_area(
             _("Text"),
-            value=state.DEFAULT_TEXT,
+            value=state.default_text(),
             max_chars=state.MAX_TEXT_CHARS,
             key=state.TEXT,
             bind="query-params",

@@ -57,6 +57,9 @@ TR_BATCHES = (8, 16, 32, 64, 128)
 CLASS, ROLE = "class", "role"  # predict, then reveal: a question's class code; who opened it (viz.views.classroom)
 ROLES = ("teacher", "student")
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
+# The Chinese default, for a model that reads Chinese: its last token 她 looks back at 小红 (not 小明) in
+# Gemma 3's heads (tests/test_chinese_default.py measures it), and the next token continues the reason.
+DEFAULT_TEXT_ZH = "小明把苹果给了小红，因为她"
 # Enough characters for the longest text a model reads (2,048 tokens: about 9,000 characters of English
 # prose); the URL carries it. The core cuts a text to the model's token budget with a notice.
 MAX_TEXT_CHARS = CORE_MAX_TEXT_CHARS
@@ -123,7 +126,7 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(STEP, _is_int(0, MAX_MERGES), f"0–{MAX_MERGES:,}"),
     UrlParam(TOKEN, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
     UrlParam(HIDDEN, _is_int(0, 10_000), "0, 1, 2, … (a layer)"),
-    UrlParam(AM_STEP, _is_int(0, 6), "0–6"),
+    UrlParam(AM_STEP, _is_int(1, 7), "1–7"),
     UrlParam(AM_SEED, _is_int(0, MAX_SEED), f"0–{MAX_SEED:,}"),
     UrlParam(AM_DK, _is_int(2, 4), "2–4"),
     UrlParam(AM_N, _is_int(3, 6), "3–6"),
@@ -293,8 +296,13 @@ def link(key: str, value, default) -> None:
 
 
 def default_model() -> str:
-    """The first installed model, in registry order, that is trained and predicts next tokens (every page
-    can show it); else the first installed one."""
+    """In Chinese, the model that reads Chinese where one is installed; else the first installed model, in
+    registry order, that is trained and predicts next tokens (every page can show it); else the first installed
+    one. A model named by the link or chosen in the sidebar always wins: this is the default only."""
+    if language() == "zh":
+        reader = model_for_language("zh", Capability.NEXT_TOKEN)
+        if reader is not None:
+            return reader
     installed = [name for name, ok in available_models().items() if ok]
     preferred = [name for name in installed if MODELS[name].trained and MODELS[name].can(Capability.NEXT_TOKEN)]
     return (preferred or installed or list(MODELS))[0]
@@ -328,9 +336,15 @@ def model_name() -> str:
     return name if name in MODELS or name in session_models() else default_model()
 
 
+def default_text() -> str:
+    """The Chinese sentence where the session speaks Chinese and its model reads Chinese; else the English one."""
+    reads_chinese = "zh" in getattr(MODELS.get(model_name()), "languages", ())
+    return DEFAULT_TEXT_ZH if language() == "zh" and reads_chinese else DEFAULT_TEXT
+
+
 def text() -> str:
     value = st.session_state.get(TEXT)
-    return DEFAULT_TEXT if value is None else str(value)
+    return default_text() if value is None else str(value)
 
 
 def set_text(value: str) -> None:

@@ -4,8 +4,11 @@
 - `piece_labels`: readable labels for a token sequence, where a token that holds only
   part of a character (byte-level BPE cuts a Chinese character's three bytes) names the
   character it helps to form and which of its bytes it holds: 冷(1/3), 冷(2-3/3);
-- `token_label`: one token on its own (a candidate next token): its text, or its bytes in hex;
-- `axis_labels`: unique labels for a figure axis (Plotly merges equal categories);
+- `token_label`: one token's bytes on their own: its text, or its bytes in hex;
+- `label_of` / `candidate_label` / `candidate_note`: a candidate next token, where one that holds only the
+  start of a character (byte-level BPE's <E7>) says which characters it can begin: 灌/火…(1/3);
+- `text_of`: the text a run of tokens spells, a character split over tokens shown whole;
+- `axis_labels`: unique labels for a figure axis (Plotly merges equal categories), and `position_note`;
 - chips: tokens as coloured HTML spans for the Tokenization and Next-token pages.
 
 Every piece of token or user text passes through `html.escape` here, so a text
@@ -14,8 +17,10 @@ such as `<img src=x onerror=alert(1)>` is drawn as text, never as markup.
 
 from __future__ import annotations
 
+import functools
 import html
 import random
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -159,19 +164,245 @@ def labels_for(tokenizer, token_ids: Sequence[int]) -> list[str]:
 
 
 def label_of(tokenizer, token_id: int) -> str:
-    """`token_label` of one token id under a core `TextTokenizer`."""
+    """One token id on its own under a core `TextTokenizer` (a candidate next token): `candidate_label`."""
+    return candidate_label(tokenizer, token_id)
+
+
+def text_of(tokenizer, token_ids: Sequence[int]) -> str:
+    """The text a run of tokens spells, with whitespace marks: a character whose bytes are split over
+    consecutive tokens reads as itself (…的山是, never 山(1-2/3)山(3/3)); special tokens by name."""
+    parts, run = [], b""
+    for token_id in (int(i) for i in token_ids):
+        if token_id in tokenizer.special_ids and not tokenizer.is_unknown(token_id):
+            parts += [visible(run.decode("utf-8", errors="surrogateescape")), tokenizer.id_to_token(token_id)]
+            run = b""
+        else:
+            run += tokenizer.token_bytes(token_id)
+    return "".join(parts) + visible(run.decode("utf-8", errors="surrogateescape"))
+
+
+def last_text(tokenizer, token_ids: Sequence[int], count: int = 4) -> str:
+    """`text_of` the last `count` tokens, begun where a character begins (a token that continues one
+    brings the tokens that start it)."""
+    ids = [int(i) for i in token_ids]
+    start = max(len(ids) - count, 0)
+    while start > 0 and _continues(tokenizer, ids[start]):
+        start -= 1
+    return text_of(tokenizer, ids[start:])
+
+
+def _continues(tokenizer, token_id: int) -> bool:
+    if token_id in tokenizer.special_ids:
+        return False
+    data = tokenizer.token_bytes(token_id)
+    return bool(data) and 0x80 <= data[0] <= 0xBF
+
+
+# ---------------------------------------------------------------- a candidate that holds part of a character
+
+# The lead bytes of UTF-8 and the size of the character each begins; a second byte's range where it is narrower
+# than 80–BF (no overlong forms, no surrogates, nothing past U+10FFFF).
+LEADS = ((0xC2, 0xDF, 2), (0xE0, 0xEF, 3), (0xF0, 0xF4, 4))
+SECOND_BYTE = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
+MAX_TRIED = 4_096  # characters a partial sequence may begin that are tried on the tokenizer (two bytes missing)
+EXAMPLES_IN_LABEL, EXAMPLES_IN_NOTE = 2, 8
+SIZE_WORDS = {2: N_("a two-byte character"), 3: N_("a three-byte character"), 4: N_("a four-byte character")}
+
+
+def _size(lead: int) -> int:
+    return next((size for low, high, size in LEADS if low <= lead <= high), 0)
+
+
+def _open_prefix(data: bytes) -> bytes:
+    """The bytes at the end of `data` that begin a character without finishing it (b"" if it ends whole)."""
+    for back in range(1, min(3, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return b""
+        if byte >= 0xC0:
+            prefix = data[-back:]
+            return prefix if _can_begin(prefix) else b""
+    return b""
+
+
+def _can_begin(prefix: bytes) -> bool:
+    """Whether some character's UTF-8 begins with `prefix` and is longer than it."""
+    size = _size(prefix[0]) if prefix else 0
+    if not size or len(prefix) >= size:
+        return False
+    low, high = SECOND_BYTE.get(prefix[0], (0x80, 0xBF))
+    return (len(prefix) < 2 or low <= prefix[1] <= high) and all(0x80 <= b <= 0xBF for b in prefix[2:])
+
+
+def _code_points(prefix: bytes) -> tuple[int, int]:
+    """The first and last code point whose UTF-8 begins with `prefix` (a valid open prefix)."""
+    missing = _size(prefix[0]) - len(prefix)
+    low, high = SECOND_BYTE.get(prefix[0], (0x80, 0xBF))
+    ends = []
+    for second, other in ((low, 0x80), (high, 0xBF)):
+        filler = ([second] if len(prefix) == 1 else []) + [other] * (missing - (len(prefix) == 1))
+        ends.append(ord((prefix + bytes(filler)).decode("utf-8")))
+    return ends[0], ends[1]
+
+
+def _commonness(char: str) -> tuple[int, int]:
+    """Sort key: GB2312's 3,755 common characters (level 1) first, then the rest of GB2312, then the others."""
+    try:
+        code = char.encode("gb2312")
+    except UnicodeEncodeError:
+        return 3, ord(char)
+    return (1 if 0xB0 <= code[0] <= 0xD7 else 2), ord(char)
+
+
+@functools.lru_cache(maxsize=64)
+def _characters_beginning(prefix: bytes) -> tuple[str, ...]:
+    """The assigned characters whose UTF-8 begins with `prefix`, most common first; () when there are more than
+    MAX_TRIED code points (a lone four-byte lead: the range alone is said)."""
+    first, last = _code_points(prefix)
+    if last - first + 1 > MAX_TRIED:
+        return ()
+    chars = [chr(c) for c in range(first, last + 1) if unicodedata.category(chr(c)) not in ("Cn", "Co", "Cs")]
+    return tuple(sorted(chars, key=_commonness))
+
+
+@functools.lru_cache(maxsize=1_024)
+def _written_with(tokenizer, token_id: int) -> tuple[str, ...]:
+    """The characters the tokenizer writes starting with this token (whose bytes end in an open prefix), each
+    written on its own after the token's whole characters; most common first."""
+    data = tokenizer.token_bytes(token_id)
+    prefix = _open_prefix(data)
+    chars = _characters_beginning(prefix)
+    try:
+        head = data[: len(data) - len(prefix)].decode("utf-8")
+    except UnicodeDecodeError:  # the token starts inside a character: what it writes depends on its left
+        return chars
+    skip = 1 if tokenizer.add_bos else 0
+    encoded = tokenizer.encode_batch([head + char for char in chars])
+    return tuple(char for char, ids in zip(chars, encoded) if len(ids) > skip and ids[skip] == token_id)
+
+
+@dataclass(frozen=True)
+class OpenCharacter:
+    """The part of a character a candidate token leaves open: its bytes so far, how many the token holds."""
+
+    prefix: bytes  # the character's bytes so far (the context's open bytes and the token's own)
+    held: int  # how many of them the token holds
+    examples: tuple[str, ...]  # characters it can become, most common first
+
+    @property
+    def size(self) -> int:
+        return _size(self.prefix[0])
+
+    @property
+    def first_held(self) -> int:
+        return len(self.prefix) - self.held + 1
+
+
+def _split(tokenizer, token_id: int, context: bytes) -> tuple[str, OpenCharacter | None]:
+    """A candidate's bytes read after `context` (the text's open bytes, if it ends inside a character): the
+    label of what it closes, and the character it leaves open (None if it ends whole)."""
+    data = tokenizer.token_bytes(token_id)
+    if not data:
+        return EMPTY, None
+    context = _open_prefix(context)
+    prefix = _open_prefix(context + data)
+    held = min(len(prefix), len(data))
+    closed = data[: len(data) - held]
+    label = piece_labels([context, closed])[1] if closed else ""
+    if not prefix:
+        return label, None
+    examples = _written_with(tokenizer, token_id) if held == len(prefix) else _characters_beginning(prefix)
+    return label, OpenCharacter(prefix, held, examples)
+
+
+def _is_marker(tokenizer, token_id: int) -> bool:
+    return token_id in tokenizer.special_ids and not tokenizer.is_unknown(token_id)
+
+
+def candidate_label(tokenizer, token_id: int, context: bytes = b"") -> str:
+    """A candidate next token, for an axis or a table. A token that leaves a character open names the characters
+    it can begin and the bytes it holds, in the notation of `piece_labels`: 灌/火…(1/3) is the first of three
+    bytes of 灌, 火 or another; ?(1/4) where the characters are too many to try. `context`: the text's bytes
+    (its open end completes a continuation: 的(2-3/3))."""
     token_id = int(token_id)
-    if token_id in tokenizer.special_ids and not tokenizer.is_unknown(token_id):
+    if _is_marker(tokenizer, token_id):
         return tokenizer.id_to_token(token_id)
-    return token_label(tokenizer.token_bytes(token_id))
+    if not tokenizer.byte_level:
+        return token_label(tokenizer.token_bytes(token_id))
+    label, open_char = _split(tokenizer, token_id, context)
+    if open_char is None:
+        return label
+    shown = "/".join(visible(c) for c in open_char.examples[:EXAMPLES_IN_LABEL]) or "?"
+    more = "…" if len(open_char.examples) > EXAMPLES_IN_LABEL else ""
+    first, last = open_char.first_held, len(open_char.prefix)
+    held = f"{first}/{open_char.size}" if first == last else f"{first}-{last}/{open_char.size}"
+    return f"{label}{shown}{more}({held})"
+
+
+def candidate_note(tokenizer, token_id: int, context: bytes = b"", _: Translate = identity) -> str:
+    """What a candidate that leaves a character open is, in two lines ("" for any other token): which bytes of
+    which size of character it holds, and which characters it can begin, from the tokenizer's vocabulary."""
+    token_id = int(token_id)
+    if _is_marker(tokenizer, token_id) or not tokenizer.byte_level:
+        return ""
+    _label, open_char = _split(tokenizer, token_id, context)
+    if open_char is None:
+        return _stray_note(tokenizer.token_bytes(token_id), _open_prefix(context), _)
+    first, last = _code_points(open_char.prefix)
+    held = " ".join(f"{b:02X}" for b in open_char.prefix[-open_char.held:])
+    part = (_("byte {first} of {size}").format(first=open_char.first_held, size=_(SIZE_WORDS[open_char.size]))
+            if open_char.held == 1 else
+            _("bytes {first}–{last} of {size}").format(first=open_char.first_held, last=len(open_char.prefix),
+                                                       size=_(SIZE_WORDS[open_char.size])))
+    lines = [_("Not a whole character: {part} (hex {bytes}).").format(part=part, bytes=held)]
+    span = f"U+{first:04X}–U+{last:04X}"
+    examples = " ".join(visible(c) for c in open_char.examples[:EXAMPLES_IN_NOTE])
+    if not open_char.examples:
+        lines.append(_("It can begin {count:,} code points, {span}.").format(count=last - first + 1, span=span))
+    elif open_char.held == len(open_char.prefix):
+        lines.append(_("The tokenizer writes {count:,} characters ({span}) starting with this token, e.g. "
+                       "{examples}.").format(count=len(open_char.examples), span=span, examples=examples))
+    else:
+        lines.append(_("With the text before it, it can become {count:,} characters ({span}), e.g. "
+                       "{examples}.").format(count=len(open_char.examples), span=span, examples=examples))
+    return "\n".join(lines)
+
+
+def _stray_note(data: bytes, context: bytes, _: Translate) -> str:
+    """For bytes that neither finish a character nor begin one: what they are ("" for whole characters)."""
+    try:
+        (context + data).decode("utf-8")
+    except UnicodeDecodeError:
+        return _("Bytes that are not text here: they continue no character begun before them, or never occur in "
+                 "UTF-8 (hex {bytes}).").format(bytes=data.hex(" ").upper())
+    return ""
+
+
+def open_bytes(tokenizer, token_ids: Sequence[int]) -> bytes:
+    """The bytes at the end of a token sequence that begin a character it does not finish (b"" if none)."""
+    tail = b""
+    for token_id in (int(i) for i in list(token_ids)[-3:]):
+        tail = b"" if _is_marker(tokenizer, token_id) else tail + tokenizer.token_bytes(token_id)
+    return _open_prefix(tail)
+
+
+POSITION_MARK = re.compile(r"·\d+$")
 
 
 def axis_labels(labels: Sequence[str]) -> list[str]:
-    """Unique labels for a figure axis: a repeated one gets its position ("the·5"), since Plotly merges
-    equal category labels into one row. Surrounding whitespace is dropped unless that is all there is."""
+    """Unique labels for a figure axis: a label two tokens share gets each one's position ("the·5"), since Plotly
+    merges equal category labels into one row; every other label stays as it reads. Surrounding whitespace is
+    dropped unless that is all there is. `position_note` says what the ·5 means, for the axis title."""
     shown = [label.strip("␣") or label for label in (str(label) for label in labels)]
     counts = Counter(shown)
     return [f"{label}·{i}" if counts[label] > 1 else label for i, label in enumerate(shown)]
+
+
+def position_note(labels: Sequence[str], _: Translate = identity) -> str:
+    """For an axis title: what "明·3" means, where some of the axis's labels carry a position ("" if none)."""
+    if not any(POSITION_MARK.search(str(label)) for label in labels):
+        return ""
+    return _("·n: the token's position, where two tokens read the same")
 
 
 def chips_for(tokenizer, text: str) -> list[TokenChip]:

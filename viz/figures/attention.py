@@ -20,7 +20,7 @@ from plotly.colors import get_colorscale, unlabel_rgb
 
 from ..i18n import Translate, identity
 from . import palette
-from .text import plotly_text
+from .text import plotly_text, token_axis_title
 
 # The screen's colours; a presenter's come from `palette.current()` when a figure is built.
 COLOURS = palette.SCREEN.weights
@@ -233,9 +233,11 @@ def make_attention_heatmap_figure(
     step = -(-max(t, s) // AXIS_LABELS_MAX)
     if step > 1:  # say which labels are shown, rather than letting Plotly drop some silently
         notes.append(_("every {step}th token labelled; hover shows each").format(step=step))
-    fig.update_xaxes(type="category", title_text=_("key (looked at)"), automargin=True, tickmode="array",
-                     tickangle=tick_angle(list(key_labels)[::step]), tickvals=xs[::step], ticktext=xs[::step])
-    fig.update_yaxes(type="category", autorange="reversed", title_text=_("query (looking)"), automargin=True,
+    fig.update_xaxes(type="category", title_text=token_axis_title(_("key (looked at)"), xs, _), automargin=True,
+                     tickmode="array", tickangle=tick_angle(list(key_labels)[::step]), tickvals=xs[::step],
+                     ticktext=xs[::step])
+    fig.update_yaxes(type="category", autorange="reversed", title_text=token_axis_title(_("query (looking)"), ys, _),
+                     automargin=True,
                      tickmode="array", tickvals=ys[::step], ticktext=ys[::step])
     fig.update_layout(
         title=dict(text=plotly_text(head_titles[head]), subtitle=dict(text="; ".join(notes))),
@@ -317,9 +319,10 @@ def make_attention_image_figure(
     step = -(-max(t, s) // AXIS_LABELS_MAX)
     rows, cols = np.arange(0, t, step), np.arange(0, s, step)
     fig.update_xaxes(tickmode="array", tickvals=cols / fx, ticktext=[xs[i] for i in cols],
-                     tickangle=tick_angle([key_labels[i] for i in cols]), title_text=_("key (looked at)"))
+                     tickangle=tick_angle([key_labels[i] for i in cols]),
+                     title_text=token_axis_title(_("key (looked at)"), xs, _))
     fig.update_yaxes(tickmode="array", tickvals=rows / fy, ticktext=[ys[i] for i in rows],
-                     title_text=_("query (looking)"))
+                     title_text=token_axis_title(_("query (looking)"), ys, _))
     notes = [_("{t} × {s} tokens as an image; every {step}th token labelled").format(t=t, s=s, step=step)]
     if fy * fx > 1:
         notes.append(_("each pixel the largest of {rows} × {cols} weights").format(rows=fy, cols=fx))

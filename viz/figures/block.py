@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import Translate, identity
-from .text import plotly_text
+from .text import plotly_text, token_axis_title
 
 STREAM_COLOURS = "Viridis"
 ATTENTION_COLOUR, FEED_FORWARD_COLOUR, CROSS_COLOUR, STREAM_COLOUR = "#1f77b4", "#ff7f0e", "#2ca02c", "#6a51a3"
@@ -29,25 +29,50 @@ def _matrix(values, what: str) -> np.ndarray:
     return array
 
 
-def make_residual_norm_figure(norms, labels: Sequence[str], *, title: str = "", _: Translate = identity) -> go.Figure:
-    """(L + 1, T) norms as a heat map: tokens down, layers across (0 = the embedding's output)."""
+def make_residual_norm_figure(norms, labels: Sequence[str], *, sinks=None, title: str = "",
+                              _: Translate = identity) -> go.Figure:
+    """(L + 1, T) norms as a heat map: tokens down, layers across (0 = the embedding's output).
+
+    `sinks` (T,) bool: tokens left out of the colour range where their norms pass everyone else's (the first
+    token's reaches some 20,000 in SmolLM2, where the others stay under 1,000 and would all be one colour);
+    they are drawn in the top colour, a note says so, and the hover gives every true value."""
     values = _matrix(norms, "norms")
     layers, t = values.shape
     if len(labels) != t:
         raise ValueError(f"{t} tokens need {t} labels, got {len(labels)}")
     names = [plotly_text(label) for label in labels]
+    zmin, zmax, note = _stream_range(values, names, sinks, _)
     fig = go.Figure(go.Heatmap(
-        z=values.T, x=np.arange(layers), y=names, colorscale=STREAM_COLOURS,
+        z=values.T, x=np.arange(layers), y=names, colorscale=STREAM_COLOURS, zmin=zmin, zmax=zmax,
         colorbar=dict(title=dict(text="‖h‖", side="right")),
         hovertemplate="%{y}<br>" + _("after layer") + " %{x}<br>‖h‖ = %{z:.2f}<extra></extra>",
     ))
     step = -(-t // AXIS_LABELS_MAX)
     fig.update_yaxes(type="category", autorange="reversed", tickmode="array", tickvals=names[::step],
-                     ticktext=names[::step], automargin=True)
+                     ticktext=names[::step], automargin=True, title_text=token_axis_title("", names, _))
     fig.update_xaxes(title_text=_("layer (0: the embedding's output, ℓ: after block ℓ)"), dtick=1 if layers <= 32 else None)
-    fig.update_layout(title=dict(text=plotly_text(title) or None), height=int(np.clip(140 + 20 * t, 300, 900)),
-                      margin=dict(l=10, r=10, t=60, b=10))
+    fig.update_layout(title=dict(text=plotly_text(title) or None, subtitle=dict(text=note)),
+                      height=int(np.clip(140 + 20 * t, 300, 900)), margin=dict(l=10, r=10, t=80 if note else 60, b=10))
     return fig
+
+
+def _stream_range(values: np.ndarray, names: list[str], sinks, _: Translate) -> tuple[float, float, str]:
+    """The colour range of the residual map: every value, or every value but the sinks' where theirs are larger."""
+    low, high = float(values.min()), float(values.max())
+    if sinks is None:
+        return low, high, ""
+    sinks = np.asarray(sinks, dtype=bool)
+    if sinks.shape != (values.shape[1],):
+        raise ValueError(f"sinks must have one entry per token ({values.shape[1]}), got shape {sinks.shape}")
+    if sinks.all() or not sinks.any():
+        return low, high, ""
+    rest = values[:, ~sinks]
+    top = float(rest.max())
+    if float(values[:, sinks].max()) <= top:
+        return low, high, ""
+    shown = ", ".join(f"{names[i]} {values[:, i].max():,.0f}" for i in np.flatnonzero(sinks) if values[:, i].max() > top)
+    return float(rest.min()), top, _("Colours span the other tokens: larger norms ({tokens}) take the top colour; "
+                                     "hover shows every true value.").format(tokens=shown)
 
 
 def make_sublayer_figure(attention, feed_forward, stream, *, cross=None, title: str = "",

@@ -35,12 +35,16 @@ def make_distribution_figure(
     kept=None,
     renormalised=None,
     title: str = "",
+    notes: Sequence[str] | None = None,
+    axis_top: float | None = None,
     _: Translate = identity,
 ) -> go.Figure:
     """Horizontal bars, most likely token on top: probability (left) and the logit behind it (right, as dots).
 
     With `kept`, removed tokens are greyed and an outline around each survivor's bar
-    reaches its renormalised probability (what sampling actually uses).
+    reaches its renormalised probability (what sampling actually uses). `notes`: a few lines per token for
+    its hover ("" for none: what a piece of a character is). `axis_top`: the probability axis reaches at
+    least this, whatever the bars (a temperature's flattening shows as shorter bars, not a new axis).
     """
     labels = [str(label) for label in labels]
     n = len(labels)
@@ -50,16 +54,21 @@ def make_distribution_figure(
     logits = _vector("logits", logits, n)
     kept = np.ones(n, dtype=bool) if kept is None else _vector("kept", kept, n, dtype=bool)
     renormalised = probs if renormalised is None else _vector("renormalised", renormalised, n)
+    notes = [""] * n if notes is None else [str(note) for note in notes]
+    if len(notes) != n:
+        raise ValueError(f"notes must have one entry per label ({n}), got {len(notes)}")
 
     rows = np.arange(n)
     names = [plotly_text(label) for label in labels]
     colours = [KEPT_COLOUR if k else REMOVED_COLOUR for k in kept]
     status = [_("kept") if k else _("removed by top-k / top-p") for k in kept]
     hover = (
-        "%{customdata[0]}<br>logit z = %{customdata[1]:.3f}<br>p = %{customdata[2]:.4f}<br>"
+        "%{customdata[0]}%{customdata[5]}<br>logit z = %{customdata[1]:.3f}<br>p = %{customdata[2]:.4f}<br>"
         + _("after filtering") + ": %{customdata[3]:.4f} (%{customdata[4]})<extra></extra>"
     )
-    customdata = np.array(list(zip(names, logits, probs, np.where(kept, renormalised, 0.0), status)), dtype=object)
+    said = ["<br>" + plotly_text(note).replace("\n", "<br>") if note else "" for note in notes]
+    customdata = np.array(list(zip(names, logits, probs, np.where(kept, renormalised, 0.0), status, said)),
+                          dtype=object)
 
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.7, 0.3], horizontal_spacing=0.03,
                         subplot_titles=(_("probability p = softmax(z / T)"), _("logit z")))
@@ -81,9 +90,11 @@ def make_distribution_figure(
                              customdata=customdata, hovertemplate=hover), row=1, col=2)
     fig.update_yaxes(tickmode="array", tickvals=rows, ticktext=names, autorange="reversed", row=1, col=1)
     # Room for the percentages written beside the bars, but never past 100%; small probabilities keep
-    # their digits on the ticks (0.05%, not 0%).
-    top = min(max(float(probs.max()), float(renormalised.max())) * 1.3, 1.0)
+    # their digits on the ticks (0.05%, not 0%). A bar too long for its number outside gets it inside.
+    top = min(max(float(probs.max()), float(renormalised.max()), axis_top or 0.0) * 1.3, 1.0)
     fig.update_xaxes(range=[0, top], tickformat=".2~%", row=1, col=1)
+    for trace in (t for t in fig.data if isinstance(t, go.Bar)):
+        trace.textposition = ["inside" if x > 0.8 * top else "outside" for x in trace.x]
     spread = max(float(logits.max() - logits.min()), 1.0)
     fig.update_xaxes(range=[logits.min() - 0.1 * spread, logits.max() + 0.35 * spread], row=1, col=2)
     fig.update_layout(title=plotly_text(title) or None, showlegend=False, barmode="overlay",

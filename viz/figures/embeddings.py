@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import Translate, identity
-from .text import plotly_text
+from .text import plotly_text, token_axis_title
 
 VECTOR_COLOURS = "RdBu_r"  # diverging: negative blue, positive red, zero white
 SIMILARITY_COLOURS = "Viridis"
@@ -60,7 +60,7 @@ def make_embedding_heatmap_figure(vectors, labels: Sequence[str], *, title: str 
     if step > 1:
         notes.append(_("every {step}th token labelled; hover shows each").format(step=step))
     fig.update_yaxes(type="category", autorange="reversed", tickmode="array", tickvals=names[::step],
-                     ticktext=names[::step], automargin=True, row=1, col=1)
+                     ticktext=names[::step], automargin=True, title_text=token_axis_title("", names, _), row=1, col=1)
     fig.update_xaxes(title_text=_("dimension (0 to {last})").format(last=d - 1), row=1, col=1)
     fig.update_layout(title=dict(text=plotly_text(title) or None, subtitle=dict(text="; ".join(notes))),
                       showlegend=False, height=int(np.clip(160 + 22 * t, 320, 900)),
@@ -81,7 +81,7 @@ def make_similarity_figure(matrix, labels: Sequence[str], *, title: str = "", _:
         colorbar=dict(title=dict(text="cos", side="right")),
         hovertemplate="%{y}<br>%{x}<br>cos = %{z:.4f}<extra></extra>",
     ))
-    fig.update_xaxes(type="category", tickangle=-30, automargin=True)
+    fig.update_xaxes(type="category", tickangle=-30, automargin=True, title_text=token_axis_title("", names, _))
     fig.update_yaxes(type="category", autorange="reversed", automargin=True)
     size = int(np.clip(200 + 48 * n, 320, 760))
     fig.update_layout(title=dict(text=plotly_text(title) or None, subtitle=dict(text=_(

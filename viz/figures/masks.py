@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from ..i18n import Translate, identity
 from . import palette
 from .attention import AXIS_LABELS_MAX, MASKED_COLOUR
-from .text import plotly_text
+from .text import plotly_text, token_axis_title
 
 ALLOWED_COLOUR = "#6baed6"
 PAD_COLOUR = "#fdd0a2"
@@ -72,8 +72,8 @@ def make_mask_figure(allowed, query_labels: Sequence[str], key_labels: Sequence[
         note += " · " + _("orange: padding")
     if step > 1:
         note += " · " + _("every {step}th token labelled; hover shows each").format(step=step)
-    fig.update_xaxes(title_text=_("key (looked at)"), automargin=True)
-    fig.update_yaxes(title_text=_("query (looking)"), automargin=True)
+    fig.update_xaxes(title_text=token_axis_title(_("key (looked at)"), xs, _), automargin=True)
+    fig.update_yaxes(title_text=token_axis_title(_("query (looking)"), ys, _), automargin=True)
     fig.update_layout(title=dict(text=plotly_text(title), subtitle=dict(text=note)), plot_bgcolor="white",
                       height=int(np.clip(200 + 20 * t, 320, 760)), margin=dict(l=10, r=10, t=80, b=10))
     return fig

@@ -1,8 +1,20 @@
 """Text inside Plotly figures."""
 
 import html
+from collections.abc import Sequence
+
+from ..i18n import Translate, identity
+from ..tokens import position_note
 
 
 def plotly_text(text: str) -> str:
     """Plotly reads <b>, <s>, <a …> in text, so escape tags; it does not decode &quot;, so leave quotes."""
     return html.escape(str(text), quote=False)
+
+
+def token_axis_title(title: str, labels: Sequence[str], _: Translate = identity) -> str | None:
+    """The title of an axis of tokens and, on a smaller second line, what the position beside some labels means
+    where the axis has any (viz.tokens.axis_labels: "明·3"); None for no title at all."""
+    note = position_note(labels, _)
+    lines = [title] + ([f"<span style='font-size:0.85em'>{plotly_text(note)}</span>"] if note else [])
+    return "<br>".join(line for line in lines if line) or None

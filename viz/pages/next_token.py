@@ -6,7 +6,7 @@ from core import Capability, spec_of
 from viz import catalog, frame, presets, state
 from viz.loading import model_or_error, trace_or_error
 from viz.state import _
-from viz.tokens import labels_for
+from viz.tokens import last_text
 from viz.views import classroom, compare, downloads
 from viz.views import generation as views
 
@@ -36,7 +36,7 @@ if trace is not None and not classroom.next_token_question(lm.tokenizer, trace):
     st.stop()  # the answer stays hidden while the class guesses
 
 st.header(_("From logits to probabilities"))
-last_tokens = "" if trace is None else "".join(labels_for(lm.tokenizer, trace.token_ids)[-4:])
+last_tokens = "" if trace is None else last_text(lm.tokenizer, trace.token_ids)
 views.sampling_playground(None if lm is None else lm.tokenizer, None if trace is None else trace.last_logits,
                           last_tokens)
 

@@ -339,13 +339,16 @@ def _worth_a_look(ranked: list[HeadScore], query_label: str, key_labels: list[st
 
 
 def _cost(trace, model: float | None, figure_seconds: float) -> None:
-    """Say, small, what this view cost, so that a person sees it grow with the length of the text."""
+    """Say, small, what this view cost, so that a person sees it grow with the length of the text; not in
+    presenter mode, where the projector shows the lesson (as the frame's own cost line)."""
+    st.session_state[state.COST_SAID] = True
+    if state.presenting():
+        return
     parts = [_("{count:,} tokens").format(count=len(trace.token_ids))]
     if model is not None:
         parts.append(_("model {seconds:.2f} s").format(seconds=model))
     parts.append(_("figure {seconds:.2f} s").format(seconds=figure_seconds))
     st.caption(" · ".join(parts))
-    st.session_state[state.COST_SAID] = True
 
 
 def _line_window(query: int | None, t: int) -> slice:

@@ -85,12 +85,12 @@ def worked_example_section() -> None:
     query = st.selectbox(_("The query token whose row is followed"), range(n), key=state.AM_QUERY, placeholder=_("Choose one"),
                          format_func=lambda i: words[i])
     state.link(state.AM_QUERY, query, 2)
-    step = stepper(_("Step"), state.AM_STEP, len(STAGES) - 1)
-    stage = STAGES[step]
+    step = stepper(_("Step"), state.AM_STEP, len(STAGES), first=1)  # counted from 1, as a class counts
+    stage = STAGES[step - 1]
     ex = _example(n, d_k, int(seed), causal)
     dims = [str(i + 1) for i in range(D_MODEL)]
     kdims = [str(i + 1) for i in range(d_k)]
-    st.subheader(_("Step {step} of {last}: {name}").format(step=step, last=len(STAGES) - 1, name=_(STAGE_NAMES[stage])))
+    st.subheader(_("Step {step} of {count}: {name}").format(step=step, count=len(STAGES), name=_(STAGE_NAMES[stage])))
     tr = state.translator()
     if stage == "x":
         st.markdown(_("Each token is a row of {d} numbers (random here, from the random seed: a model learns its own).").format(

@@ -81,9 +81,18 @@ def pick_token(labels: list[str], owner: tuple[str, str], default: int, label: s
 # ---------------------------------------------------------------- the residual stream
 
 
+def sinks(name: str, trace) -> np.ndarray:
+    """The first token and the tokenizer's markers: where attention parks, and where the stream grows huge."""
+    tokenizer = cached_model(name).tokenizer
+    marked = np.array([i in tokenizer.special_ids and not tokenizer.is_unknown(i) for i in trace.token_ids])
+    marked[0] = True
+    return marked
+
+
 def stream_section(name: str, text: str, labels: list[str]) -> None:
     numbers = residual(name, text)
-    export.chart(make_residual_norm_figure(numbers.stream, labels, _=_, title=_(
+    export.chart(make_residual_norm_figure(numbers.stream, labels, sinks=sinks(name, page_trace(name, text)),
+                                           _=_, title=_(
         "‖h‖ of every token after every layer")), key="block-stream", config=CHART)
     if numbers.post_norm:
         st.caption(_("This model normalises after each addition (post-norm): the stream is brought back to the "

@@ -32,7 +32,7 @@ from viz import classroom, state
 from viz.figures.attention import without_keys
 from viz.figures.classroom import make_guesses_figure, make_join_qr
 from viz.state import _
-from viz.tokens import axis_labels, label_of, labels_for
+from viz.tokens import axis_labels, label_of, last_text
 
 CLASS, ROLE = state.CLASS, state.ROLE
 TEACHER, STUDENT = state.ROLES
@@ -141,7 +141,7 @@ def next_token_draft(tokenizer, trace) -> Draft:
     labels = [label_of(tokenizer, int(i)) for i in top]  # "␣Mount" and "Mount" are two tokens: keep the ␣
     labels = labels if len(set(labels)) == len(labels) else axis_labels(labels)
     order = sorted(range(len(top)), key=lambda i: labels[i])
-    return Draft("".join(labels_for(tokenizer, trace.token_ids)[-4:]), [labels[i] for i in order],
+    return Draft(last_text(tokenizer, trace.token_ids), [labels[i] for i in order],
                  order.index(0), [float(probs[top[i]]) for i in order], {"model": trace.model})
 
 

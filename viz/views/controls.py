@@ -36,16 +36,21 @@ def settle_index(key: str, last: int, default: int, scope: str) -> int:
     return shown
 
 
-def step(key: str, delta: int, last: int) -> None:
-    st.session_state[key] = min(max(int(st.session_state.get(key, 0)) + delta, 0), last)
+def step(key: str, delta: int, last: int, first: int = 0) -> None:
+    st.session_state[key] = min(max(int(st.session_state.get(key, first)) + delta, first), last)
 
 
-def stepper(label: str, key: str, last: int, help: str | None = None) -> int:
-    """◀ slider ▶ in one row that never wraps (on a phone the arrows stay beside their slider)."""
-    value = st.session_state.get(key, 0)
+def stepper(label: str, key: str, last: int, help: str | None = None, first: int = 0) -> int:
+    """◀ slider ▶ in one row that never wraps (on a phone the arrows stay beside their slider); `first` 1 for
+    steps a class counts (step 1 of 7), 0 for indices (layer 0, no merges yet)."""
+    value = st.session_state.get(key)
+    if value is None:  # a link, opened: the slider takes the link's value on this run, the arrows must too
+        raw = st.query_params.get(key, "")
+        value = int(raw) if raw.isdigit() else first
     row = st.container(horizontal=True, wrap=False, vertical_alignment="bottom")
-    row.button("◀", key=f"{key}-previous", help=_("Previous"), on_click=step, args=(key, -1, last),
-               disabled=value <= 0)
-    chosen = row.slider(label, 0, last, key=key, bind="query-params", help=help)
-    row.button("▶", key=f"{key}-next", help=_("Next"), on_click=step, args=(key, 1, last), disabled=value >= last)
+    row.button("◀", key=f"{key}-previous", help=_("Previous"), on_click=step, args=(key, -1, last, first),
+               disabled=value <= first)
+    chosen = row.slider(label, first, last, key=key, bind="query-params", help=help)
+    row.button("▶", key=f"{key}-next", help=_("Next"), on_click=step, args=(key, 1, last, first),
+               disabled=value >= last)
     return chosen

@@ -19,7 +19,7 @@ from viz import export, state
 from viz.figures.distribution import make_distribution_figure, make_token_loss_figure
 from viz.loading import model_turn
 from viz.state import _, render
-from viz.tokens import LOSS_CEILING_NATS, label_of, labels_for, loss_text_html
+from viz.tokens import LOSS_CEILING_NATS, candidate_label, candidate_note, label_of, labels_for, loss_text_html, open_bytes
 
 TEMPERATURE_KEY, TOP_K_KEY, TOP_P_KEY, SEED_KEY = state.TEMPERATURE, state.TOP_K, state.TOP_P, state.SEED
 BARS_KEY, DECODING_KEY, STEPS_KEY = "nt_bars", "nt_decoding", "nt_steps"
@@ -59,13 +59,20 @@ def _sampling_controls() -> None:
     bars.slider(_("Bars shown"), 5, 30, 12, key=BARS_KEY)
 
 
-def distribution_chart(tokenizer, logits: np.ndarray, sampling: Sampling, title: str, key: str) -> None:
-    """The most likely tokens: probabilities at temperature T, logits, and which survive top-k/top-p."""
+def distribution_chart(tokenizer, logits: np.ndarray, sampling: Sampling, title: str, key: str,
+                       context: bytes = b"") -> None:
+    """The most likely tokens: probabilities at temperature T, logits, and which survive top-k/top-p.
+    `context`: the text's open bytes, where it ends inside a character (a candidate may finish it).
+    The probability axis reaches at least what the top token gets at T = 1 (the model's own distribution),
+    whatever T is now: above 1 the axis stays put and a class sees the bars flatten; below 1 it grows with the
+    top bar, and the others shrink beside it."""
     filtered = filter_distribution(logits, sampling)
     shown = np.argsort(-logits, kind="stable")[: int(st.session_state.get(BARS_KEY, 12))]
-    labels = [label_of(tokenizer, int(i)) for i in shown]
+    labels = [candidate_label(tokenizer, int(i), context) for i in shown]
+    notes = [candidate_note(tokenizer, int(i), context, _) for i in shown]
     export.chart(make_distribution_figure(labels, filtered.probs[shown], logits[shown], filtered.kept[shown],
-                                             filtered.renormalised[shown], title=title, _=_), key=key)
+                                          filtered.renormalised[shown], title=title, notes=notes,
+                                          axis_top=float(softmax(logits).max()), _=_), key=key)
     if not filtered.kept.all():
         st.caption(_("{kept:,} of {count:,} tokens survive top-k / top-p. Grey bars are removed; the red outlines "
                      "show the survivors' probabilities renormalised to sum to 1.").format(
@@ -205,8 +212,9 @@ def generation_section(lm, prompt: str) -> None:
     st.caption(_("Grey chips are your text; yellow chips are what the model generated."))
     if ss[GEN_LAST] is not None:
         step, sampling = ss[GEN_LAST]
-        chosen = label_of(lm.tokenizer, step.token_id)
-        distribution_chart(lm.tokenizer, step.logits, sampling, key="nt_last_step",
+        before = open_bytes(lm.tokenizer, step.ids[:-1])  # the step may finish a character the one before began
+        chosen = candidate_label(lm.tokenizer, step.token_id, before)
+        distribution_chart(lm.tokenizer, step.logits, sampling, key="nt_last_step", context=before,
                            title=_("Last step: chose “{token}”").format(token=chosen))
         st.button(_("Study this text on the other pages"), key="nt_study", on_click=_study, args=(lm.tokenizer,))
         st.page_link("viz/pages/attention.py", label=_("Then see what the generated tokens attended to"), icon="👀")
