@@ -110,12 +110,12 @@ def test_average_over_heads_is_the_mean_of_the_heads():
 
 def test_a_preset_loads_its_text_and_a_new_text_resets_the_query():
     at = _open("minilm-l6", TEXT)
-    at.button(key="preset-attention-1").click().run()  # "it … narrow"
+    at.button(key="preset-attention-3").click().run()  # "bank + water", on MiniLM
     assert not at.exception
-    assert at.session_state["text"].endswith("too narrow")
-    assert any("street" in info.value for info in at.info)  # the preset's note
-    assert _heatmap(at)["x"][-2] == "narrow"
-    assert at.selectbox(key=QUERY_KEY).value == "it"  # the preset's focus word
+    assert at.session_state["text"].endswith("some water.")
+    assert any("water" in info.value for info in at.info)  # the preset's note
+    assert _heatmap(at)["x"][-3] == "water"
+    assert at.selectbox(key=QUERY_KEY).value == "bank"  # the preset's focus word
     at.session_state["text"] = "no such pronoun here"
     at.run()
     assert not at.exception
@@ -270,7 +270,10 @@ def test_the_layer_survives_a_visit_to_a_smaller_model():
 
 def test_an_untrained_model_gets_no_preset_point_to_look_for():
     at = _open("classic", "Hello")
-    at.button(key="preset-attention-0").click().run()
+    at.button(key="preset-attention-0").click().run()  # it picks SmolLM2; the person goes back to the untrained model
+    assert at.session_state["model"] == "smollm2-135m"
+    at.session_state["model"] = "classic"
+    at.run()
     assert not at.exception
     assert not any("attend to" in info.value for info in at.info)
     assert any("untrained" in warning.value for warning in at.warning)

@@ -59,18 +59,20 @@ PRESETS: tuple[Preset, ...] = (
            N_("WordPiece adds [CLS] at the start and [SEP] at the end (source article 000).")),
     Preset("tokenization", N_("AI+编程 扬帆起航"), "AI+编程 扬帆起航", SMOLLM2,
            N_("Byte-level BPE splits Chinese characters into UTF-8 byte pieces (source article 002).")),
-    Preset("attention", N_("it … tired"), "The animal didn't cross the street because it was too tired", focus="it",
+    Preset("attention", N_("it … tired"), "The animal didn't cross the street because it was too tired", SMOLLM2,
+           focus="it",
            note=N_("Which word does “it” attend to? (source article 002)"),
            expect=(Expect(SMOLLM2, "animal", ATTENDS),)),
-    Preset("attention", N_("it … narrow"), "The animal didn't cross the street because it was too narrow", focus="it",
+    Preset("attention", N_("it … narrow"), "The animal didn't cross the street because it was too narrow", SMOLLM2,
+           focus="it",
            note=N_("One word changed: does “it” now look at “street”? (source article 002) Not in a model that reads "
                    "left to right, such as SmolLM2 or Gemma: at “it” it has not read “narrow” yet, so every head "
                    "looks from “it” exactly as in the “tired” sentence, and SmolLM2's best one still points at "
                    "“animal”. Only the rows from “narrow” on differ."),
            expect=(Expect(SMOLLM2, "animal", ATTENDS),)),
-    Preset("attention", N_("bank + money"), "Go to the bank to get some money.", focus="bank",
+    Preset("attention", N_("bank + money"), "Go to the bank to get some money.", MINILM, focus="bank",
            note=N_("The same word “bank” in a money context (source article 001).")),
-    Preset("attention", N_("bank + water"), "Go to the bank to get some water.", focus="bank",
+    Preset("attention", N_("bank + water"), "Go to the bank to get some water.", MINILM, focus="bank",
            note=N_("…and with water (source article 001). MiniLM reads in both directions: its best head for “bank” "
                    "looks at “water”. A model that reads left to right, such as SmolLM2 or Gemma, has not read that "
                    "word yet at “bank”, so there its attention is the same in both sentences."),
