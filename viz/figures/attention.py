@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale, unlabel_rgb
+from plotly.colors import convert_colors_to_same_type, get_colorscale
 
 from ..i18n import Translate, identity
 from . import palette
@@ -253,7 +253,8 @@ def _colour_table(name: str | None = None) -> np.ndarray:
     colouring an image in numpy."""
     stops = get_colorscale(name or palette.current().weights)
     positions = np.array([position for position, _ in stops])
-    colours = np.array([unlabel_rgb(colour) for _, colour in stops], dtype=np.float64)
+    # A scale's stops come as "rgb(…)" (Blues) or as hex (Viridis): both become (r, g, b) in 0–1.
+    colours = np.array(convert_colors_to_same_type([colour for _, colour in stops], "tuple")[0]) * 255
     levels = np.linspace(0, 1, 256)
     return np.stack([np.interp(levels, positions, colours[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
 
