@@ -32,6 +32,7 @@ from core import mask_experiments as masking
 from tests.test_frame import _builders
 from viz import catalog, figures, i18n, state, tokens
 from viz.figures import attention as attention_figures
+from viz.views import attention as attention_view
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 MAX = state.MAX_TEXT_CHARS
@@ -435,22 +436,34 @@ def models_for(page: catalog.PageEntry) -> list[str]:
 
 
 NASTY = "\ufffd 👨‍👩‍👧‍👦 <|im_start|>[CLS]\x00\x1b[31m שלום e\u0301 \u202eevil\u202c <script>x</script> {text} %s"
+# Over 160 tokens on every model (about 180 on the small ones): the Attention page draws such a matrix as an image,
+# a path of its own (coloured in numpy from the palette's scale; presenter mode once crashed there).
+LONG_TAIL = " " + " ".join(["The animal didn't cross the street because it was too tired."] * 14)
 
 
 @pytest.mark.parametrize("page", catalog.PAGES, ids=lambda page: page.id)  # each page its own random texts
 @settings(max_examples=2, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(text=TEXTS.map(as_a_browser_sends), language=st.sampled_from(list(i18n.LANGUAGES)),
-       by_link=st.booleans(), pick=st.integers(0, len(PAGE_MODELS) - 1))
-@example(text=NASTY, language="zh", by_link=True, pick=2)  # SmolLM2 where the page takes any model
-@example(text=as_a_browser_sends(LONG[2]), language="en", by_link=True, pick=0)  # beyond the limit: cut to it
-def test_any_text_on_every_page(page, text, language, by_link, pick):
+       by_link=st.booleans(), pick=st.integers(0, len(PAGE_MODELS) - 1), present=st.booleans(),
+       scale=st.sampled_from(attention_figures.SCALES), long=st.booleans())
+@example(text=NASTY, language="zh", by_link=True, pick=2, present=False, scale="linear", long=False)  # SmolLM2
+@example(text=as_a_browser_sends(LONG[2]), language="en", by_link=True, pick=0, present=True, scale="log",
+         long=False)  # beyond the limit: cut to it (hundreds of tokens), on a projector
+@example(text=NASTY, language="zh", by_link=False, pick=1, present=True, scale="row", long=True)  # MiniLM
+def test_any_text_on_every_page(page, text, language, by_link, pick, present, scale, long):
     """The text comes as a link brings it (the URL: one the app refuses, empty or too long, is said and
-    cut) or as the student types it (the session), in either language, on a model that serves the page."""
+    cut) or as the student types it (the session), in either language, on a model that serves the page; short
+    or long (over 160 tokens), on a screen or a projector (presenter mode), in each of the Attention page's
+    colour scales: these change how a figure is drawn, so they are drawn together with the text."""
     names = models_for(page)
     at = AppTest.from_file(str(APP), default_timeout=300)  # the maximum length, on a machine shared with others
     at.query_params[state.LANG] = language
     at.query_params[state.MODEL] = names[pick % len(names)]
+    if present:
+        at.query_params[state.PRESENT] = "true"
+    at.session_state[attention_view.SCALE_KEY] = scale
+    text = (text + LONG_TAIL)[:MAX] if long else text
     if by_link:
         at.query_params[state.TEXT] = text
     else:
