@@ -32,6 +32,7 @@ from core import mask_experiments as masking
 from tests.test_frame import _builders
 from viz import catalog, figures, i18n, state, tokens
 from viz.figures import attention as attention_figures
+from viz.figures import palette
 from viz.views import attention as attention_view
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -121,6 +122,7 @@ class Seen:
     text: str
     lm: Any
     trace: Any
+    scale: str = "linear"  # the Attention page's colour scale
 
     def names(self, k: int) -> list[str]:
         """k distinct names made of the text, the first the text itself."""
@@ -245,8 +247,8 @@ def _rope_paths(seen: Seen) -> np.ndarray:
 # every word they draw is the interface's own (numbers, layer and head names). The others get the text or
 # its token labels wherever they take labels, names or a title.
 DRIVE = {
-    "make_attention_heatmap_figure": lambda s: ((s.probs(), s.mask, s.axis, s.axis), {"title": s.text}),
-    "make_attention_image_figure": lambda s: ((s.probs(), s.mask, s.axis, s.axis), {"title": s.text}),
+    "make_attention_heatmap_figure": lambda s: ((s.probs(), s.mask, s.axis, s.axis), {"title": s.text, "scale": s.scale}),
+    "make_attention_image_figure": lambda s: ((s.probs(), s.mask, s.axis, s.axis), {"title": s.text, "scale": s.scale}),
     "make_attention_lines_figure": lambda s: ((s.probs(), s.mask, s.axis, s.axis),
                                               {"query": s.n - 1, "title": s.text}),
     "make_attention_row_figure": lambda s: ((s.probs()[-1], s.mask[-1], s.axis), {"title": s.text, "subtitle": s.text}),
@@ -392,28 +394,36 @@ def test_every_figure_builder_is_driven_by_text():
     assert set(DRIVE) == set(every_builder()) == {name for name, _build in _builders()}
 
 
-def every_figure_of(lm, text: str, translate) -> None:
+def every_figure_of(lm, text: str, translate, present: bool = False, scale: str = "linear") -> None:
+    """Every builder on the text's trace, in the palette of a screen or of a presenter (whose figures are also
+    dressed for a room, as the app shows them)."""
     try:
         trace = lm.trace(text, max_tokens=FIGURE_TOKENS)
     except ScopeError:
         return  # said to the student as a message; the pages draw no figure then
-    seen = Seen(text, lm, trace)
-    for name, build in every_builder().items():
-        args, kwargs = DRIVE[name](seen)
-        figure = build(*args, **kwargs, _=translate)
-        assert figure.to_json(), name
+    seen = Seen(text, lm, trace, scale)
+    chooser = palette._chooser
+    palette.set_chooser(lambda: palette.PRESENTER.name if present else palette.SCREEN.name)
+    try:
+        for name, build in every_builder().items():
+            args, kwargs = DRIVE[name](seen)
+            figure = palette.dressed(build(*args, **kwargs, _=translate))
+            assert figure.to_json(), name
+    finally:
+        palette.set_chooser(chooser)
 
 
 @settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(text=TEXTS, model=st.sampled_from(TRACED), language=st.sampled_from(list(i18n.LANGUAGES)))
-@example(text=LONG[1], model="smollm2-135m", language="en")
-@example(text=LONG[2], model="minilm-l6", language="zh")
+@given(text=TEXTS, model=st.sampled_from(TRACED), language=st.sampled_from(list(i18n.LANGUAGES)),
+       present=st.booleans(), scale=st.sampled_from(attention_figures.SCALES))
+@example(text=LONG[1], model="smollm2-135m", language="en", present=True, scale="log")
+@example(text=LONG[2], model="minilm-l6", language="zh", present=False, scale="linear")
 @example(text="\ud800 👨‍👩‍👧‍👦 <|im_start|>[CLS]\x00 שלום e\u0301 \u202eevil\u202c {text} %s", model="smollm2-135m",
-         language="zh")
-@example(text=" ", model="minilm-l6", language="en")
-@example(text="x", model="smollm2-135m", language="en")
-def test_any_text_through_every_figure_builder(models, text, model, language):
-    every_figure_of(models[model], text, i18n.translator(language))
+         language="zh", present=True, scale="row")
+@example(text=" ", model="minilm-l6", language="en", present=False, scale="linear")
+@example(text="x", model="smollm2-135m", language="en", present=True, scale="linear")
+def test_any_text_through_every_figure_builder(models, text, model, language, present, scale):
+    every_figure_of(models[model], text, i18n.translator(language), present, scale)
 
 
 # ---------------------------------------------------------------- every page

@@ -11,9 +11,11 @@ from viz.views import block as views
 
 frame.page_header(catalog.BY_ID["inside_block"])
 st.markdown(state.explain("inside_block"))
-st.latex(r"\text{pre-norm:}\ \ h \leftarrow h+\mathrm{Attn}(\mathrm{Norm}(h)),\ \ h \leftarrow h+\mathrm{FFN}(\mathrm{Norm}(h))"
-         r"\qquad\text{post-norm:}\ \ h \leftarrow \mathrm{Norm}(h+\mathrm{Attn}(h)),"
-         r"\ \ h \leftarrow \mathrm{Norm}(h+\mathrm{FFN}(h))")
+# One assignment a line: side by side they overflow a projector's width, and a phone's.
+st.latex(r"\begin{aligned}\text{pre-norm:}\quad & h \leftarrow h+\mathrm{Attn}(\mathrm{Norm}(h))\\"
+         r"& h \leftarrow h+\mathrm{FFN}(\mathrm{Norm}(h))\\[0.4em]"
+         r"\text{post-norm:}\quad & h \leftarrow \mathrm{Norm}(h+\mathrm{Attn}(h))\\"
+         r"& h \leftarrow \mathrm{Norm}(h+\mathrm{FFN}(h))\end{aligned}")
 preset = presets.preset_buttons("inside_block")
 if preset is not None and preset.note:
     st.info(_(preset.note))
