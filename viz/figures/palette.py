@@ -78,6 +78,7 @@ def dressed(fig: go.Figure) -> go.Figure:
     _dress_layout(fig, look)
     for trace in fig.data:
         _dress_trace(trace, look)
+    _room_for_labels(fig, look)
     _square_cells(fig, look)
     return fig
 
@@ -142,6 +143,24 @@ def _dress_trace(trace, look: Palette) -> None:
             textfont.size = max(textfont.size, round(look.font_px * 0.8))
     elif getattr(trace, "text", None) is not None or getattr(trace, "texttemplate", None):
         _grow(textfont, look.font_px, None)
+
+
+LABELS_BELOW_PX = 150  # what a figure keeps under its plot for slanted labels and an axis title, roughly
+
+
+def _room_for_labels(fig: go.Figure, look: Palette) -> None:
+    """A figure whose vertical axis names its ticks (tokens, every k-th of a long text) grows until the names,
+    at the room's size, no longer overlap."""
+    axis = fig.layout.yaxis
+    names = axis.ticktext
+    if names is None and axis.type == "category":
+        names = next((trace.y for trace in fig.data if trace.type == "heatmap" and trace.y is not None), None)
+    if names is None:
+        return
+    plot = fig.layout.height - (fig.layout.margin.t or 80) - LABELS_BELOW_PX
+    need = len(names) * look.font_px * 1.25
+    if need > plot:
+        fig.layout.height = round(fig.layout.height + need - plot)
 
 
 def _square_cells(fig: go.Figure, look: Palette) -> None:
