@@ -285,3 +285,55 @@ def test_a_long_matrix_goes_as_an_image_whose_pixels_are_the_weights():
     rgb, fy, fx = attention_image(long, np.ones_like(long, dtype=bool))
     assert (fy, fx) == (3, 1) and rgb.shape[:2] == (683, 4)
     assert (rgb[5 // 3, 2] == table[255]).all()  # pooling keeps a single sharp peak
+
+
+@pytest.mark.parametrize("scale", ["linear", "row", "log"])
+@pytest.mark.parametrize("name", ["screen", "presenter"])
+def test_a_long_matrix_draws_as_an_image_in_every_palette_and_scale(name, scale):
+    """The image path colours cells in numpy from the palette's Plotly scale: Blues gives its stops as rgb(…),
+    the presenter's Viridis as hex (which once raised an IndexError in presenter mode on any long text)."""
+    from plotly.colors import get_colorscale
+
+    from viz.figures import palette
+    from viz.figures.attention import _colour_table, attention_image, make_attention_image_figure
+
+    t = 170  # over the image threshold: 170 × 170 cells
+    weights = np.tril(np.random.default_rng(4).random((t, t)).astype(np.float32))
+    weights /= weights.sum(axis=1, keepdims=True)
+    weights[-1] = 0.0
+    weights[-1, 0] = 1.0  # a full-colour cell on every scale
+    mask = np.tril(np.ones((t, t), dtype=bool))
+    chooser = palette._chooser
+    palette.set_chooser(lambda: name)
+    try:
+        rgb, _fy, _fx = attention_image(weights, mask, scale)
+        fig = make_attention_image_figure(weights, mask, [f"t{i}" for i in range(t)], [f"t{i}" for i in range(t)],
+                                          scale=scale)
+        table = _colour_table()
+    finally:
+        palette.set_chooser(chooser)
+    stops = get_colorscale(palette.PALETTES[name].weights)
+    ends = np.array([_rgb(stops[0][1]), _rgb(stops[-1][1])])
+    np.testing.assert_array_equal(table[[0, -1]], ends)
+    assert (rgb[-1, 0] == ends[1]).all() and (rgb[0, 1] == [0x9E, 0x9E, 0x9E]).all()
+    assert fig.to_json()
+
+
+def _rgb(colour: str) -> list[int]:
+    """'#rrggbb' or 'rgb(r, g, b)' as three integers, written out here rather than with Plotly's helpers."""
+    if colour.startswith("#"):
+        return [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return [round(float(part)) for part in colour[colour.index("(") + 1 : colour.index(")")].split(",")[:3]]
+
+
+def test_every_plotly_colour_scale_samples_as_plotly_samples_it():
+    from plotly.colors import get_colorscale, named_colorscales, sample_colorscale
+
+    from viz.figures.attention import _colour_table
+
+    levels = np.linspace(0, 1, 256)
+    for name in named_colorscales():
+        table = _colour_table(name)
+        assert table.shape == (256, 3) and table.dtype == np.uint8, name
+        expected = np.array([_rgb(colour) for colour in sample_colorscale(get_colorscale(name), levels)])
+        np.testing.assert_allclose(table, expected, atol=1, err_msg=name)  # Plotly's own interpolation, rounded

@@ -229,7 +229,7 @@ def test_every_head_of_the_layer_is_in_the_figure_with_a_button_each():
         np.testing.assert_array_equal(_array(trace["z"]), probs[h])
         assert trace.get("visible", True) == (h == 3)
     buttons = spec["layout"]["updatemenus"][0]["buttons"]
-    assert [b["label"] for b in buttons] == [str(h) for h in range(len(probs))]
+    assert [b["label"] for b in buttons] == [f"h{h}" for h in range(len(probs))]
     assert spec["layout"]["updatemenus"][0]["active"] == 3
     for h, button in enumerate(buttons):
         assert button["args"][0]["visible"][: len(probs)] == [i == h for i in range(len(probs))]

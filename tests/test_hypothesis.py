@@ -32,6 +32,8 @@ from core import mask_experiments as masking
 from tests.test_frame import _builders
 from viz import catalog, figures, i18n, state, tokens
 from viz.figures import attention as attention_figures
+from viz.figures import palette
+from viz.views import attention as attention_view
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 MAX = state.MAX_TEXT_CHARS
@@ -120,6 +122,7 @@ class Seen:
     text: str
     lm: Any
     trace: Any
+    scale: str = "linear"  # the Attention page's colour scale
 
     def names(self, k: int) -> list[str]:
         """k distinct names made of the text, the first the text itself."""
@@ -244,8 +247,8 @@ def _rope_paths(seen: Seen) -> np.ndarray:
 # every word they draw is the interface's own (numbers, layer and head names). The others get the text or
 # its token labels wherever they take labels, names or a title.
 DRIVE = {
-    "make_attention_heatmap_figure": lambda s: ((s.probs(), s.mask, s.axis, s.axis), {"title": s.text}),
-    "make_attention_image_figure": lambda s: ((s.probs(), s.mask, s.axis, s.axis), {"title": s.text}),
+    "make_attention_heatmap_figure": lambda s: ((s.probs(), s.mask, s.axis, s.axis), {"title": s.text, "scale": s.scale}),
+    "make_attention_image_figure": lambda s: ((s.probs(), s.mask, s.axis, s.axis), {"title": s.text, "scale": s.scale}),
     "make_attention_lines_figure": lambda s: ((s.probs(), s.mask, s.axis, s.axis),
                                               {"query": s.n - 1, "title": s.text}),
     "make_attention_row_figure": lambda s: ((s.probs()[-1], s.mask[-1], s.axis), {"title": s.text, "subtitle": s.text}),
@@ -391,28 +394,36 @@ def test_every_figure_builder_is_driven_by_text():
     assert set(DRIVE) == set(every_builder()) == {name for name, _build in _builders()}
 
 
-def every_figure_of(lm, text: str, translate) -> None:
+def every_figure_of(lm, text: str, translate, present: bool = False, scale: str = "linear") -> None:
+    """Every builder on the text's trace, in the palette of a screen or of a presenter (whose figures are also
+    dressed for a room, as the app shows them)."""
     try:
         trace = lm.trace(text, max_tokens=FIGURE_TOKENS)
     except ScopeError:
         return  # said to the student as a message; the pages draw no figure then
-    seen = Seen(text, lm, trace)
-    for name, build in every_builder().items():
-        args, kwargs = DRIVE[name](seen)
-        figure = build(*args, **kwargs, _=translate)
-        assert figure.to_json(), name
+    seen = Seen(text, lm, trace, scale)
+    chooser = palette._chooser
+    palette.set_chooser(lambda: palette.PRESENTER.name if present else palette.SCREEN.name)
+    try:
+        for name, build in every_builder().items():
+            args, kwargs = DRIVE[name](seen)
+            figure = palette.dressed(build(*args, **kwargs, _=translate))
+            assert figure.to_json(), name
+    finally:
+        palette.set_chooser(chooser)
 
 
 @settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(text=TEXTS, model=st.sampled_from(TRACED), language=st.sampled_from(list(i18n.LANGUAGES)))
-@example(text=LONG[1], model="smollm2-135m", language="en")
-@example(text=LONG[2], model="minilm-l6", language="zh")
+@given(text=TEXTS, model=st.sampled_from(TRACED), language=st.sampled_from(list(i18n.LANGUAGES)),
+       present=st.booleans(), scale=st.sampled_from(attention_figures.SCALES))
+@example(text=LONG[1], model="smollm2-135m", language="en", present=True, scale="log")
+@example(text=LONG[2], model="minilm-l6", language="zh", present=False, scale="linear")
 @example(text="\ud800 👨‍👩‍👧‍👦 <|im_start|>[CLS]\x00 שלום e\u0301 \u202eevil\u202c {text} %s", model="smollm2-135m",
-         language="zh")
-@example(text=" ", model="minilm-l6", language="en")
-@example(text="x", model="smollm2-135m", language="en")
-def test_any_text_through_every_figure_builder(models, text, model, language):
-    every_figure_of(models[model], text, i18n.translator(language))
+         language="zh", present=True, scale="row")
+@example(text=" ", model="minilm-l6", language="en", present=False, scale="linear")
+@example(text="x", model="smollm2-135m", language="en", present=True, scale="linear")
+def test_any_text_through_every_figure_builder(models, text, model, language, present, scale):
+    every_figure_of(models[model], text, i18n.translator(language), present, scale)
 
 
 # ---------------------------------------------------------------- every page
@@ -435,22 +446,34 @@ def models_for(page: catalog.PageEntry) -> list[str]:
 
 
 NASTY = "\ufffd 👨‍👩‍👧‍👦 <|im_start|>[CLS]\x00\x1b[31m שלום e\u0301 \u202eevil\u202c <script>x</script> {text} %s"
+# Over 160 tokens on every model (about 180 on the small ones): the Attention page draws such a matrix as an image,
+# a path of its own (coloured in numpy from the palette's scale; presenter mode once crashed there).
+LONG_TAIL = " " + " ".join(["The animal didn't cross the street because it was too tired."] * 14)
 
 
 @pytest.mark.parametrize("page", catalog.PAGES, ids=lambda page: page.id)  # each page its own random texts
 @settings(max_examples=2, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(text=TEXTS.map(as_a_browser_sends), language=st.sampled_from(list(i18n.LANGUAGES)),
-       by_link=st.booleans(), pick=st.integers(0, len(PAGE_MODELS) - 1))
-@example(text=NASTY, language="zh", by_link=True, pick=2)  # SmolLM2 where the page takes any model
-@example(text=as_a_browser_sends(LONG[2]), language="en", by_link=True, pick=0)  # beyond the limit: cut to it
-def test_any_text_on_every_page(page, text, language, by_link, pick):
+       by_link=st.booleans(), pick=st.integers(0, len(PAGE_MODELS) - 1), present=st.booleans(),
+       scale=st.sampled_from(attention_figures.SCALES), long=st.booleans())
+@example(text=NASTY, language="zh", by_link=True, pick=2, present=False, scale="linear", long=False)  # SmolLM2
+@example(text=as_a_browser_sends(LONG[2]), language="en", by_link=True, pick=0, present=True, scale="log",
+         long=False)  # beyond the limit: cut to it (hundreds of tokens), on a projector
+@example(text=NASTY, language="zh", by_link=False, pick=1, present=True, scale="row", long=True)  # MiniLM
+def test_any_text_on_every_page(page, text, language, by_link, pick, present, scale, long):
     """The text comes as a link brings it (the URL: one the app refuses, empty or too long, is said and
-    cut) or as the student types it (the session), in either language, on a model that serves the page."""
+    cut) or as the student types it (the session), in either language, on a model that serves the page; short
+    or long (over 160 tokens), on a screen or a projector (presenter mode), in each of the Attention page's
+    colour scales: these change how a figure is drawn, so they are drawn together with the text."""
     names = models_for(page)
     at = AppTest.from_file(str(APP), default_timeout=300)  # the maximum length, on a machine shared with others
     at.query_params[state.LANG] = language
     at.query_params[state.MODEL] = names[pick % len(names)]
+    if present:
+        at.query_params[state.PRESENT] = "true"
+    at.session_state[attention_view.SCALE_KEY] = scale
+    text = (text + LONG_TAIL)[:MAX] if long else text
     if by_link:
         at.query_params[state.TEXT] = text
     else:

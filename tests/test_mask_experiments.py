@@ -3,6 +3,8 @@ proof that masked padding leaves the real tokens' outputs unchanged."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -76,8 +78,17 @@ def test_the_ways_figure_draws_the_numbers_it_is_given():
     np.testing.assert_allclose(np.asarray(heatmaps[1].z, dtype=np.float64), ways.right, atol=1e-6)
     bars = next(trace for trace in figure.data if trace.type == "bar")
     np.testing.assert_allclose(bars.x, leak_by_hand(scores, causal(5)), rtol=1e-6)
-    crosses = next(trace for trace in figure.data if trace.name == "masked")
-    assert len(crosses.x) == int((~causal(5)).sum())
+    # A small text: a × in the corner of each masked cell (one path a panel), clear of the number it carries.
+    crosses = [shape for shape in figure.layout.shapes if shape.type == "path"]
+    assert len(crosses) == 2
+    for shape in crosses:
+        corners = [(float(x), float(y)) for x, y in re.findall(r"M([-\d.]+),([-\d.]+)L", shape.path)][::2]
+        assert len(corners) == int((~causal(5)).sum())
+        cells = {(round(y + 0.46), round(x - 0.24)) for x, y in corners}  # (query, key) of each ×
+        assert cells == set(zip(*np.nonzero(~causal(5))))
+        points = np.array([(float(x), float(y)) for x, y in re.findall(r"[ML]([-\d.]+),([-\d.]+)", shape.path)])
+        offsets = points - np.round(points)  # within its cell: (0, 0) is the centre, where the number is written
+        assert (offsets[:, 0] >= 0.2).all() and (offsets[:, 1] <= -0.2).all(), "each × keeps to its cell's top right"
     with pytest.raises(ValueError):
         make_masking_ways_figure(ways.wrong, ways.right, ways.allowed, ways.leaked[:-1], labels, labels)
 

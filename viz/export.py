@@ -3,8 +3,10 @@ server), with a file name that says what it shows; the data behind a view downlo
 as a compressed .npz.
 
 - `chart(fig, key, parts)`: st.plotly_chart with the modebar's camera button saving
-  "<model>_<page>_<parts…>.png" (or .svg: the sidebar's choice, `format_picker`). Plotly's modebar has one
-  image button with one format, so the format is a setting rather than a second button.
+  "<model>_<page>_<parts…>.png" (or .svg: the sidebar's choice, `format_picker`), the figure dressed for a room
+  in presenter mode (`palette.dressed`). Plotly's modebar has one image button with one format, so the format
+  is a setting rather than a second button.
+- `show(fig, ...)`: st.plotly_chart of the figure as the session shows it, for figures without a download name.
 - `csv_button(...)`, `trace_button(...)`: st.download_button whose file is built only when it is clicked
   (Streamlit's deferred download), so a page run never pays for it.
 """
@@ -20,6 +22,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from core import export as core_export
 
 from . import state
+from .figures import palette
 from .state import _
 
 FORMAT_KEY = "figure_format"
@@ -70,7 +73,16 @@ def chart(fig, key: str | None = None, parts: tuple = (), *, where=None, config:
     if not parts:
         title = getattr(getattr(fig.layout, "title", None), "text", None)
         parts = (title,) if title else ((key,) if key else ())
-    return (where or st).plotly_chart(fig, key=key, config=image_config(file_name(*parts), config), **kwargs)
+    return show(fig, key=key, config=image_config(file_name(*parts), config), where=where, **kwargs)
+
+
+def show(fig, *, where=None, **kwargs):
+    """st.plotly_chart (or `where`.plotly_chart) of the figure as this session shows it: dressed for a room in
+    presenter mode; a figure that sets its own width (square cells) drawn at it, never wider than its column."""
+    fig = palette.dressed(fig)
+    if fig.layout.width:
+        kwargs.setdefault("width", "content")
+    return (where or st).plotly_chart(fig, **kwargs)
 
 
 def csv_button(label: str, make: Callable[[], str], parts: tuple, key: str, help: str | None = None) -> None:

@@ -33,6 +33,13 @@ section.main .block-container, [data-testid="stMainBlockContainer"] {
 [data-testid="stMainBlockContainer"] label p, [data-testid="stMainBlockContainer"] button p { font-size: 1.15rem; }
 [data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p { font-size: 1.1rem; }
 [data-testid="stMainBlockContainer"] .katex { font-size: 1.5em; }
+[data-testid="stMainBlockContainer"] [data-baseweb="select"] div,
+[data-testid="stMainBlockContainer"] input, [data-testid="stMainBlockContainer"] textarea { font-size: 1.15rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stMetricLabel"] p { font-size: 1.1rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stMetricValue"] { font-size: 2.6rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stTable"] th,
+[data-testid="stMainBlockContainer"] [data-testid="stTable"] td { font-size: 1.2rem; color: #111; }
+[data-testid="stMainBlockContainer"] [data-testid="stCode"] code { font-size: 1.1rem; }
 </style>
 """
 
@@ -45,6 +52,23 @@ def _palette_name() -> str:
 
 
 palette.set_chooser(_palette_name)
+
+
+def table(data, *, hide_index: bool = False, formats: dict | None = None) -> None:
+    """A small read-only table: st.dataframe on a screen (sortable, scrollable); in presenter mode st.table, whose
+    HTML takes the presenter's type (st.dataframe draws on a canvas that no style sheet reaches). `formats`:
+    column → format string, for both."""
+    if not state.presenting():
+        config = {column: st.column_config.NumberColumn(format=fmt) for column, fmt in (formats or {}).items()}
+        st.dataframe(data, hide_index=hide_index, column_config=config or None)
+        return
+    styled = data.style.format({column: _python_format(fmt) for column, fmt in (formats or {}).items()})
+    st.table(styled.hide(axis="index") if hide_index else styled)
+
+
+def _python_format(fmt: str) -> str:
+    """Streamlit's number formats as Python's: "localized" → thousands separated."""
+    return "{:,}" if fmt == "localized" else fmt
 
 
 def sidebar_state() -> str:

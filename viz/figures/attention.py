@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale, unlabel_rgb
+from plotly.colors import convert_colors_to_same_type, get_colorscale
 
 from ..i18n import Translate, identity
 from . import palette
-from .text import plotly_text, token_axis_title
+from .text import plotly_text, power_of_ten, token_axis_title
 
 # The screen's colours; a presenter's come from `palette.current()` when a figure is built.
 COLOURS = palette.SCREEN.weights
@@ -204,13 +204,13 @@ def make_attention_heatmap_figure(
     shown, zmin, zmax = _display(stack, mask, scale)
     what = _("weight, renormalised") if renormalised else _("weight")
     where = _("query") + " %{y}<br>" + _("key") + " %{x}<br>"
-    colour_title = {"linear": what, "row": _("weight ÷ row's largest"), "log": "log₁₀ " + what}[scale]
+    colour_title = {"linear": what, "row": _("weight ÷ row's largest"), "log": _("{what} (log scale)").format(what=what)}[scale]
     fig = go.Figure()
     for index, (z, exact) in enumerate(zip(shown, stack)):
         fig.add_trace(go.Heatmap(
             z=z, x=xs, y=ys, zmin=zmin, zmax=zmax, colorscale=palette.current().weights, hoverongaps=False, name=f"head {index}",
             customdata=np.where(mask, exact, np.nan).astype(np.float32), visible=index == head,
-            colorbar=dict(title=dict(text=colour_title, side="right")),
+            colorbar=dict(title=dict(text=colour_title, side="right"), **_log_ticks(scale)),
             hovertemplate=f"{where}{what} %{{customdata:.5f}}<extra></extra>",
         ))
     notes = []
@@ -229,7 +229,7 @@ def make_attention_heatmap_figure(
         notes.append({"row": _("colour: each row divided by its largest weight"),
                       "log": _("colour: log₁₀ of the weight, from 10⁻⁴ to 1")}[scale])
     if len(stack) > 1:
-        _add_head_buttons(fig, head_titles, head, has_mask=not mask.all(), _=_)
+        _add_head_buttons(fig, head_titles, head, has_mask=not mask.all())
     step = -(-max(t, s) // AXIS_LABELS_MAX)
     if step > 1:  # say which labels are shown, rather than letting Plotly drop some silently
         notes.append(_("every {step}th token labelled; hover shows each").format(step=step))
@@ -265,6 +265,14 @@ def tick_angle(labels: Sequence[str]) -> int:
 SPECIAL_LABELS = ("<s>", "</s>", "<bos>", "[CLS]", "[SEP]")  # short markers that fit beside Chinese words
 
 
+def _log_ticks(scale: str) -> dict:
+    """The log scale's colour bar in powers of ten (10⁻⁴ … 1), not the exponents −4 … 0."""
+    if scale != "log":
+        return {}
+    exponents = range(round(np.log10(LOG_FLOOR)), 1)
+    return dict(tickmode="array", tickvals=list(exponents), ticktext=[power_of_ten(e) for e in exponents])
+
+
 IMAGE_FROM_CELLS = 160 * 160  # a larger matrix goes to the browser as one PNG image, not as numbers
 IMAGE_MAX_SIDE = 1024  # pixels; a longer text is pooled (block maxima, so a sharp peak stays visible)
 
@@ -274,7 +282,8 @@ def _colour_table(name: str | None = None) -> np.ndarray:
     colouring an image in numpy."""
     stops = get_colorscale(name or palette.current().weights)
     positions = np.array([position for position, _ in stops])
-    colours = np.array([unlabel_rgb(colour) for _, colour in stops], dtype=np.float64)
+    # A scale's stops come as "rgb(…)" (Blues) or as hex (Viridis): both become (r, g, b) in 0–1.
+    colours = np.array(convert_colors_to_same_type([colour for _, colour in stops], "tuple")[0]) * 255
     levels = np.linspace(0, 1, 256)
     return np.stack([np.interp(levels, positions, colours[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
 
@@ -334,18 +343,18 @@ def make_attention_image_figure(
     return fig
 
 
-def _add_head_buttons(fig: go.Figure, head_titles: Sequence[str], head: int, has_mask: bool, _: Translate) -> None:
-    """One button per head: a click shows that head's trace and title, in the browser alone."""
+def _add_head_buttons(fig: go.Figure, head_titles: Sequence[str], head: int, has_mask: bool) -> None:
+    """One button per head ("h0", "h1", … as the thumbnails name them): a click shows that head's trace and title,
+    in the browser alone. The row is centred over the plot: on a phone it then reaches over the axis labels and
+    the colour bar instead of running off the right edge."""
     n = len(head_titles)
-    buttons = [dict(label=str(h), method="update",
+    buttons = [dict(label=f"h{h}", method="update",
                     args=[{"visible": [i == h for i in range(n)] + ([True] if has_mask else [])},
                           {"title.text": plotly_text(title)}])
                for h, title in enumerate(head_titles)]
     fig.update_layout(updatemenus=[dict(type="buttons", direction="right", buttons=buttons, active=head,
-                                        showactive=True, x=0, xanchor="left", y=1.0, yanchor="bottom",
-                                        pad=dict(t=4, b=4), font=dict(size=12))],
-                      annotations=[dict(text=_("head:"), x=0, xref="paper", xanchor="right", y=1.0, yref="paper",
-                                        yanchor="bottom", showarrow=False, yshift=8)])
+                                        showactive=True, x=0.5, xanchor="center", y=1.0, yanchor="bottom",
+                                        pad=dict(t=4, b=4), font=dict(size=12))])
 
 
 def make_attention_lines_figure(

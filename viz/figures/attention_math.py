@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from ..i18n import Translate, identity
 from . import palette
 from .attention import CURRENT_COLOUR, MASKED_COLOUR
-from .text import plotly_text
+from .text import LOG_TICKS, plotly_text
 
 CELL_TEXT_MAX = 12  # more rows or columns than this: no number written in each cell
 WEIGHT_COLOUR, VALUE_COLOUR, CLAIM_COLOUR = "#3182bd", "#31a354", "#d62728"
@@ -113,7 +113,7 @@ def make_scaling_figure(row, plain, scaled, d_ks: Sequence[int], *, claim=None,
     if claim is not None:
         fig.add_trace(go.Scatter(x=xs, y=np.asarray(claim, dtype=np.float32), mode="markers",
                                  marker=dict(symbol="x", size=12, color=CLAIM_COLOUR), name=_("the source article's numbers")))
-    fig.update_yaxes(type="log", title=_("weight (log scale)"), range=[-10, 0.1])
+    fig.update_yaxes(**LOG_TICKS, title=_("weight (log scale)"), range=[-10, 0.1])
     fig.update_layout(barmode="group", height=380, margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", y=-0.15))
     return fig

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..i18n import Translate, identity
-from .text import plotly_text
+from .text import PERCENT_TICKS, plotly_text
 
 FIRST_COLOUR, SECOND_COLOUR = "#1f77b4", "#ff7f0e"
 DIFFERENCE_SCALE = "RdBu_r"  # blue: lower in text 2, red: higher
@@ -101,7 +101,7 @@ def make_distribution_shift_figure(labels: Sequence[str], p1, p2, *, title: str 
                              name=plotly_text(_("change"))))
     fig.update_yaxes(type="category", autorange="reversed")
     fig.update_xaxes(title_text=_("probability"), range=[0, min(1.0, float(max(p1.max(initial=0), p2.max(initial=0)))
-                                                                * 1.25 + 0.02)])
+                                                                * 1.25 + 0.02)], **PERCENT_TICKS)
     fig.update_layout(title=_title(title), barmode="group", height=max(320, 44 * len(names) + 120),
                       margin=dict(l=10, r=10, t=70),
                       legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))

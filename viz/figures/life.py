@@ -59,5 +59,5 @@ def make_life_figure(frames, first_generation: int = 0, frame_ms: int = 300, _: 
     )
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, range=[-0.5, width - 0.5], constrain="domain")
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, range=[height - 0.5, -0.5],
-                     scaleanchor="x", scaleratio=1)
+                     scaleanchor="x", scaleratio=1, constrain="domain")  # a taller figure: margins, not grey rows
     return fig

@@ -105,10 +105,15 @@ def make_masking_ways_figure(wrong, right, allowed, leaked, query_labels: Sequen
                                  colorbar=dict(title=dict(text=_("weight"), side="right"), x=1.02, xanchor="left")),
                       row=1, col=col)
         rows, cols = np.nonzero(~allowed if max(t, s) <= CELL_HOVER_MAX else np.zeros_like(allowed))
-        fig.add_trace(go.Scatter(x=[xs[c] for c in cols], y=[ys[r] for r in rows], mode="markers", name="masked",
-                                 marker=dict(symbol="x-thin", size=9 if small else 5, line=dict(width=1.5, color=LEAK_COLOUR)),
-                                 hoverinfo="skip", showlegend=False), row=1, col=col)
+        if small and len(rows):  # a small × in each masked cell's top-right corner, clear of the number at its centre
+            fig.add_shape(type="path", path=_corner_crosses(rows, cols), line=dict(width=1.5, color=LEAK_COLOUR),
+                          row=1, col=col)
+        elif not small:
+            fig.add_trace(go.Scatter(x=[xs[c] for c in cols], y=[ys[r] for r in rows], mode="markers", name="masked",
+                                     marker=dict(symbol="x-thin", size=5, line=dict(width=1.5, color=LEAK_COLOUR)),
+                                     hoverinfo="skip", showlegend=False), row=1, col=col)
         _ticks(fig, xs, ys, row=1, col=col)
+    fig.update_yaxes(showticklabels=False, row=1, col=2)  # the same queries as the first panel: no labels between them
     fig.add_trace(go.Bar(x=leaked, y=ys, orientation="h", marker_color=LEAK_COLOUR, name="leaked",
                          text=[f"{v:.1%}" for v in leaked] if small else None, textposition="outside", cliponaxis=False,
                          hovertemplate=_("query") + " %{y}<br>" + _("weight on masked keys") + " %{x:.2%}<extra></extra>"),
@@ -120,3 +125,13 @@ def make_masking_ways_figure(wrong, right, allowed, leaked, query_labels: Sequen
                       height=int(np.clip(220 + 24 * t, 360, 900)), margin=dict(l=10, r=10, t=100, b=10),
                       plot_bgcolor="white", showlegend=False)
     return fig
+
+
+def _corner_crosses(rows, cols, size: float = 0.22) -> str:
+    """An SVG path of a small × in the top-right corner of each (row, col) cell, in the category axes' units (a
+    cell spans ±0.5 around its index; the query axis runs downwards)."""
+    parts = []
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        left, right, top, bottom = c + 0.46 - size, c + 0.46, r - 0.46, r - 0.46 + size
+        parts.append(f"M{left},{top}L{right},{bottom}M{right},{top}L{left},{bottom}")
+    return "".join(parts)

@@ -16,6 +16,7 @@ from ..i18n import Translate, identity
 from . import palette
 from .attention import MASKED_COLOUR
 from .attention_math import _labels, _unique
+from .text import PERCENT_TICKS
 
 QUERY_COLOUR, KV_COLOUR, OFF_COLOUR = "#3182bd", "#31a354", "#d62728"
 PLAIN_COLOUR, ABLATED_COLOUR = "#6baed6", "#fd8d3c"
@@ -50,7 +51,9 @@ def make_head_sharing_figure(n_heads: int, n_kv_heads: int, head_dim: int, *, of
         textposition="bottom center", hoverinfo="skip"))
     fig.update_xaxes(visible=False, range=[-1, n_heads])
     fig.update_yaxes(visible=False, range=[-0.6, 1.6])
-    fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.15),
+    # The legend under the heads: above them it ran into the title.
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", x=0, y=0, yanchor="top"),
                       title=_("{q} query heads read {kv} key/value heads: {g} query heads share each").format(
                           q=n_heads, kv=n_kv_heads, g=groups))
     return fig
@@ -69,7 +72,7 @@ def make_ablation_distribution_figure(labels: Sequence[str], plain, ablated, *,
     fig.add_trace(go.Bar(y=ys, x=ablated, orientation="h", name=_("heads switched off"), marker_color=ABLATED_COLOUR,
                          hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
     fig.update_yaxes(type="category", autorange="reversed")
-    fig.update_xaxes(title=_("probability of the next token"))
+    fig.update_xaxes(title=_("probability of the next token"), **PERCENT_TICKS)
     fig.update_layout(barmode="group", height=max(260, 34 * len(ys) + 80), margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", y=1.08))
     return fig

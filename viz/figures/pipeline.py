@@ -141,8 +141,9 @@ def _draw_box(fig: go.Figure, x: float, y: float, width: float, stage: Stage, _:
                   fillcolor=COLOURS[stage.kind], line=dict(color="#555", width=1), layer="below")
     # "<s>" (the start token) would otherwise strike the rest through.
     title, detail = (plotly_text(part) for part in stage.text(_))
-    fig.add_annotation(x=x, y=y, text=f"<b>{title}</b><br><span style='font-size:11px'>{detail}</span>",
-                       showarrow=False, font=dict(size=13, color="#222"))
+    # The detail in the annotation's own size and the title relative to it: a presenter's larger type scales both.
+    fig.add_annotation(x=x, y=y, text=f"<b><span style='font-size:1.2em'>{title}</span></b><br>{detail}",
+                       showarrow=False, font=dict(size=11, color="#222"))
 
 
 def _arrow(fig: go.Figure, x: float, y_from: float, y_to: float, x_from: float | None = None) -> None:

@@ -30,8 +30,11 @@ views.encoder_and_decoder_section(text, name)
 
 st.header(_("Adding −∞, not multiplying by 0"))
 st.markdown(state.explain("masks_ways"))
-st.latex(r"\mathrm{softmax}(S\odot A):\ A_{ij}=0\;\Rightarrow\; w_{ij}=\frac{e^{0}}{\sum_{j'}e^{S_{ij'}A_{ij'}}}>0"
-         r"\qquad\mathrm{softmax}(S+M):\ M_{ij}=-\infty\;\Rightarrow\; w_{ij}=\frac{e^{-\infty}}{\sum_{j'}e^{S_{ij'}+M_{ij'}}}=0")
+# The wrong way over the right way: side by side they ran past the edge of a laptop's page.
+st.latex(r"\begin{aligned}\mathrm{softmax}(S\odot A)&:\ A_{ij}=0\;\Rightarrow\;"
+         r"w_{ij}=\frac{e^{0}}{\sum_{j'}e^{S_{ij'}A_{ij'}}}>0\\[0.3em]"
+         r"\mathrm{softmax}(S+M)&:\ M_{ij}=-\infty\;\Rightarrow\;"
+         r"w_{ij}=\frac{e^{-\infty}}{\sum_{j'}e^{S_{ij'}+M_{ij'}}}=0\end{aligned}")
 causal = models_where(lambda config: config.is_causal, name)
 if causal:
     views.ways_section(causal[0], text)

@@ -28,7 +28,7 @@ import numpy as np
 import streamlit as st
 
 from core import N_
-from viz import classroom, state
+from viz import classroom, export, state
 from viz.figures.attention import without_keys
 from viz.figures.classroom import make_guesses_figure, make_join_qr
 from viz.state import _
@@ -253,10 +253,9 @@ def _chart(code: str, key: str, height: int) -> None:
         st.info(_(error.message).format(code=code))
         return
     answer = question.answer if question.revealed else None
-    st.plotly_chart(make_guesses_figure(question.options, counts, answer=answer,
-                                        shares=question.shares if question.revealed else None, height=height,
-                                        _=_),
-                    key=key, config={"displayModeBar": False})
+    export.show(make_guesses_figure(question.options, counts, answer=answer,
+                                    shares=question.shares if question.revealed else None, height=height, _=_),
+                key=key, config={"displayModeBar": False})
 
 
 @st.fragment(run_every=LIVE_SECONDS)

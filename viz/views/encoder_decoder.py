@@ -21,7 +21,7 @@ from core.decoding import (
     unknown_target_words,
 )
 from core.head_ranking import alignment_head
-from viz import state
+from viz import export, state
 from viz.figures.attention import make_attention_heatmap_figure
 from viz.figures.distribution import make_distribution_figure
 from viz.state import _, render
@@ -123,9 +123,9 @@ def attention_maps(trace, tokenizer) -> None:
     record = source.records[layer]
     weights = np.asarray(record.head_probs(head), dtype=np.float32)
     title = _("{kind}, layer {layer}, head {head}").format(kind=_(KINDS[kind]), layer=layer, head=head)
-    st.plotly_chart(make_attention_heatmap_figure(weights, np.asarray(record.mask, dtype=bool),
-                                                  axis_labels(source.queries), axis_labels(source.keys),
-                                                  title=title, _=state.translator()), key="encdec-heatmap")
+    export.show(make_attention_heatmap_figure(weights, np.asarray(record.mask, dtype=bool),
+                                              axis_labels(source.queries), axis_labels(source.keys),
+                                              title=title, _=state.translator()), key="encdec-heatmap")
     st.caption(_(KIND_NOTES[kind]))
 
 
@@ -195,12 +195,12 @@ def decoding_steps(lm, free: Decoding) -> None:
         st.warning(_("The decoder never wrote `</s>`: it stopped after {count} steps.").format(count=count))
     left, right = st.columns(2)
     source_labels = axis_labels(labels_for(tokenizer, free.source_ids))
-    left.plotly_chart(cross_rows(step, source_labels, lm.config.n_heads, translate), key="encdec-step-cross")
+    export.show(cross_rows(step, source_labels, lm.config.n_heads, translate), key="encdec-step-cross", where=left)
     probs = step.probs
     top = np.argsort(-probs)[:TOP]
-    right.plotly_chart(make_distribution_figure(
+    export.show(make_distribution_figure(
         axis_labels(labels_for(tokenizer, top.tolist())), probs[top], step.logits[top],
-        title=_("The next word after {token}").format(token=read[-1]), _=translate), key="encdec-step-next")
+        title=_("The next word after {token}").format(token=read[-1]), _=translate), key="encdec-step-next", where=right)
 
 
 def _label(tokenizer, token_id: int) -> str:

@@ -70,10 +70,12 @@ def explorer(name: str, text: str, labels: list[str]) -> None:
         key="lens-lines", config=CHART)
     st.subheader(_("Who wrote the prediction"))
     st.markdown(state.explain("logit_attribution"))
-    st.latex(r"\mathrm{logit}_v=\sum_{c}\,c\cdot w+b\cdot u_v,\qquad "
-             r"w=s\,(g\odot u_v)\ \text{(RMSNorm)},\quad w=s\,P(g\odot u_v)\ \text{(LayerNorm)},\qquad "
-             r"s=\frac{1}{\sqrt{\tfrac1d\sum_i h_{L,i}^2+\varepsilon}}\ \text{" + _("or") + r"}\ "
-             r"\frac{1}{\sqrt{\sigma^2(h_L)+\varepsilon}}")
+    # One equation a line: on one line they ran past a projector's right edge.
+    st.latex(r"\begin{aligned}\mathrm{logit}_v&=\sum_{c}\,c\cdot w+b\cdot u_v\\"
+             r"w&=s\,(g\odot u_v)\ \text{(RMSNorm)},\quad w=s\,P(g\odot u_v)\ \text{(LayerNorm)}\\"
+             r"s&=\frac{1}{\sqrt{\tfrac1d\sum_i h_{L,i}^2+\varepsilon}}\ \text{" + _("or") + r"}\ "
+             r"\frac{1}{\sqrt{\sigma^2(h_L)+\varepsilon}}"
+             r"\end{aligned}")
     if not logit_lens.can_attribute(cached_model(name).config):
         st.info(_("This model normalises after every sub-layer (post-norm): its residual stream is not a sum of "
                   "what the sub-layers wrote, so their direct contributions cannot be separated."))

@@ -20,7 +20,7 @@ from core import N_, ScopeError, bpe_training
 from core import live_training as live
 from core.jobs import STATUS_TEXT, Job, JobView
 from core.training import Snapshot, snapshot
-from viz import loading, state, tokens
+from viz import export, loading, state, tokens
 from viz.figures.attention import make_attention_heatmap_figure
 from viz.figures.training import make_loss_figure
 from viz.glossary import NUMBERED_FROM_ZERO
@@ -149,8 +149,8 @@ def _panel(job: Job, timed: bool) -> None:
         row.metric(_("Loss now"), f"{view.losses[-1]:.3f}", width="content")
         row.metric(_("Loss at the start"), f"{view.losses[0]:.3f}", width="content")
         x, y = view.loss_curve()
-        st.plotly_chart(make_loss_figure(x, y, live.moving_average(y), view.steps,
-                                         marks=[s.step for s in view.snapshots], _=_), key="tr_loss")
+        export.show(make_loss_figure(x, y, live.moving_average(y), view.steps,
+                                     marks=[s.step for s in view.snapshots], _=_), key="tr_loss")
     _snapshots(view, job)
     if timed and not view.running:
         st.rerun(scope="app")  # the job has ended: the page again, without the timer, and the model to try
@@ -188,8 +188,8 @@ def show_attention(shot: Snapshot, job: Job, pair, key: str) -> None:
     stack = weights[layer][:, : len(queries), : len(keys)]
     mask = np.tril(np.ones(stack.shape[1:], dtype=bool)) if kind == "decoder" else np.ones(stack.shape[1:], bool)
     titles = [_("head {head}").format(head=h) for h in range(len(stack))]
-    st.plotly_chart(make_attention_heatmap_figure(stack, mask, queries, keys, head=0, head_titles=titles,
-                                                  title=_("step {step}").format(step=shot.step), _=_), key=key)
+    export.show(make_attention_heatmap_figure(stack, mask, queries, keys, head=0, head_titles=titles,
+                                              title=_("step {step}").format(step=shot.step), _=_), key=key)
 
 
 # ---------------------------------------------------------------- the trained model
