@@ -156,9 +156,9 @@ def test_layer_and_head_sliders_say_their_numbers_start_at_zero():
     said = i18n.translator("zh")(glossary.NUMBERED_FROM_ZERO)
     assert "从 0 开始编号" in said
     assert at.slider(key=state.LAYER).help == said and at.slider(key=state.HEAD).help == said
-    # The lesson path steps through the heads by their numbers too: head 0 of MiniLM's 0 to 11, not "1 of 12".
-    assert any("头 0（0 到 11）" in caption.value for caption in at.caption)
-    assert at.button(key="lesson-next").label.startswith("头 1（0 到 11）")
+    # The lesson path steps through the ranking's heads, counted as a class counts ranks: the first of them is 1.
+    assert any("排名靠前的注意力头 1 / " in caption.value for caption in at.caption)
+    assert at.button(key="lesson-next").label.startswith("排名靠前的注意力头 2 / ")
 
 
 def test_page_scripts_stay_thin():
