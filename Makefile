@@ -17,6 +17,7 @@ test: $(DEV) browser nginx lint
 
 lint: $(DEV)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # Core, pages and a 10-session load test (bench/run.py); `make bench BENCH_ARGS=--no-load` leaves the load test out.
 bench: $(DEV) browser
@@ -32,7 +33,7 @@ load: $(DEV) browser
 # The tiny translator's tokenizer, weights and figures (core/data/tiny-translator), made again from the seed:
 # about 2 minutes on one CPU thread; the same files on the same torch version.
 train-translator: $(RUNTIME)
-	$(BIN)/python -m core.train_translator
+	$(BIN)/python -m core.training.train_translator
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

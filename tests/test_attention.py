@@ -1,4 +1,4 @@
-"""core.attention.attention against PyTorch's scaled_dot_product_attention, plus its teaching claims."""
+"""core.engine.attention against PyTorch's scaled_dot_product_attention, plus its teaching claims."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
-from core.attention import attention, repeat_kv
-from core.masks import additive, causal_allowed, padding_allowed
+from core.engine.attention import attention, repeat_kv
+from core.engine.masks import additive, causal_allowed, padding_allowed
 
 B, NH, T, S, HS = 2, 4, 5, 7, 8
 ATOL = 1e-6  # float32

@@ -6,18 +6,18 @@ import html
 
 import numpy as np
 import pytest
+import torch
 
 from core import load_model
+from core.record.trace import block_means
 from viz.figures.attention import (
     LINE_LEVELS,
-    head_weights,
     key_shares,
     make_attention_heatmap_figure,
     make_attention_lines_figure,
     make_attention_mosaic_figure,
     make_attention_row_figure,
     mosaic_layout,
-    thumbnails,
     tile_mosaic,
     without_keys,
 )
@@ -54,7 +54,7 @@ def _random_rows(mask: np.ndarray, seed: int = 0) -> np.ndarray:
 def test_heatmap_is_the_traces_head_as_float32(minilm):
     _, trace = minilm
     record, labels = trace.layers[2].self_attn, axis_labels(trace.tokens)
-    fig = make_attention_heatmap_figure(head_weights(record.probs, 5), record.mask, labels, labels)
+    fig = make_attention_heatmap_figure(record.probs[5].astype(np.float32), record.mask, labels, labels)
     z = fig.data[0].z
     assert z.dtype == np.float32
     np.testing.assert_array_equal(z, record.probs[5].astype(np.float32))
@@ -63,19 +63,12 @@ def test_heatmap_is_the_traces_head_as_float32(minilm):
     assert len(fig.data) == 1  # an encoder masks nothing, so there is no grey layer
 
 
-def test_average_over_heads_is_the_float32_mean(minilm):
-    _, trace = minilm
-    probs = trace.layers[0].self_attn.probs
-    np.testing.assert_allclose(head_weights(probs, None), probs.astype(np.float32).mean(axis=0), rtol=1e-6)
-    with pytest.raises(ValueError):
-        head_weights(probs, probs.shape[0])
-
 
 def test_masked_cells_are_nan_exactly_where_the_mask_forbids(classic):
     record = classic.layers[1].self_attn
     assert not record.mask.all()
     labels = axis_labels(classic.tokens)
-    fig = make_attention_heatmap_figure(head_weights(record.probs, 2), record.mask, labels, labels)
+    fig = make_attention_heatmap_figure(record.probs[2].astype(np.float32), record.mask, labels, labels)
     weights, grey = fig.data[0].z, fig.data[1].z
     np.testing.assert_array_equal(np.isnan(weights), ~record.mask)
     np.testing.assert_array_equal(weights[record.mask], record.probs[2].astype(np.float32)[record.mask])
@@ -87,7 +80,7 @@ def test_masked_cells_are_nan_exactly_where_the_mask_forbids(classic):
 def test_cross_attention_axes_are_target_and_source(classic):
     record = classic.layers[0].cross_attn
     queries, keys = axis_labels(classic.tokens), axis_labels(classic.encoder.tokens)
-    fig = make_attention_heatmap_figure(head_weights(record.probs, 0), record.mask, queries, keys)
+    fig = make_attention_heatmap_figure(record.probs[0].astype(np.float32), record.mask, queries, keys)
     assert fig.data[0].z.shape == (len(queries), len(keys))
     np.testing.assert_array_equal(fig.data[0].z, record.probs[0].astype(np.float32))
     assert list(fig.data[0].y) == _escaped(queries) and list(fig.data[0].x) == _escaped(keys)
@@ -97,7 +90,7 @@ def test_cross_attention_axes_are_target_and_source(classic):
 def test_key_shares_are_column_means_of_the_rows(minilm):
     _, trace = minilm
     record = trace.layers[3].self_attn
-    weights = head_weights(record.probs, 0)
+    weights = record.probs[0].astype(np.float32)
     shares = key_shares(weights, record.mask)
     assert shares.sum() == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_allclose(shares, weights.mean(axis=0) / weights.mean(axis=0).sum(), rtol=1e-5)
@@ -106,7 +99,7 @@ def test_key_shares_are_column_means_of_the_rows(minilm):
 def test_hiding_keys_renormalises_rows_and_drops_the_columns(minilm):
     lm, trace = minilm
     record = trace.layers[1].self_attn
-    weights = head_weights(record.probs, 3)
+    weights = record.probs[3].astype(np.float32)
     hidden = np.array([i in lm.tokenizer.special_ids for i in trace.token_ids])
     assert hidden.sum() == 2  # [CLS] and [SEP]
     renormalised, mask = without_keys(weights, record.mask, hidden)
@@ -132,7 +125,7 @@ def test_a_row_that_only_saw_hidden_keys_has_nothing_left():
 def test_one_querys_lines_start_at_it_with_its_weights_as_opacity(minilm):
     _, trace = minilm
     record, labels = trace.layers[4].self_attn, axis_labels(trace.tokens)
-    weights, query = head_weights(record.probs, 7), labels.index("it")
+    weights, query = record.probs[7].astype(np.float32), labels.index("it")
     fig = make_attention_lines_figure(weights, record.mask, labels, labels, query=query)
     drawn = 0
     for line in (t for t in fig.data if t.name == "attention"):
@@ -180,16 +173,22 @@ def test_mismatched_labels_are_refused():
         make_attention_heatmap_figure(np.zeros((2, 3)), np.ones((2, 3), dtype=bool), ["a", "b"], ["a", "b"])
 
 
+def _thumbnails(probs, mask, cells: int) -> np.ndarray:
+    """What the Attention page's thumbnails draw: the core's block means of each head."""
+    allowed = torch.from_numpy(mask)
+    return np.stack([block_means(torch.from_numpy(p.astype(np.float32)), allowed, cells) for p in probs])
+
+
 def test_thumbnails_of_a_short_text_are_the_weights_and_long_ones_are_block_means():
     mask = _causal(6)
     probs = np.stack([_random_rows(mask, seed) for seed in range(3)]).astype(np.float16)
-    small = thumbnails(probs, mask)
+    small = _thumbnails(probs, mask, 24)
     np.testing.assert_array_equal(np.isnan(small[0]), ~mask)
     np.testing.assert_array_equal(small[:, mask], probs.astype(np.float32)[:, mask])
 
     long_mask = _causal(50)
     long_probs = _random_rows(long_mask)[None]
-    big = thumbnails(long_probs, long_mask, cells=10)
+    big = _thumbnails(long_probs, long_mask, 10)
     assert big.shape == (1, 10, 10)
     np.testing.assert_allclose(big[0, 9, 0], long_probs[0, 45:50, 0:5].mean(), rtol=1e-5)  # a fully allowed block
     assert np.isnan(big[0, 0, 9])  # a fully masked block

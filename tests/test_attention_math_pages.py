@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.ablation
-from core.attention_steps import STAGES, random_inputs, worked_example
-from core.attribution import trace_rollout
+import core.lessons.ablation
+import core.numeric
+from core.lessons.attention_steps import STAGES, random_inputs, worked_example
+from core.lessons.attribution import trace_rollout
 from viz import presets, state
 from viz.loading import get_trace
 
@@ -73,22 +74,22 @@ def test_the_real_head_table_shows_the_traces_numbers():
 
 def test_switching_heads_off_runs_the_core_once_and_shows_its_numbers(monkeypatch):
     calls = []
-    original = core.ablation.run_ablated
+    original = core.lessons.ablation.run_ablated
 
     def counting(*args, **kwargs):
         calls.append(args[2])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(core.ablation, "run_ablated", counting)
+    monkeypatch.setattr(core.lessons.ablation, "run_ablated", counting)
     at = _open(MULTI, text="The animal didn't cross the street because it was too tired",
                **{state.LAYER: "3", state.ABLATE: "1,4", state.ABLATE_MODE: "mean", state.LATER: "2"})
     assert len(calls) == 1 and calls[0][3].heads == (1, 4) and calls[0][3].mode == "mean"
     lm_trace = get_trace("smollm2-135m", "The animal didn't cross the street because it was too tired")
     from viz.loading import get_model
 
-    run = original(get_model("smollm2-135m"), lm_trace, core.ablation.ablation_of({3: [1, 4]}, "mean"))
-    probs = core.ablation.softmax(run.last_logits)
-    top = int(np.argmax(core.ablation.softmax(lm_trace.last_logits)))
+    run = original(get_model("smollm2-135m"), lm_trace, core.lessons.ablation.ablation_of({3: [1, 4]}, "mean"))
+    probs = core.numeric.softmax(run.last_logits)
+    top = int(np.argmax(core.numeric.softmax(lm_trace.last_logits)))
     assert at.metric[0].value == f"{probs[top]:.4f}"
     later = _charts(at)[-1]["data"]
     np.testing.assert_allclose(_array(later[1]["z"]), run.query_rows(6, len(lm_trace.token_ids) - 1), atol=1e-3)

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import LanguageModel
-from core.head_ranking import rank_heads
+from core.lessons.head_ranking import rank_heads
 from viz.loading import get_trace, trace_cache
 from viz.views.attention import (
     AVERAGE,

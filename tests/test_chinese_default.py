@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import Capability
-from core.head_ranking import rank_query_rows
+from core.lessons.head_ranking import rank_query_rows
 from tests.gemma_support import gemma_package
 from viz import i18n, state
 from viz.loading import cached_model, get_trace

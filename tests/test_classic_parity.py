@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from core import load_model
+from core.engine.model import Transformer
 from core.loaders.classic import classic_config
-from core.model import Transformer
-from core.tokenizers import bytes_tokenizer
+from core.text.tokenizers import bytes_tokenizer
 
 ATOL = 1e-5
 pytestmark = pytest.mark.filterwarnings(

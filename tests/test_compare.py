@@ -10,8 +10,9 @@ import io
 import numpy as np
 import pytest
 
-from core import compare, export, load_model
-from core.logit_lens import lens_grid
+from core import load_model
+from core.lessons import compare, export
+from core.lessons.logit_lens import lens_grid
 
 TIRED = "The animal didn't cross the street because it was too tired"
 NARROW = "The animal didn't cross the street because it was too narrow"

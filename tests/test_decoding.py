@@ -1,4 +1,4 @@
-"""core/decoding.py: step-by-step greedy decoding is lm.translate; teacher forcing's one pass equals the decoder
+"""core/lessons/decoding.py: step-by-step greedy decoding is lm.translate; teacher forcing's one pass equals the decoder
 run step by step; each step's cross-attention rows are the probabilities a trace records."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core import InputError, load_model
-from core.decoding import (
+from core.lessons.decoding import (
     MAX_STEPS,
     end_id,
     first_difference,

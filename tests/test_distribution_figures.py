@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.config import ModelConfig
-from core.generation import Sampling, filter_distribution, next_token_losses, softmax, top_k_mask, top_p_mask
+from core.engine.config import ModelConfig
 from core.loaders.classic import classic_config
+from core.record.losses import next_token_losses
+from core.runtime.generation import Sampling, filter_distribution, softmax, top_k_mask, top_p_mask
 from viz.figures.distribution import KEPT_COLOUR, REMOVED_COLOUR, make_distribution_figure, make_token_loss_figure
 from viz.figures.pipeline import make_pipeline_figure, pipeline_columns
 

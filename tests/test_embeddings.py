@@ -1,4 +1,4 @@
-"""core/embeddings.py against direct numpy computations, and the numbers the Embeddings page states."""
+"""core/lessons/embeddings.py against direct numpy computations, and the numbers the Embeddings page states."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core import InputError, load_model
-from core import embeddings as emb
+from core.lessons import embeddings as emb
 
 BANK = ("Go to the bank to get some money.", "Go to the bank to get some water.", "We sat on the river bank.")
 

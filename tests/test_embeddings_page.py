@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import embeddings as emb
+from core.lessons import embeddings as emb
 from viz import i18n, state
 from viz.loading import get_model, get_trace
 from viz.presets import for_page

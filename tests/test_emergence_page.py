@@ -1,5 +1,5 @@
 """The Emergence page (Conway's Game of Life) in AppTest: both languages, every pattern, step, jump, start
-again, random cells and clear, and the animation's frames against core/life.py."""
+again, random cells and clear, and the animation's frames against core/lessons/life.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import life
+from core.lessons import life
 from tests.test_positional_encoding_page import APP
 from viz import i18n, state
 from viz.views import emergence as views

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import decoding
+from core.lessons import decoding
 from viz import i18n, presets, state
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -39,7 +39,7 @@ def _raw_html(at: AppTest) -> list[str]:
 
 @pytest.fixture
 def runs(monkeypatch):
-    """Counts the decoder runs of core/decoding.py."""
+    """Counts the decoder runs of core/lessons/decoding.py."""
     counts = Counter()
     original = decoding._run
 
@@ -159,7 +159,7 @@ def test_hostile_text_shows_as_text():
 
 
 def _aligned(text: str) -> tuple[int, int]:
-    from core.head_ranking import alignment_head
+    from core.lessons.head_ranking import alignment_head
     from viz.loading import cached_model, get_trace
     from viz.views.attention import attention_sources
 
@@ -180,7 +180,7 @@ def test_a_first_visit_opens_the_head_that_aligns_the_sentences():
 
 
 def test_the_alignment_head_looks_at_a_different_source_word_from_each_row():
-    from core.head_ranking import alignment_head
+    from core.lessons.head_ranking import alignment_head
 
     diagonal = np.full((1, 4, 5), 0.02)
     diagonal[0, np.arange(4), np.arange(1, 5)] = 0.92  # each row at its own word (key 0 is <s>)

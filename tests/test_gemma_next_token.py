@@ -12,7 +12,7 @@ import pytest
 from gemma_support import gemma_package, gguf_path
 
 import core
-from core.generation import softmax
+from core.runtime.generation import softmax
 
 gemma_package()
 

@@ -8,7 +8,7 @@ import pytest
 from gemma_support import gemma_package, gguf_path
 
 from core.loaders.gguf_gemma import gemma_gguf, gemma_tokenizer, packaged_gguf
-from core.tokenizers import BYTE, CONTROL
+from core.text.tokenizers import BYTE, CONTROL
 
 gemma_package()
 

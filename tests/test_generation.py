@@ -1,4 +1,4 @@
-"""core.generation against PyTorch's softmax and cross-entropy, plus the sampling rules it teaches."""
+"""core.runtime.generation against PyTorch's softmax and cross-entropy, plus the sampling rules it teaches."""
 
 from __future__ import annotations
 
@@ -8,18 +8,21 @@ import torch
 import torch.nn.functional as F
 
 from core import InputError, load_model
-from core.generation import (
+from core.record.losses import next_token_losses
+from core.runtime.generation import (
     Sampling,
-    entropy_bits,
     filter_distribution,
-    generate_step,
     next_token,
-    next_token_losses,
     softmax,
     step_rng,
     top_k_mask,
     top_p_mask,
 )
+
+
+def _entropy_bits(probs) -> float:
+    p = probs[probs > 0]
+    return float(-(p * np.log2(p)).sum())
 
 
 def _logits(v: int = 50, seed: int = 0, scale: float = 3.0) -> np.ndarray:
@@ -75,7 +78,7 @@ def test_low_temperature_approaches_one_hot_and_high_approaches_uniform():
     assert softmax(logits, 0.01)[top] > 0.999
     np.testing.assert_allclose(softmax(logits, 1e4), np.full(30, 1 / 30), atol=1e-3)
     temperatures = [0.05, 0.2, 0.5, 1.0, 2.0, 5.0, 50.0]
-    entropies = [entropy_bits(softmax(logits, t)) for t in temperatures]
+    entropies = [_entropy_bits(softmax(logits, t)) for t in temperatures]
     assert all(a < b for a, b in zip(entropies, entropies[1:]))
     assert entropies[-1] <= np.log2(30) + 1e-9
 
@@ -175,11 +178,11 @@ def test_cross_entropy_refuses_mismatched_shapes():
 def test_generate_step_appends_the_argmax_of_the_models_logits(classic):
     decoder = load_model("smollm2-135m")
     ids = decoder.encode("The capital of France is")[0].ids
-    step = generate_step(decoder, ids, Sampling(greedy=True), step_rng(0, len(ids)))
+    step = decoder.generate_step(ids, Sampling(greedy=True), step_rng(0, len(ids)))
     full = decoder.trace(ids, capture=False, logits="all").logits[-1]
     assert step.ids == ids + [int(np.argmax(full))]
     np.testing.assert_allclose(step.logits, full, rtol=1e-4, atol=1e-4)
-    again = generate_step(decoder, ids, Sampling(temperature=0.8, seed=3), step_rng(3, len(ids)))
-    assert again.ids == generate_step(decoder, ids, Sampling(temperature=0.8, seed=3), step_rng(3, len(ids))).ids
+    again = decoder.generate_step(ids, Sampling(temperature=0.8, seed=3), step_rng(3, len(ids)))
+    assert again.ids == decoder.generate_step(ids, Sampling(temperature=0.8, seed=3), step_rng(3, len(ids))).ids
     with pytest.raises(InputError, match="decoder"):
-        generate_step(classic, [1, 2], Sampling(), step_rng(0, 2))
+        classic.generate_step([1, 2], Sampling(), step_rng(0, 2))

@@ -1,12 +1,12 @@
-"""core/head_ranking.py: a head that points sharply past the query, its neighbour and the sinks ranks first; the
+"""core/lessons/head_ranking.py: a head that points sharply past the query, its neighbour and the sinks ranks first; the
 list a page offers names each word once, never a word the model parks on, and on real models finds the trophy
 sentence's trophy or suitcase."""
 
 import numpy as np
 import pytest
 
-from core.head_ranking import parking_keys, rank_heads, worth_a_look
-from core.trace import AttentionRecord, sampled_queries
+from core.lessons.head_ranking import parking_keys, rank_heads, worth_a_look
+from core.record.trace import AttentionRecord, sampled_queries
 from tests.gemma_support import gemma_package
 
 

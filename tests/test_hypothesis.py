@@ -27,8 +27,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from core import MODELS, Capability, ScopeError, attribution, bpe_training, embeddings, life, load_model, logit_lens
-from core import mask_experiments as masking
+from core import MODELS, Capability, ScopeError, load_model
+from core.lessons import attribution, embeddings, life, logit_lens
+from core.lessons import mask_experiments as masking
+from core.text import bpe_training
 from tests.test_frame import _builders
 from viz import catalog, figures, i18n, state, tokens
 from viz.figures import attention as attention_figures

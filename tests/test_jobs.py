@@ -1,4 +1,4 @@
-"""Training jobs (core/jobs.py) and what the live page trains (core/live_training.py): one job per session,
+"""Training jobs (core/training/jobs.py) and what the live page trains (core/training/live_training.py): one job per session,
 a bounded number per process, each ending by itself (its steps, a stop, the time limit, its session gone),
 and a short run that learns."""
 
@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from core import InputError
-from core import live_training as live
-from core.jobs import DONE, FAILED, RUNNING, SESSION_ENDED, STOPPED, TIME_LIMIT, JobRefused, JobRegistry
-from core.training import char_task, continue_text, encode_chars, snapshot, train
+from core.training import live_training as live
+from core.training.jobs import DONE, FAILED, RUNNING, SESSION_ENDED, STOPPED, TIME_LIMIT, JobRefused, JobRegistry
+from core.training.trainer import char_task, continue_text, encode_chars, snapshot, train
 
 TINY = live.Recipe(live.COPY, layers=1, d_model=16, heads=2, steps=40, batch_size=16)
 LONG = live.Recipe(live.COPY, layers=1, d_model=16, heads=2, steps=3000, batch_size=8)  # stopped long before its end
@@ -200,7 +200,7 @@ def test_an_error_while_training_is_a_failed_job_with_its_message(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr("core.jobs.train", broken)
+    monkeypatch.setattr("core.training.jobs.train", broken)
     job = JobRegistry().start("a", TINY)
     finish(job)
     assert job.status == FAILED and "out of memory" in str(job.view().error)

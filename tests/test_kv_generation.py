@@ -21,9 +21,9 @@ import torch
 from test_gemma_architecture import OURS, WINDOW, models  # noqa: F401 - a tiny random Gemma and its transformers twin
 
 from core import InputError, load_model
-from core.generation import GenerationCache, Sampling, generate_step, step_rng
-from core.language_model import LanguageModel
-from core.tokenizers import bytes_tokenizer
+from core.runtime.generation import GenerationCache, Sampling, step_rng
+from core.runtime.language_model import LanguageModel
+from core.text.tokenizers import bytes_tokenizer
 from tests.conftest import DEVICES
 
 PROMPTS = [
@@ -43,7 +43,7 @@ def cache_free(lm, ids, steps: int):
     """(token ids, logits per step) reading the whole text again for every token."""
     ids, tokens, logits = list(ids), [], []
     for _ in range(steps):
-        step = generate_step(lm, ids, GREEDY, step_rng(0, len(ids)))
+        step = lm.generate_step(ids, GREEDY, step_rng(0, len(ids)))
         tokens.append(step.token_id)
         logits.append(step.logits)
         ids = step.ids
@@ -65,24 +65,24 @@ def test_the_cache_gives_the_cache_free_tokens_and_logits(smollm):
 def test_a_step_reads_only_what_is_new(smollm):
     ids = smollm.encode(PROMPTS[2])[0].ids
     cache = GenerationCache()
-    first = generate_step(smollm, ids, GREEDY, step_rng(0, len(ids)), cache=cache)
+    first = smollm.generate_step(ids, GREEDY, step_rng(0, len(ids)), cache=cache)
     assert cache.layers.length == len(ids) and cache.ids == ids
-    second = generate_step(smollm, first.ids, GREEDY, step_rng(0, len(first.ids)), cache=cache)
+    second = smollm.generate_step(first.ids, GREEDY, step_rng(0, len(first.ids)), cache=cache)
     assert cache.layers.length == len(first.ids)  # one more position, not the whole text again
-    plain = generate_step(smollm, first.ids, GREEDY, step_rng(0, len(first.ids)))
+    plain = smollm.generate_step(first.ids, GREEDY, step_rng(0, len(first.ids)))
     assert second.token_id == plain.token_id
     np.testing.assert_allclose(second.logits, plain.logits, rtol=0, atol=1e-4)
     # An edited text keeps what it shares with the cache, and reads the rest.
     edited = ids[:5] + smollm.encode(" lighthouse keeper")[0].ids
-    again = generate_step(smollm, edited, GREEDY, step_rng(0, len(edited)), cache=cache)
+    again = smollm.generate_step(edited, GREEDY, step_rng(0, len(edited)), cache=cache)
     assert cache.ids == edited and cache.layers.length == len(edited)
-    assert again.token_id == generate_step(smollm, edited, GREEDY, step_rng(0, len(edited))).token_id
+    assert again.token_id == smollm.generate_step(edited, GREEDY, step_rng(0, len(edited))).token_id
     # The same seed gives the same sampled continuation, one click at a time or all at once.
     sampling = Sampling(temperature=0.9, top_k=40, seed=7)
     all_at_once = smollm.generate(ids, 6, sampling, stop_ids=()).ids
     clicks, cache, now = [], GenerationCache(), list(ids)
     for _ in range(6):
-        step = generate_step(smollm, now, sampling, step_rng(7, len(now)), cache=cache)
+        step = smollm.generate_step(now, sampling, step_rng(7, len(now)), cache=cache)
         clicks.append(step.token_id)
         now = step.ids
     assert clicks == all_at_once

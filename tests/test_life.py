@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from core import life
-from core.life import PATTERNS, neighbours, period, place, run, step
+from core.lessons import life
+from core.lessons.life import PATTERNS, neighbours, period, place, run, step
 
 
 def brute_neighbours(grid: np.ndarray, wrap: bool) -> np.ndarray:

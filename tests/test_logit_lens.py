@@ -1,4 +1,4 @@
-"""The logit lens and direct logit attribution (core/logit_lens.py), against independent numpy computations on
+"""The logit lens and direct logit attribution (core/lessons/logit_lens.py), against independent numpy computations on
 small random models of each kind of norm (RMSNorm, Gemma's offset RMSNorm with sandwich norms and a soft-cap,
 LayerNorm with biases) and on SmolLM2: the lens at the last layer is the model's own prediction, and the
 contributions sum to the logit exactly."""
@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from core import load_model, logit_lens
-from core.config import ModelConfig
-from core.language_model import LanguageModel
-from core.model import Transformer
-from core.tokenizers import bytes_tokenizer
+from core import load_model
+from core.engine.config import ModelConfig
+from core.engine.model import Transformer
+from core.lessons import logit_lens
+from core.runtime.language_model import LanguageModel
+from core.text.tokenizers import bytes_tokenizer
 
 TEXT = "The highest mountain in the world is"
 V = bytes_tokenizer().vocab_size

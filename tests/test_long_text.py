@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.language_model import DEFAULT_MAX_TOKENS
+from core.runtime.language_model import DEFAULT_MAX_TOKENS
 from viz import catalog, state
 from viz.loading import cached_model
 

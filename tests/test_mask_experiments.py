@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from core import InputError, load_model
-from core.mask_experiments import group_masks, mask_shape, pad_id, padding_check, softmax, two_ways
+from core.lessons.mask_experiments import group_masks, mask_shape, pad_id, padding_check, two_ways
+from core.numeric import softmax
 from viz.figures.masks import make_mask_figure, make_masking_ways_figure
 
 ENCODER, DECODER, CLASSIC = "minilm-l6", "smollm2-135m", "classic"

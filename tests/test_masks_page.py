@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import load_model
-from core.mask_experiments import padding_check, two_ways
+from core.lessons.mask_experiments import padding_check, two_ways
 from tests.test_app import HOSTILE, raw_html_bodies
 from tests.test_positional_encoding_page import APP, _array, chart, table
 from viz import i18n, state

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import load_model
-from core.parameters import parameter_breakdown
+from core.engine.parameters import parameter_breakdown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 MODELS = ("classic", "minilm-l6", "smollm2-135m")

@@ -14,8 +14,9 @@ from safetensors.numpy import load_file
 from torch.func import functional_call
 
 from core import MODELS, InputError, ModelConfig, load_model
-from core.model import Transformer
-from core.position_experiments import (
+from core.engine.model import Transformer
+from core.engine.positional import Rotary, rope_angles
+from core.lessons.position_experiments import (
     compare_orders,
     cosine_matrix,
     diagonal_spread,
@@ -33,7 +34,6 @@ from core.position_experiments import (
     unrotate,
     wavelengths,
 )
-from core.positional import Rotary, rope_angles
 from viz.figures.positions import (
     make_offset_curves_figure,
     make_position_similarity_figure,

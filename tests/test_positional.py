@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import ModelConfig
+from core.engine.config import ModelConfig
+from core.engine.model import Embedding
+from core.engine.positional import Rotary, rope_angles, sinusoidal_table
 from core.loaders.gguf_llama import unpermute_rotary_rows
-from core.model import Embedding
-from core.positional import Rotary, rope_angles, sinusoidal_table
 
 HS, BASE = 16, 10000.0
 

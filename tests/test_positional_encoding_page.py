@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import load_model
-from core.position_experiments import compare_orders, reorder
+from core.lessons.position_experiments import compare_orders, reorder
 from tests.test_app import HOSTILE, raw_html_bodies
 from viz import i18n, state
 from viz.loading import get_trace

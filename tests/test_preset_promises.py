@@ -16,7 +16,7 @@ import pytest
 from gemma_support import gemma_package
 
 from core import load_model
-from core.head_ranking import rank_query_rows
+from core.lessons.head_ranking import rank_query_rows
 from viz import i18n, presets
 from viz.presets import ATTENDS, GEMMA, NEXT, SMOLLM2, TRANSLATES, Expect, Preset
 from viz.views.attention import attention_sources

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.attention_steps import STAGES
+from core.lessons.attention_steps import STAGES
 from tests.test_next_token_page import _array
 from viz import catalog, i18n, loading, state
 

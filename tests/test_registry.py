@@ -2,7 +2,8 @@
 
 import pytest
 
-from core import MODELS, ModelUnavailableError, UnknownModelError, load_model, registry
+from core import MODELS, ModelUnavailableError, UnknownModelError, load_model
+from core.runtime import registry
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.loaders.gguf_llama import GGUFModel
-from core.tokenizers import byte_bpe_from_gguf
+from core.text.tokenizers import byte_bpe_from_gguf
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,11 @@ import pytest
 from gemma_support import gemma_package
 
 from core import load_model, model_shape
-from core.attention_steps import SEED_ROW, softmax
-from core.attribution import MAX_REMOVED, TOKEN_BUDGET
-from core.head_ranking import rank_query_rows
-from core.translator import KIND as TRANSLATOR_KIND
+from core.lessons.attention_steps import SEED_ROW
+from core.lessons.attribution import MAX_REMOVED, TOKEN_BUDGET
+from core.lessons.head_ranking import rank_query_rows
+from core.loaders.translator import KIND as TRANSLATOR_KIND
+from core.numeric import softmax
 from tests.test_frame import source_messages
 from viz import glossary, i18n
 from viz.sources import SOURCES

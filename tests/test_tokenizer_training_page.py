@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import bpe_training as bpe
+from core.text import bpe_training as bpe
 from viz import i18n, state
 from viz.presets import for_page
 from viz.views.tokenization import tokenizer_models

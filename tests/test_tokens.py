@@ -8,8 +8,8 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 from core import load_model
-from core.registry import MODELS
-from core.tokenizers import TextTokenizer, bytes_tokenizer, wordpiece_from_file
+from core.runtime.registry import MODELS
+from core.text.tokenizers import TextTokenizer, bytes_tokenizer, wordpiece_from_file
 from viz import i18n
 from viz.figures.text import token_axis_title
 from viz.tokens import (
@@ -185,7 +185,7 @@ def test_legend_is_empty_without_special_or_unknown_tokens():
 
 def test_characters_without_a_token_are_reported_as_dropped(wordpiece):
     from core.loaders.gguf_llama import GGUFModel
-    from core.tokenizers import byte_bpe_from_gguf
+    from core.text.tokenizers import byte_bpe_from_gguf
     from viz.tokens import dropped_characters
 
     g = GGUFModel(MODELS["smollm2-135m"].path())

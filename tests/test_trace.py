@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from core import load_model
-from core.config import ModelConfig
-from core.language_model import LanguageModel
-from core.model import Transformer
-from core.positional import sinusoidal_table
-from core.tokenizers import bytes_tokenizer
+from core.engine.config import ModelConfig
+from core.engine.model import Transformer
+from core.engine.positional import sinusoidal_table
+from core.runtime.language_model import LanguageModel
+from core.text.tokenizers import bytes_tokenizer
 
 TOKENIZER = bytes_tokenizer()
 V = TOKENIZER.vocab_size
@@ -120,7 +120,7 @@ def _resolve(tr, name: str):
 
 
 def _documented_shapes(config: ModelConfig, t: int, s: int) -> dict[str, tuple]:
-    """Shapes from the comments in core/trace.py, per value name (for the main stack; encoder. for its own)."""
+    """Shapes from the comments in core/record/trace.py, per value name (for the main stack; encoder. for its own)."""
     nh, nkv, hs, d, f = config.n_heads, config.kv_heads, config.head_dim, config.d_model, config.d_ff
 
     def stack(prefix: str, t: int, cross_s: int | None, n_layers: int):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import live_training as live
-from core import registry
-from core.training import train
+from core.runtime import registry
+from core.training import live_training as live
+from core.training.trainer import train
 from viz import catalog, loading, state
 from viz.views import trained_model
 from viz.views import training as views

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import Capability, InputError, UnknownModelError, load_model, model_shape, registry, spec_of
-from core import live_training as live
-from core.training import encode_chars, train
+from core import Capability, InputError, UnknownModelError, load_model, model_shape, spec_of
+from core.runtime import registry
+from core.training import live_training as live
+from core.training.trainer import encode_chars, train
 
 RECIPES = {
     live.COPY: live.Recipe(live.COPY, steps=10, batch_size=8),

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import bpe_training
-from core import live_training as live
-from core.jobs import RUNNING, SESSION_ENDED, STOPPED
+from core.text import bpe_training
+from core.training import live_training as live
+from core.training.jobs import RUNNING, SESSION_ENDED, STOPPED
 from viz import i18n, loading, presets, state
 from viz.views import training as views
 

@@ -9,10 +9,13 @@ import pytest
 import torch
 
 from core import Capability, InputError, ModelConfig, load_model, spec_of
-from core.train_translator import EVALUATION_SEED, TOKENIZER_CORPUS, evaluation_pairs
-from core.training import Progress, copy_task, evaluate, greedy_decode, train
-from core.translation_task import HELD_OUT_TRIPLES, Sentence, pairs, sentences
-from core.translator import DATA_DIR, TOKENIZER_FILE, encode_pairs, metrics, train_tokenizer, translate, translation_task
+from core.engine.model import Transformer
+from core.loaders.translator import DATA_DIR, TOKENIZER_FILE, load_tokenizer, metrics
+from core.runtime.language_model import LanguageModel
+from core.text.translation_task import HELD_OUT_TRIPLES, Sentence, pairs, sentences
+from core.training.train_translator import EVALUATION_SEED, TOKENIZER_CORPUS, evaluation_pairs
+from core.training.trainer import Progress, copy_task, evaluate, greedy_decode, train
+from core.training.translator_task import encode_pairs, train_tokenizer, translation_task
 
 EXAMPLES = [
     # the three
@@ -207,12 +210,11 @@ def test_the_translator_traces_unknown_words_and_a_target(lm):
 
 
 def test_translate_needs_an_encoder_decoder():
-    class Decoder:
-        config = ModelConfig(vocab_size=8, d_model=8, n_layers=1, n_heads=1, d_ff=8, max_positions=8)
-        name = "some-decoder"
-
+    config = ModelConfig(vocab_size=8, d_model=8, n_layers=1, n_heads=1, d_ff=8, max_positions=8)
+    decoder = LanguageModel("some-decoder", "a decoder", Transformer.empty(config), load_tokenizer(), "random",
+                            torch.device("cpu"))
     with pytest.raises(InputError, match="does not translate"):
-        translate(Decoder(), "我是一名学生")
+        decoder.translate("我是一名学生")
 
 
 def test_greedy_decoding_matches_translate(lm):

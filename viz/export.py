@@ -19,7 +19,7 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core import export as core_export
+from core.lessons import export as core_export
 
 from . import state
 from .figures import palette

@@ -15,7 +15,7 @@ from streamlit import config as streamlit_config
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core import MODELS, N_, Capability, spec_of
-from core.attention_steps import STAGES
+from core.lessons.attention_steps import STAGES
 
 from . import catalog, i18n, presets, state
 from .figures import palette

@@ -21,7 +21,7 @@ import streamlit as st
 import torch
 
 from core import Capability, LanguageModel, ScopeError, Trace, load_model, spec_of, trained_model
-from core.devices import device_name
+from core.engine.devices import device_name
 
 from . import state
 from .model_queue import ModelQueue, default_slots, torch_threads
@@ -32,7 +32,7 @@ MAX_TIMINGS = 4096
 TRACE_CACHE_BYTES = 2 * 1024**3  # about four 2,048-token SmolLM2 traces in use, or hundreds of sentences
 
 # Half the cores run passes at once, each with the cores' share of threads: set once per process, at import
-# (core/jobs.py lowers it while a training job runs and puts this value back).
+# (core/training/jobs.py lowers it while a training job runs and puts this value back).
 MODEL_QUEUE = ModelQueue(default_slots())
 torch.set_num_threads(torch_threads(MODEL_QUEUE.slots))
 
@@ -162,7 +162,7 @@ def ablation_cache() -> TraceCache:
 def get_ablated(name: str, text: str, heads: tuple[tuple[int, tuple[int, ...]], ...], mode: str):
     """The main stack run again with `heads` ({layer: heads} as sorted tuples) switched off: one forward
     pass per (model, text, heads, mode), kept in a byte-bounded cache."""
-    from core.ablation import ablation_of, run_ablated
+    from core.lessons.ablation import ablation_of, run_ablated
 
     cache, key = ablation_cache(), (name, text, heads, mode)
     run = cache.get(key)
@@ -175,16 +175,16 @@ def get_ablated(name: str, text: str, heads: tuple[tuple[int, tuple[int, ...]], 
 
 @st.cache_resource(show_spinner=False, max_entries=64, ttl=idle_seconds())
 def rollout_row(name: str, text: str, position: int, _trace: Trace) -> np.ndarray:
-    """Attention rollout of one position (core/attribution.py), once per (model, text, position)."""
-    from core.attribution import trace_rollout
+    """Attention rollout of one position (core/lessons/attribution.py), once per (model, text, position)."""
+    from core.lessons.attribution import trace_rollout
 
     return trace_rollout(_trace, position)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64, ttl=idle_seconds())
 def token_removal(name: str, text: str, position: int, _lm: LanguageModel, _ids: tuple[int, ...]):
-    """The removal measure of one position (core/attribution.py), once per (model, text, position)."""
-    from core.attribution import token_removal as measure
+    """The removal measure of one position (core/lessons/attribution.py), once per (model, text, position)."""
+    from core.lessons.attribution import token_removal as measure
 
     with model_turn():
         return measure(_lm, _ids, position)
@@ -195,7 +195,7 @@ def token_removal(name: str, text: str, position: int, _lm: LanguageModel, _ids:
 
 @st.cache_resource
 def job_registry():
-    """The process's training jobs (core/jobs.py): one per session, a few at once, each bounded in time."""
-    from core.jobs import JobRegistry
+    """The process's training jobs (core/training/jobs.py): one per session, a few at once, each bounded in time."""
+    from core.training.jobs import JobRegistry
 
     return JobRegistry()

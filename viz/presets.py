@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core import N_
-from core import live_training as live
+from core.training import live_training as live
 
 from . import catalog, state
 from .state import _

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.runtime.state.session_state_proxy import get_session_state
 
-from core import MODELS, N_, Capability, Message, available_models, life, trained_model
-from core import live_training as live
-from core.bpe_training import MAX_MERGES, MERGE_CHOICES
-from core.decoding import MAX_STEPS as MAX_DECODE_STEPS
-from core.language_model import MAX_TEXT_CHARS as CORE_MAX_TEXT_CHARS
-from core.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
+from core import MODELS, N_, Capability, Message, available_models, trained_model
+from core.lessons import life
+from core.lessons.ablation import ABLATION_MODES
+from core.lessons.decoding import MAX_STEPS as MAX_DECODE_STEPS
+from core.lessons.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
+from core.runtime.language_model import MAX_TEXT_CHARS as CORE_MAX_TEXT_CHARS
+from core.text.bpe_training import MAX_MERGES, MERGE_CHOICES
+from core.training import live_training as live
 
 from . import i18n
 
@@ -41,11 +43,10 @@ CORPUS, MERGES, STEP, TOKEN, HIDDEN = "corpus", "merges", "step", "token", "hidd
 # Self-attention step by step (the worked example), switching heads off, which tokens mattered
 AM_STEP, AM_SEED, AM_DK, AM_N, AM_CAUSAL, AM_QUERY = "am_step", "am_seed", "am_dk", "am_n", "am_causal", "am_q"
 ABLATE, ABLATE_MODE, LATER, POSITION = "off", "ablate", "later", "pos"
-ABLATION_MODES = ("zero", "mean")
 MAX_ABLATED = 64  # heads a link may switch off
 ABLATE_PATTERN = r"\d{1,4}(,\d{1,4}){0," + str(MAX_ABLATED - 1) + "}"  # "0,3,5"
 NORM_AT, FF_ALL = "norm_at", "ff_all"  # Inside a block: which norm is studied; every installed model's feed-forward
-PATTERN = "pattern"  # the Game of Life's starting pattern (core.life.PATTERNS)
+PATTERN = "pattern"  # the Game of Life's starting pattern (core.lessons.life.PATTERNS)
 # Encoder–decoder: the target the decoder reads (empty: the model's own translation), the decoding step shown,
 # and the source text the typed target was written for (a new source empties it)
 TARGET, DECODE_STEP, TARGET_FOR = "tgt", "dstep", "_target_for"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from ..config import ModelConfig
-from ..model import Transformer
-from ..tokenizers import TextTokenizer, bytes_tokenizer
+from core.engine.config import ModelConfig
+from core.engine.model import Transformer
+from core.text.tokenizers import TextTokenizer, bytes_tokenizer
 
 SEED = 0
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from gguf.constants import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGMLQuantizationType, GGUFValueType
 
-from ..errors import N_, ModelUnavailableError
+from core.errors import N_, ModelUnavailableError
 
 SUPPORTED_VERSIONS = (2, 3)
 

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import LayerKind, ModelConfig
-from ..errors import N_, ModelUnavailableError
-from ..model import Transformer
-from ..tokenizers import TextTokenizer, sentencepiece_from_gguf
-from . import gguf_llama
-from .gguf_file import GGUFFile
-from .gguf_llama import GGUFModel, build
+from core.engine.config import LayerKind, ModelConfig
+from core.engine.model import Transformer
+from core.errors import N_, ModelUnavailableError
+from core.loaders import gguf_llama
+from core.loaders.gguf_file import GGUFFile
+from core.loaders.gguf_llama import GGUFModel, build
+from core.text.tokenizers import TextTokenizer, sentencepiece_from_gguf
 
 ARCHITECTURE = "gemma3"
 # llama.cpp and transformers hard-code these for Gemma 3 when the file does not say otherwise.

@@ -12,12 +12,12 @@ import numpy as np
 from gguf.constants import GGMLQuantizationType
 from gguf.quants import dequantize
 
-from ..config import ModelConfig
-from ..errors import N_, ModelUnavailableError
-from ..model import Transformer
-from ..tokenizers import TextTokenizer, byte_bpe_from_gguf
-from .gguf_file import GGUFFile
-from .weights import assign
+from core.engine.config import ModelConfig
+from core.engine.model import Transformer
+from core.errors import N_, ModelUnavailableError
+from core.loaders.gguf_file import GGUFFile
+from core.loaders.weights import assign
+from core.text.tokenizers import TextTokenizer, byte_bpe_from_gguf
 
 
 class GGUFModel:

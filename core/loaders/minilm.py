@@ -7,11 +7,11 @@ from pathlib import Path
 
 from safetensors.numpy import load_file
 
-from ..config import ModelConfig
-from ..errors import N_, ModelUnavailableError
-from ..model import Transformer
-from ..tokenizers import TextTokenizer, wordpiece_from_file
-from .weights import assign
+from core.engine.config import ModelConfig
+from core.engine.model import Transformer
+from core.errors import N_, ModelUnavailableError
+from core.loaders.weights import assign
+from core.text.tokenizers import TextTokenizer, wordpiece_from_file
 
 
 def minilm_config(hf: dict) -> ModelConfig:

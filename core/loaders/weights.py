@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import N_, ModelUnavailableError
+from core.errors import N_, ModelUnavailableError
 
 
 def assign(module: nn.Module, arrays: Mapping[str, np.ndarray | torch.Tensor], source: str) -> None:

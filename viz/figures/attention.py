@@ -20,7 +20,7 @@ from plotly.colors import convert_colors_to_same_type, get_colorscale
 
 from ..i18n import Translate, identity
 from . import palette
-from .text import plotly_text, power_of_ten, token_axis_title
+from .text import checked_labels, plotly_text, power_of_ten, token_axis_title
 
 # The screen's colours; a presenter's come from `palette.current()` when a figure is built.
 COLOURS = palette.SCREEN.weights
@@ -33,17 +33,6 @@ THUMBNAIL_CELLS = 24  # a thumbnail averages blocks of cells down to at most thi
 
 # ---------------------------------------------------------------- data helpers
 
-
-def head_weights(probs, head: int | None) -> np.ndarray:
-    """One head's (T, S) weights as float32, or the mean over heads when head is None."""
-    probs = np.asarray(probs)
-    if probs.ndim != 3:
-        raise ValueError(f"probs must be (heads, T, S), got shape {probs.shape}")
-    if head is None:
-        return probs.astype(np.float32).mean(axis=0)
-    if not 0 <= head < probs.shape[0]:
-        raise ValueError(f"head {head} is outside 0..{probs.shape[0] - 1}")
-    return probs[head].astype(np.float32)
 
 
 def _matrix(weights, mask) -> tuple[np.ndarray, np.ndarray]:
@@ -74,22 +63,6 @@ def without_keys(weights, mask, hidden) -> tuple[np.ndarray, np.ndarray]:
     renormalised = np.divide(kept, totals, out=np.full_like(kept, np.nan), where=totals > 0)
     return renormalised.astype(np.float32), mask[:, ~hidden]
 
-
-def thumbnails(probs, mask, cells: int = THUMBNAIL_CELLS) -> np.ndarray:
-    """(heads, h, w) float32 small pictures of each head: block means over allowed cells, NaN where
-    a whole block is masked. Averaging keeps 270 heads of a long text cheap to send."""
-    probs, mask = np.asarray(probs), np.asarray(mask, dtype=bool)
-    if probs.ndim != 3 or mask.shape != probs.shape[1:]:
-        raise ValueError(f"probs must be (heads, T, S) with a (T, S) mask, got {probs.shape} and {mask.shape}")
-    rows, cols = _block_starts(probs.shape[1], cells), _block_starts(probs.shape[2], cells)
-    allowed = np.where(mask, probs.astype(np.float32), 0.0)
-    sums = np.add.reduceat(np.add.reduceat(allowed, rows, axis=1), cols, axis=2)
-    counts = np.add.reduceat(np.add.reduceat(mask.astype(np.float32), rows, axis=0), cols, axis=1)
-    return np.divide(sums, counts, out=np.full_like(sums, np.nan), where=counts > 0)
-
-
-def _block_starts(n: int, cells: int) -> np.ndarray:
-    return np.linspace(0, n, min(n, cells) + 1).astype(int)[:-1]
 
 
 @dataclass(frozen=True)
@@ -150,11 +123,6 @@ def tile_mosaic(thumbs, layout: MosaicLayout) -> np.ndarray:
 # ---------------------------------------------------------------- figures
 
 
-def _escaped(labels: Sequence[str], n: int, what: str) -> list[str]:
-    if len(labels) != n:
-        raise ValueError(f"{what} needs {n} labels, got {len(labels)}")
-    return [plotly_text(label) for label in labels]
-
 
 def _is_causal(mask: np.ndarray) -> bool:
     t, s = mask.shape
@@ -200,7 +168,7 @@ def make_attention_heatmap_figure(
     mask = np.asarray(mask, dtype=bool)
     _matrix(stack[0], mask)
     t, s = mask.shape
-    ys, xs = _escaped(query_labels, t, "the query axis"), _escaped(key_labels, s, "the key axis")
+    ys, xs = checked_labels(query_labels, t, "the query axis"), checked_labels(key_labels, s, "the key axis")
     shown, zmin, zmax = _display(stack, mask, scale)
     what = _("weight, renormalised") if renormalised else _("weight")
     where = _("query") + " %{y}<br>" + _("key") + " %{x}<br>"
@@ -321,7 +289,7 @@ def make_attention_image_figure(
     not tens of MB of numbers), every k-th token labelled; exact values belong to a zoomed heat map."""
     weights, mask = _matrix(weights, mask)
     t, s = weights.shape
-    ys, xs = _escaped(query_labels, t, "the query axis"), _escaped(key_labels, s, "the key axis")
+    ys, xs = checked_labels(query_labels, t, "the query axis"), checked_labels(key_labels, s, "the key axis")
     rgb, fy, fx = attention_image(weights, mask, scale)
     fig = px.imshow(rgb, binary_string=True, binary_compression_level=6)
     fig.update_traces(hoverinfo="skip", hovertemplate=None)
@@ -369,7 +337,7 @@ def make_attention_lines_figure(
     """
     weights, mask = _matrix(weights, mask)
     t, s = weights.shape
-    queries, keys = _escaped(query_labels, t, "the query column"), _escaped(key_labels, s, "the key column")
+    queries, keys = checked_labels(query_labels, t, "the query column"), checked_labels(key_labels, s, "the key column")
     if query is not None and not 0 <= query < t:
         raise ValueError(f"query {query} is outside 0..{t - 1}")
     drawn = np.where(mask, np.nan_to_num(weights), 0.0)
@@ -410,7 +378,7 @@ def make_attention_row_figure(row, row_mask, key_labels: Sequence[str], *, title
     row, row_mask = np.asarray(row, dtype=np.float32), np.asarray(row_mask, dtype=bool)
     if row.ndim != 1 or row_mask.shape != row.shape:
         raise ValueError(f"row and row_mask must both be (S,), got {row.shape} and {row_mask.shape}")
-    keys = _escaped(key_labels, len(row), "the key axis")
+    keys = checked_labels(key_labels, len(row), "the key axis")
     shown = row_mask & np.isfinite(row)
     fig = go.Figure(go.Bar(
         x=[k for k, keep in zip(keys, shown) if keep], y=row[shown], marker_color=palette.current().line, name="weight",
@@ -431,9 +399,9 @@ def make_attention_mosaic_figure(
     """Every thumbnail in one heat map (a single trace, so 270 heads stay fast), framed current
     tile, and an invisible marker on each tile's centre so a click can say which one it was."""
     image = tile_mosaic(thumbs, layout)
-    names = _escaped(tile_names, layout.n_tiles, "the tiles")
-    rows = _escaped(row_labels, layout.n_rows, "the mosaic rows")
-    cols = _escaped(col_labels, layout.n_cols, "the mosaic columns")
+    names = checked_labels(tile_names, layout.n_tiles, "the tiles")
+    rows = checked_labels(row_labels, layout.n_rows, "the mosaic rows")
+    cols = checked_labels(col_labels, layout.n_cols, "the mosaic columns")
     centres = np.array([layout.centre(i) for i in range(layout.n_tiles)], dtype=np.float32)
     fig = go.Figure(go.Heatmap(z=image, zmin=0, zmax=1, colorscale=palette.current().weights, showscale=False, hoverinfo="skip",
                                name="thumbnails"))

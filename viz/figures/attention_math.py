@@ -1,7 +1,7 @@
 """Figures of self-attention step by step: a matrix of one stage with its numbers, how a query's output mixes
 the value rows, and source article 002's row of Q Kᵀ through softmax with and without ÷ √d_k.
 
-Numbers arrive computed (core/attention_steps.py); these functions only draw them.
+Numbers arrive computed (core/lessons/attention_steps.py); these functions only draw them.
 """
 
 from __future__ import annotations
@@ -15,26 +15,12 @@ from plotly.subplots import make_subplots
 from ..i18n import Translate, identity
 from . import palette
 from .attention import CURRENT_COLOUR, MASKED_COLOUR
-from .text import LOG_TICKS, plotly_text
+from .text import LOG_TICKS, checked_labels, numbered_repeats
 
 CELL_TEXT_MAX = 12  # more rows or columns than this: no number written in each cell
 WEIGHT_COLOUR, VALUE_COLOUR, CLAIM_COLOUR = "#3182bd", "#31a354", "#d62728"
 
 
-def _labels(labels: Sequence[str], n: int, what: str) -> list[str]:
-    if len(labels) != n:
-        raise ValueError(f"{what} needs {n} labels, got {len(labels)}")
-    return [plotly_text(label) for label in labels]
-
-
-def _unique(labels: list[str]) -> list[str]:
-    """Category axes merge equal labels: number repeated ones."""
-    seen: dict[str, int] = {}
-    out = []
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
-    return out
 
 
 def make_step_matrix_figure(values, row_labels: Sequence[str], col_labels: Sequence[str], *, title: str = "",
@@ -46,7 +32,8 @@ def make_step_matrix_figure(values, row_labels: Sequence[str], col_labels: Seque
     if values.ndim != 2:
         raise ValueError(f"a stage is a matrix, got shape {values.shape}")
     n, m = values.shape
-    ys, xs = _unique(_labels(row_labels, n, "the rows")), _unique(_labels(col_labels, m, "the columns"))
+    ys = numbered_repeats(checked_labels(row_labels, n, "the rows"))
+    xs = numbered_repeats(checked_labels(col_labels, m, "the columns"))
     finite = np.isfinite(values)
     shown = np.where(finite, values, np.nan).astype(np.float32)
     if probabilities:
@@ -84,7 +71,7 @@ def make_value_mix_figure(weights, contributions, key_labels: Sequence[str], *, 
     if weights.ndim != 1 or contributions.shape[0] != weights.shape[0]:
         raise ValueError("weights (S,) and contributions (S, d) must agree")
     s = weights.shape[0]
-    xs = _unique(_labels(key_labels, s, "the keys"))
+    xs = numbered_repeats(checked_labels(key_labels, s, "the keys"))
     ok = np.ones(s, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
     fig = make_subplots(rows=1, cols=2, subplot_titles=(_("weight on each key"), _("‖weight × value row‖")))
     colours = [WEIGHT_COLOUR if a else MASKED_COLOUR for a in ok]

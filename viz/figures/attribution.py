@@ -1,5 +1,5 @@
 """Which earlier tokens fed a prediction: attention rollout beside the change in log-probability when a token
-is removed, one row per token. Numbers arrive computed (core/attribution.py)."""
+is removed, one row per token. Numbers arrive computed (core/lessons/attribution.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 
 from ..i18n import Translate, identity
 from .attention import CURRENT_COLOUR, MASKED_COLOUR
-from .attention_math import _labels, _unique
+from .text import checked_labels, numbered_repeats
 
 ROLLOUT_COLOUR, HURT_COLOUR, HELP_COLOUR = "#3182bd", "#d62728", "#31a354"
 
@@ -26,7 +26,7 @@ def make_attribution_figure(labels: Sequence[str], rollout, removal, position: i
     t = rollout.shape[0]
     if not 0 <= position < t:
         raise ValueError(f"position {position} is outside 0..{t - 1}")
-    ys = _unique(_labels(labels, t, "the tokens"))
+    ys = numbered_repeats(checked_labels(labels, t, "the tokens"))
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=(_("attention rollout (share)"), _("removing the token: change in log P")))
     colours = [CURRENT_COLOUR if i == position else ROLLOUT_COLOUR for i in range(t)]

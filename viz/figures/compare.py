@@ -12,17 +12,12 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..i18n import Translate, identity
-from .text import PERCENT_TICKS, plotly_text
+from .text import PERCENT_TICKS, checked_labels, plotly_text
 
 FIRST_COLOUR, SECOND_COLOUR = "#1f77b4", "#ff7f0e"
 DIFFERENCE_SCALE = "RdBu_r"  # blue: lower in text 2, red: higher
 MASKED_COLOUR = "#9e9e9e"
 
-
-def _labels(labels: Sequence[str], n: int, what: str) -> list[str]:
-    if len(labels) != n:
-        raise ValueError(f"{what} needs {n} labels, got {len(labels)}")
-    return [plotly_text(label) for label in labels]
 
 
 def _vector(values, n: int, what: str) -> np.ndarray:
@@ -43,7 +38,7 @@ def make_attention_difference_figure(difference, query_labels: Sequence[str], ke
     d = np.asarray(difference, dtype=np.float32)
     if d.ndim != 2:
         raise ValueError(f"difference must be (A, B), got {d.shape}")
-    ys, xs = _labels(query_labels, d.shape[0], "the query axis"), _labels(key_labels, d.shape[1], "the key axis")
+    ys, xs = checked_labels(query_labels, d.shape[0], "the query axis"), checked_labels(key_labels, d.shape[1], "the key axis")
     finite = d[np.isfinite(d)]
     bound = float(max(np.abs(finite).max(), 1e-6)) if finite.size else 1.0
     fig = go.Figure(go.Heatmap(
@@ -64,7 +59,7 @@ def make_attention_difference_figure(difference, query_labels: Sequence[str], ke
 def make_row_shift_figure(key_labels: Sequence[str], weights1, weights2, *, title: str = "", subtitle: str = "",
                           _: Translate = identity) -> go.Figure:
     """One query's weights over the aligned keys in both texts, bars side by side, and the change as markers."""
-    keys = _labels(key_labels, len(key_labels), "the keys")
+    keys = checked_labels(key_labels, len(key_labels), "the keys")
     w1, w2 = _vector(weights1, len(keys), "weights1"), _vector(weights2, len(keys), "weights2")
     change = w2 - w1
     fig = go.Figure()
@@ -87,7 +82,7 @@ def make_distribution_shift_figure(labels: Sequence[str], p1, p2, *, title: str 
                                    _: Translate = identity) -> go.Figure:
     """The next-token probabilities of either text's top tokens, both texts side by side, the change in the hover
     and at the end of each pair of bars."""
-    names = _labels(labels, len(labels), "the tokens")
+    names = checked_labels(labels, len(labels), "the tokens")
     p1, p2 = _vector(p1, len(names), "p1"), _vector(p2, len(names), "p2")
     change = p2 - p1
     fig = go.Figure()
@@ -114,7 +109,7 @@ def make_lens_pair_figure(p1, p2, labels1: Sequence[str], labels2: Sequence[str]
     with that layer's top token."""
     layers = len(labels1)
     p1, p2 = _vector(p1, layers, "p1"), _vector(p2, len(labels2), "p2")
-    tokens1, tokens2 = _labels(labels1, layers, "text 1's layers"), _labels(labels2, len(p2), "text 2's layers")
+    tokens1, tokens2 = checked_labels(labels1, layers, "text 1's layers"), checked_labels(labels2, len(p2), "text 2's layers")
     fig = go.Figure()
     for probs, tokens, name, colour in ((p1, tokens1, _("text 1"), FIRST_COLOUR),
                                         (p2, tokens2, _("text 2"), SECOND_COLOUR)):

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import Translate, identity
-from .text import plotly_text, token_axis_title
+from .text import checked_labels, plotly_text, token_axis_title
 
 VECTOR_COLOURS = "RdBu_r"  # diverging: negative blue, positive red, zero white
 SIMILARITY_COLOURS = "Viridis"
@@ -27,11 +27,6 @@ AXIS_LABELS_MAX = 40  # more tokens than this on an axis: label every k-th, and 
 POINT_LABEL_CHARS = 24  # longer labels are cut in the picture (hover shows them whole)
 
 
-def _labels(labels: Sequence[str], n: int, what: str) -> list[str]:
-    if len(labels) != n:
-        raise ValueError(f"{what} needs {n} labels, got {len(labels)}")
-    return [plotly_text(label) for label in labels]
-
 
 def make_embedding_heatmap_figure(vectors, labels: Sequence[str], *, title: str = "",
                                   _: Translate = identity) -> go.Figure:
@@ -41,7 +36,7 @@ def make_embedding_heatmap_figure(vectors, labels: Sequence[str], *, title: str 
     if values.ndim != 2 or values.shape[0] == 0:
         raise ValueError(f"vectors must be (tokens, d) with at least one token, got shape {values.shape}")
     t, d = values.shape
-    names = _labels(labels, t, "the token axis")
+    names = checked_labels(labels, t, "the token axis")
     lengths = np.linalg.norm(values.astype(np.float64), axis=1)
     limit = float(np.percentile(np.abs(values), CLIP_PERCENTILE)) or 1.0
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.84, 0.16], horizontal_spacing=0.02,
@@ -74,7 +69,7 @@ def make_similarity_figure(matrix, labels: Sequence[str], *, title: str = "", _:
     n = len(labels)
     if values.shape != (n, n) or n == 0:
         raise ValueError(f"matrix must be ({n}, {n}) for {n} labels, got shape {values.shape}")
-    names = _labels(labels, n, "the matrix")
+    names = checked_labels(labels, n, "the matrix")
     fig = go.Figure(go.Heatmap(
         z=values, x=names, y=names, zmin=-1 if values.min() < 0 else 0, zmax=1, colorscale=SIMILARITY_COLOURS,
         text=[[f"{v:.2f}" for v in row] for row in values], texttemplate="%{text}",
@@ -98,7 +93,7 @@ def make_projection_figure(coords, labels: Sequence[str], *, groups: Sequence[st
     if points.ndim != 2 or points.shape[1] not in (2, 3) or len(points) == 0:
         raise ValueError(f"coords must be (n, 2) or (n, 3), got shape {points.shape}")
     n, dims = points.shape
-    names = _labels(labels, n, "the points")
+    names = checked_labels(labels, n, "the points")
     groups = [""] * n if groups is None else [str(g) for g in groups]
     if len(groups) != n:
         raise ValueError(f"groups needs {n} entries, got {len(groups)}")

@@ -1,5 +1,5 @@
 """The Game of Life as an animation: the grid, then one frame per generation, with Plotly's own play and
-pause buttons and a slider over the generations (the numbers come from core/life.py)."""
+pause buttons and a slider over the generations (the numbers come from core/lessons/life.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Mask figures: a mask as a matrix (0 where a query may look, −∞ where not), and one head's scores
 masked the wrong way and the right way, side by side, with the weight that leaks onto masked keys.
 
-Numbers arrive computed (core/mask_experiments.py); these functions only draw them.
+Numbers arrive computed (core/lessons/mask_experiments.py); these functions only draw them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from ..i18n import Translate, identity
 from . import palette
 from .attention import AXIS_LABELS_MAX, MASKED_COLOUR
-from .text import plotly_text, token_axis_title
+from .text import checked_labels, plotly_text, token_axis_title
 
 ALLOWED_COLOUR = "#6baed6"
 PAD_COLOUR = "#fdd0a2"
@@ -23,11 +23,6 @@ LEAK_COLOUR = "#d62728"
 CELL_TEXT_MAX = 16  # more tokens than this: no number written in each cell
 CELL_HOVER_MAX = 64  # more tokens than this: hover names the cell, colour tells the rest; × marks left out
 
-
-def _labels(labels: Sequence[str], n: int, what: str) -> list[str]:
-    if len(labels) != n:
-        raise ValueError(f"{what} needs {n} labels, got {len(labels)}")
-    return [plotly_text(label) for label in labels]
 
 
 def _ticks(fig: go.Figure, xs: list[str], ys: list[str], row: int | None = None, col: int | None = None) -> int:
@@ -49,7 +44,7 @@ def make_mask_figure(allowed, query_labels: Sequence[str], key_labels: Sequence[
     if allowed.ndim != 2:
         raise ValueError(f"a mask is (T, S), got shape {allowed.shape}")
     t, s = allowed.shape
-    ys, xs = _labels(query_labels, t, "the query axis"), _labels(key_labels, s, "the key axis")
+    ys, xs = checked_labels(query_labels, t, "the query axis"), checked_labels(key_labels, s, "the key axis")
     padding = np.zeros(s, dtype=bool) if padding_keys is None else np.asarray(padding_keys, dtype=bool)
     if padding.shape != (s,):
         raise ValueError(f"padding_keys needs one entry per key ({s}), got {padding.shape}")
@@ -91,7 +86,7 @@ def make_masking_ways_figure(wrong, right, allowed, leaked, query_labels: Sequen
     t, s = wrong.shape
     if leaked.shape != (t,):
         raise ValueError(f"leaked needs one entry per query ({t}), got {leaked.shape}")
-    ys, xs = _labels(query_labels, t, "the query axis"), _labels(key_labels, s, "the key axis")
+    ys, xs = checked_labels(query_labels, t, "the query axis"), checked_labels(key_labels, s, "the key axis")
     fig = make_subplots(rows=1, cols=3, column_widths=[0.4, 0.4, 0.2], horizontal_spacing=0.05,
                         subplot_titles=(_("× 0/1, then softmax (wrong)"), _("+ −∞, then softmax (right)"),
                                         _("weight on masked keys")))

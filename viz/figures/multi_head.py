@@ -1,7 +1,7 @@
 """Multi-head figures: how query heads share key/value heads (grouped-query attention), the next-token
 distribution with and without heads switched off, and a later layer's attention beside the plain run's.
 
-Numbers arrive computed (core/ablation.py); these functions only draw them.
+Numbers arrive computed (core/lessons/ablation.py); these functions only draw them.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from plotly.subplots import make_subplots
 from ..i18n import Translate, identity
 from . import palette
 from .attention import MASKED_COLOUR
-from .attention_math import _labels, _unique
-from .text import PERCENT_TICKS
+from .text import PERCENT_TICKS, checked_labels, numbered_repeats
 
 QUERY_COLOUR, KV_COLOUR, OFF_COLOUR = "#3182bd", "#31a354", "#d62728"
 PLAIN_COLOUR, ABLATED_COLOUR = "#6baed6", "#fd8d3c"
@@ -65,7 +64,7 @@ def make_ablation_distribution_figure(labels: Sequence[str], plain, ablated, *,
     plain, ablated = np.asarray(plain, dtype=np.float32), np.asarray(ablated, dtype=np.float32)
     if plain.ndim != 1 or plain.shape != ablated.shape:
         raise ValueError("plain and ablated are (n,) each")
-    ys = _unique(_labels(labels, plain.shape[0], "the tokens"))
+    ys = numbered_repeats(checked_labels(labels, plain.shape[0], "the tokens"))
     fig = go.Figure()
     fig.add_trace(go.Bar(y=ys, x=plain, orientation="h", name=_("plain run"), marker_color=PLAIN_COLOUR,
                          hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
@@ -85,7 +84,7 @@ def make_ablation_attention_figure(plain, ablated, key_labels: Sequence[str], *,
     plain, ablated = np.asarray(plain, dtype=np.float32), np.asarray(ablated, dtype=np.float32)
     if plain.ndim != 2 or plain.shape != ablated.shape:
         raise ValueError("plain and ablated are (heads, S) each")
-    xs = _unique(_labels(key_labels, plain.shape[1], "the keys"))
+    xs = numbered_repeats(checked_labels(key_labels, plain.shape[1], "the keys"))
     ys = [_("head {head}").format(head=h) for h in range(plain.shape[0])]
     diff = ablated - plain
     reach = max(float(np.abs(diff).max()), 1e-6)

@@ -1,7 +1,7 @@
 """The whole model as one picture: text → tokens → embeddings → N blocks → output, with its real sizes.
 
 `make_pipeline_figure` takes a model configuration (anything with the fields of
-`core.config.ModelConfig`) and draws one column per stack: an encoder stops at
+`core.engine.config.ModelConfig`) and draws one column per stack: an encoder stops at
 hidden states, a decoder ends in a softmax over its vocabulary, and an
 encoder-decoder draws both with the cross-attention that joins them.
 """

@@ -1,7 +1,7 @@
 """Positional-encoding figures: a table of position vectors as a heat map, chosen dimensions as waves,
 position-to-position similarity, curves along the offset between two positions, and RoPE's rotating pairs.
 
-Numbers arrive computed (core/position_experiments.py); these functions only draw them.
+Numbers arrive computed (core/lessons/position_experiments.py); these functions only draw them.
 """
 
 from __future__ import annotations

@@ -23,6 +23,23 @@ def plotly_text(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
+def checked_labels(labels: Sequence[str], n: int, what: str) -> list[str]:
+    """`n` labels for `what` (an axis, a column), escaped for Plotly; ValueError for another count."""
+    if len(labels) != n:
+        raise ValueError(f"{what} needs {n} labels, got {len(labels)}")
+    return [plotly_text(label) for label in labels]
+
+
+def numbered_repeats(labels: list[str]) -> list[str]:
+    """Category axes merge equal labels: number the repeated ones."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
+
+
 def token_axis_title(title: str, labels: Sequence[str], _: Translate = identity) -> str | None:
     """The title of an axis of tokens and, on a smaller second line, what the position beside some labels means
     where the axis has any (viz.tokens.axis_labels: "明·3"); None for no title at all."""

@@ -1,5 +1,5 @@
 """The live training page's loss curve: the loss of every step's batch, and its moving average (the numbers
-come from core/jobs.py and core/live_training.py). The attention snapshots use the Attention page's heat map."""
+come from core/training/jobs.py and core/training/live_training.py). The attention snapshots use the Attention page's heat map."""
 
 from __future__ import annotations
 

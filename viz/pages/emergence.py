@@ -1,5 +1,5 @@
 """Emergence: Conway's Game of Life, source article 001's picture of many simple units giving complex behaviour.
-Four rules, a grid to edit, step and play; the rule engine is core/life.py."""
+Four rules, a grid to edit, step and play; the rule engine is core/lessons/life.py."""
 
 import streamlit as st
 

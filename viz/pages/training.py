@@ -1,5 +1,5 @@
 """Watch a Transformer learn: a small model of the core trained from scratch in this session, its loss
-and its attention shown as they change. The work is in core/live_training.py and core/jobs.py; the widgets
+and its attention shown as they change. The work is in core/training/live_training.py and core/training/jobs.py; the widgets
 in viz/views/training.py."""
 
 import streamlit as st

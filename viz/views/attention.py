@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from core import N_
-from core.head_ranking import HeadScore, parking_keys, worth_a_look
+from core.lessons.head_ranking import HeadScore, parking_keys, worth_a_look
 from viz import export, state
 from viz.figures.attention import (
     IMAGE_FROM_CELLS,
@@ -297,7 +297,7 @@ def _open_head(layer: int, head: int) -> None:
 
 def no_targets(source: AttentionSource, key_labels: list[str]) -> np.ndarray:
     """(S,) bool: keys a ranked head may not point at: the sinks, tokens where the model parks its weight from
-    every query (core.head_ranking.parking_keys), and whitespace or punctuation."""
+    every query (core.lessons.head_ranking.parking_keys), and whitespace or punctuation."""
     parked = parking_keys([record.key_means() for record in source.records])
     return source.sink_keys | parked | ~np.array([is_content(label) for label in key_labels])
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.attention_steps import (
+from core.lessons.attention_steps import (
     D_MODEL,
     DK_RANGE,
     EXAMPLE_WORDS,

@@ -1,5 +1,5 @@
 """The Inside-a-block page's parts: the residual stream through the layers, one vector before and after its norm,
-and the feed-forward's hidden units, on the cached trace. Every number comes from core.block_anatomy, cached
+and the feed-forward's hidden units, on the cached trace. Every number comes from core.lessons.block_anatomy, cached
 per (model, text, …): moving a slider reruns no model and recomputes nothing already shown."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import N_, ScopeError, block_anatomy, model_shape, spec_of
+from core import N_, ScopeError, model_shape, spec_of
+from core.lessons import block_anatomy
 from viz import export, state
 from viz.figures.block import (
     make_activation_figure,

@@ -1,5 +1,5 @@
 """Compare mode: the second text of a minimal pair beside the first, on the Attention, Next-token and Layer by
-layer pages, with the difference made explicit (core/compare.py computes it, viz/figures/compare.py draws it).
+layer pages, with the difference made explicit (core/lessons/compare.py computes it, viz/figures/compare.py draws it).
 
 Both traces come from the cache (viz/loading.get_trace): a trace is computed once per (model, text).
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import compare as core_compare
+from core.lessons import compare as core_compare
 from viz import export, state
 from viz.figures.attention import make_attention_row_figure
 from viz.figures.compare import (

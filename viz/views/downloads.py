@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import export as core_export
+from core.lessons import export as core_export
 from viz import export
 from viz.state import _
 

@@ -1,7 +1,7 @@
 """The Embeddings page's parts: the text's token vectors and their nearest tokens, the cosine similarity of
 words or sentences, and how one token's vector moves from layer to layer in different contexts.
 
-Every number comes from the core (`core.embeddings`) and the cached traces; nearest tokens and sentence
+Every number comes from the core (`core.lessons.embeddings`) and the cached traces; nearest tokens and sentence
 vectors are cached per model, so moving the layer slider reruns no model.
 """
 
@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import MODELS, Capability, InputError, model_shape, spec_of
-from core import embeddings as emb
+from core.lessons import embeddings as emb
 from viz import export, state
 from viz.figures.embeddings import (
     make_embedding_heatmap_figure,

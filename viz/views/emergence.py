@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import life
+from core.lessons import life
 from viz import export, state
 from viz.figures.life import make_life_figure
 from viz.state import _

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from core import N_, ScopeError
-from core.decoding import (
+from core.lessons.decoding import (
     Decoding,
     first_difference,
     greedy_decode,
@@ -20,7 +20,7 @@ from core.decoding import (
     teacher_forced,
     unknown_target_words,
 )
-from core.head_ranking import alignment_head
+from core.lessons.head_ranking import alignment_head
 from viz import export, state
 from viz.figures.attention import make_attention_heatmap_figure
 from viz.figures.distribution import make_distribution_figure
@@ -130,7 +130,7 @@ def attention_maps(trace, tokenizer) -> None:
 
 
 def _open_alignment_head(sources) -> tuple[int, int] | None:
-    """The cross-attention head that best aligns the sentences (core.head_ranking.alignment_head), opened where
+    """The cross-attention head that best aligns the sentences (core.lessons.head_ranking.alignment_head), opened where
     neither the person nor the link chose a layer or a head: a first visit, the lesson path."""
     cross = sources.get("cross")
     if cross is None:

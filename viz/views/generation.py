@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import N_, InputError
-from core.generation import GenerationCache, Sampling, filter_distribution, generate_step, softmax, step_rng
+from core.runtime.generation import GenerationCache, Sampling, filter_distribution, softmax, step_rng
 from viz import export, state
 from viz.figures.distribution import make_distribution_figure, make_token_loss_figure
 from viz.loading import model_turn
@@ -152,7 +152,7 @@ def _advance(lm, steps: int) -> None:
     for done in range(1, steps + 1):
         try:
             with model_turn():
-                step = generate_step(lm, ids, sampling, step_rng(sampling.seed, len(ids)), st.session_state[GEN_CACHE])
+                step = lm.generate_step(ids, sampling, step_rng(sampling.seed, len(ids)), st.session_state[GEN_CACHE])
         except InputError as exc:
             st.warning(render(exc))
             break

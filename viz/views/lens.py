@@ -1,7 +1,7 @@
 """The logit-lens page's parts: the lens grid over a window of positions, one position's candidates across the
 layers, and the direct attribution of its prediction to heads, feed-forward blocks and units.
 
-Every number comes from core.logit_lens, cached per (model, text, window or position): moving the position
+Every number comes from core.lessons.logit_lens, cached per (model, text, window or position): moving the position
 within a window reads the cached grid, and the model never runs again.
 """
 
@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import ScopeError, logit_lens
+from core import ScopeError
+from core.lessons import logit_lens
 from viz import export, state
 from viz.figures.lens import make_candidate_lines_figure, make_lens_grid_figure, make_logit_attribution_figure
 from viz.loading import cached_model, page_trace

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core import N_, ScopeError, model_shape, spec_of
-from core.mask_experiments import KIND_NAMES, group_masks, padding_check, two_ways
+from core.lessons.mask_experiments import KIND_NAMES, group_masks, padding_check, two_ways
 from viz import export, state
 from viz.figures.masks import make_mask_figure, make_masking_ways_figure
 from viz.loading import cached_model, decoder_reads_text, model_or_error, trace_or_error

@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from core import N_
-from core.ablation import head_contributions, softmax
+from core.lessons.ablation import head_contributions
+from core.numeric import softmax
 from viz import export, state
 from viz.figures.attention_math import make_step_matrix_figure
 from viz.figures.multi_head import (

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core import N_, ScopeError, model_shape, spec_of
-from core.position_experiments import (
+from core.lessons.position_experiments import (
     ORDERS,
     compare_orders,
     cosine_matrix,

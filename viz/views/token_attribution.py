@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.attribution import MAX_REMOVED
+from core.lessons.attribution import MAX_REMOVED
 from viz import export, state
 from viz.figures.attribution import make_attribution_figure
 from viz.loading import rollout_row, token_removal

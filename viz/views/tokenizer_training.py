@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from core import N_, InputError
-from core import bpe_training as bpe
+from core.text import bpe_training as bpe
 from viz import export, i18n, state
 from viz.figures.bpe import make_merge_curve_figure
 from viz.glossary import tokenizer_name

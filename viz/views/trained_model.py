@@ -1,7 +1,7 @@
 """The model a person trained, studied on the other pages of their session.
 
 A finished job's model is kept in the process's registry under a name only this session knows
-(core/registry.py `keep_trained`, bounded in number); the session lists it beside the installed models
+(core/runtime/registry.py `keep_trained`, bounded in number); the session lists it beside the installed models
 (viz/state.py `session_models`), so the sidebar offers it and every page loads, traces and draws it as it
 does an installed one. Choosing to study it also makes the text the person tried the session's text: a
 copy model reads only digits, a translator only its toy sentences.
@@ -13,9 +13,9 @@ import uuid
 
 import streamlit as st
 
-from core import live_training as live
 from core import spec_of
-from core.jobs import Job
+from core.training import live_training as live
+from core.training.jobs import Job
 from viz import catalog, state
 from viz.state import _
 from viz.views import training

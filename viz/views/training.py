@@ -1,6 +1,6 @@
 """Watch a Transformer learn: the task and sizes, start and stop, the live progress, and the trained model.
 
-Training runs in a background thread of the process's job registry (core/jobs.py), one job per session:
+Training runs in a background thread of the process's job registry (core/training/jobs.py), one job per session:
 this module never waits for it. While a job runs, `live_panel` is a fragment that reruns every
 `REFRESH_S` seconds and reads the job's progress; when the job ends it reruns the page once, which draws the
 panel again without the timer. The session's liveness: the server's own list of open sessions where there
@@ -16,10 +16,11 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core import N_, ScopeError, bpe_training
-from core import live_training as live
-from core.jobs import STATUS_TEXT, Job, JobView
-from core.training import Snapshot, snapshot
+from core import N_, ScopeError
+from core.text import bpe_training
+from core.training import live_training as live
+from core.training.jobs import STATUS_TEXT, Job, JobView
+from core.training.trainer import Snapshot, snapshot
 from viz import export, loading, state, tokens
 from viz.figures.attention import make_attention_heatmap_figure
 from viz.figures.training import make_loss_figure

@@ -1,0 +1,2 @@
+"""A model at work: `LanguageModel` binds a Transformer to its tokenizer and traces, generates and translates; the
+replay produces a trace's lazy values; the registry names the installed models and loads them."""

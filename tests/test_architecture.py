@@ -1,0 +1,46 @@
+"""The import contracts of core/ and viz/ (pyproject.toml, `lint-imports`) hold, and they would catch the wrong
+imports they are there to stop."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def lint_imports(root: Path, *contracts: str) -> subprocess.CompletedProcess:
+    chosen = [arg for contract in contracts for arg in ("--contract", contract)]
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", *chosen], cwd=root, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=300)
+
+
+def test_the_contracts_hold():
+    result = lint_imports(REPO)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize(("module", "wrong_import", "contract"), [
+    ("core/lessons/ablation.py", "import core.training.trainer", "core-layers"),  # a lesson importing training
+    ("core/engine/model.py", "import core.runtime.registry", "core-layers"),  # the engine importing the runtime
+    ("core/runtime/registry.py", "import core.training.live_training", "core-layers"),  # loading imports training
+    ("core/record/trace.py", "import streamlit", "core-numbers-only"),
+    ("core/lessons/life.py", "import core.lessons.compare", "no-circles"),
+])
+def test_a_wrong_import_breaks_a_contract(tmp_path, module, wrong_import, contract):
+    for part in ("core", "viz"):
+        shutil.copytree(REPO / part, tmp_path / part, ignore=shutil.ignore_patterns("data", "__pycache__", "*.po*"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    target = tmp_path / module
+    target.write_text(target.read_text() + f"\n{wrong_import}\n")
+    if module == "core/lessons/life.py":  # a circle: compare imports life, life imports compare
+        compare = tmp_path / "core/lessons/compare.py"
+        compare.write_text(compare.read_text() + "\nimport core.lessons.life\n")
+    assert lint_imports(tmp_path, contract).returncode != 0
+    target.write_text(target.read_text().replace(f"\n{wrong_import}\n", ""))
+    assert lint_imports(tmp_path, contract).returncode == 0, "the same tree without the wrong import keeps it"
