@@ -379,13 +379,13 @@ def _heatmap(source, record, layer, head, kind_name, mask, labels, hide, scale, 
         weights = (np.stack([without_keys(w, mask, source.sink_keys)[0] for w in weights]) if instant
                    else without_keys(weights, mask, source.sink_keys)[0])
         mask = mask[:, ~source.sink_keys]
-    title = f"{kind_name}, {name}"
+    title = _("{what}, {where}").format(what=kind_name, where=name)
     if t * mask.shape[1] > IMAGE_FROM_CELLS:
         export.chart(make_attention_image_figure(weights, mask, query_labels, key_labels, title=title,
                                                     scale=scale, _=_), key="attention-image")
         _zoom(weights, mask, query_labels, key_labels, query, scale, title)
         return name
-    titles = [f"{kind_name}, " + _("layer {layer}, head {head}").format(layer=layer, head=h)
+    titles = [_("{what}, {where}").format(what=kind_name, where=_("layer {layer}, head {head}").format(layer=layer, head=h))
               for h in range(source.n_heads)] if instant else ()
     figure = make_attention_heatmap_figure(weights, mask, query_labels, key_labels, title=title,
                                            renormalised=hide, scale=scale, head=head if instant else None,
