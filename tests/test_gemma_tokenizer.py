@@ -5,10 +5,10 @@ from __future__ import annotations
 import ctypes
 
 import pytest
-from gemma_support import gemma_package, gguf_path
 
 from core.loaders.gguf_gemma import gemma_gguf, gemma_tokenizer, packaged_gguf
 from core.text.tokenizers import BYTE, CONTROL
+from tests.support.gemma import gemma_package, gguf_path
 
 gemma_package()
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from core import load_model
 from core.engine.config import ModelConfig
 from core.engine.model import Transformer
 from core.lessons import logit_lens
 from core.runtime.language_model import LanguageModel
 from core.text.tokenizers import bytes_tokenizer
+from tests.support.models import loaded
 
 TEXT = "The highest mountain in the world is"
 V = bytes_tokenizer().vocab_size
@@ -43,7 +43,7 @@ def small_lm(kind: str) -> LanguageModel:
 
 @pytest.fixture(scope="module")
 def smollm():
-    return load_model("smollm2-135m")
+    return loaded("smollm2-135m")
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
