@@ -5,6 +5,10 @@ The served app hides exception details from viewers (.streamlit/config.toml); te
 
 from __future__ import annotations
 
+import json
+import os
+import time
+
 import pytest
 from streamlit import config
 
@@ -13,6 +17,41 @@ from tests.support import figures
 from tests.support.models import loaded
 
 config.set_option("client.showErrorDetails", "full")
+
+# `make check` and `make test` name their tier: the run's counts and time go to test-artifacts/tier-<name>.json
+# for the README (bench/tiers.py prints them), so the numbers there come from a run, not from memory.
+TIER_ENV = "TRANSFORMERSCOPE_TIER"
+STARTED = pytest.StashKey[tuple[float, float]]()
+BROWSER_TIERS = ("browser", "serving", "load")
+MODULE_TIERS = ("parity", "long", "hypothesis")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under `--dist loadgroup`: the browser tests on one worker (one app server, and the heaviest work kept off
+    the other worker), and each slow module's tests together (its reference model loaded once)."""
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in BROWSER_TIERS):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif any(item.get_closest_marker(tier) for tier in MODULE_TIERS):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def pytest_sessionstart(session):
+    session.config.stash[STARTED] = (time.monotonic(), os.getloadavg()[0])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    tier = os.environ.get(TIER_ENV)
+    if not tier or hasattr(config, "workerinput"):  # a pytest-xdist worker: its controller writes the record
+        return
+    began, load_before = config.stash[STARTED]
+    counts = {kind: len(terminalreporter.stats.get(kind, [])) for kind in ("passed", "failed", "error", "skipped")}
+    record = {"tier": tier, **counts, "seconds": round(time.monotonic() - began, 1), "exit_status": int(exitstatus),
+              "markers": config.getoption("markexpr") or "", "workers": config.getoption("numprocesses", None),
+              "cores": os.cpu_count(), "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
+    browsers.ARTIFACTS.mkdir(exist_ok=True)
+    (browsers.ARTIFACTS / f"tier-{tier}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 @pytest.fixture(scope="session")

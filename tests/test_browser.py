@@ -30,6 +30,8 @@ from tests.support.browser import (
 )
 from viz import catalog, i18n
 
+pytestmark = pytest.mark.browser
+
 MODEL = "minilm-l6"  # small and fast; the tokenization page loads SmolLM2 beside it anyway
 EXCEPTION = '[data-testid="stException"]'
 TITLE = '[data-testid="stMain"] h1'

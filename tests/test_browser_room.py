@@ -15,6 +15,8 @@ import pytest
 from tests.support.browser import PAGE_DEADLINE_MS, open_page, screenshot
 from viz import catalog
 
+pytestmark = pytest.mark.browser
+
 TITLE = '[data-testid="stMain"] h1'
 EXCEPTION = '[data-testid="stException"]'
 PATHS = {page.id: ("" if page is catalog.PAGES[0] else page.id) for page in catalog.PAGES}

@@ -34,6 +34,7 @@ def reference_tokenizer():
     return AutoTokenizer.from_pretrained(str(GGUF.parent), gguf_file=GGUF.name)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("messages", CONVERSATIONS)
 @pytest.mark.parametrize("add_generation_prompt", [True, False])
 def test_rendering_equals_transformers(template, reference_tokenizer, messages, add_generation_prompt):

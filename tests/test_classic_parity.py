@@ -15,9 +15,9 @@ from core.text.tokenizers import bytes_tokenizer
 from tests.support.models import loaded
 
 ATOL = 1e-5
-pytestmark = pytest.mark.filterwarnings(
+pytestmark = [pytest.mark.parity, pytest.mark.filterwarnings(
     "ignore:enable_nested_tensor is True:UserWarning", "ignore:The PyTorch API of nested tensors:UserWarning"
-)
+)]
 VOCAB = bytes_tokenizer().vocab_size
 
 

@@ -495,6 +495,7 @@ def student_sends(tab, option: str) -> None:
     tab.wait_for_function(f"() => document.querySelector('{STAGE}').innerText.includes('“{option}”')")
 
 
+@pytest.mark.browser
 def test_a_class_in_browsers_the_students_pages_follow_the_teachers_reveal(class_server):
     """A teacher at a projector and two students (a phone, a laptop): the students guess, the teacher
     reveals, and each student's page shows the model's answer and the class's chart without a click; then

@@ -39,18 +39,21 @@ def runs(models):
     return mine, theirs
 
 
+@pytest.mark.parity
 def test_logits_match_transformers(runs):
     mine, theirs = runs
     torch.testing.assert_close(mine.logits, theirs.logits, rtol=0, atol=1e-5)
     assert mine.logits.abs().max() < SOFTCAP  # the soft-cap is in place
 
 
+@pytest.mark.parity
 def test_attention_probabilities_match_in_local_and_global_layers(runs):
     mine, theirs = runs
     for i, (layer, probs) in enumerate(zip(mine.stack.layers, theirs.attentions)):
         torch.testing.assert_close(layer.self_attn.probs, probs, rtol=0, atol=1e-6, msg=f"layer {i}")
 
 
+@pytest.mark.parity
 def test_hidden_states_match(runs):
     mine, theirs = runs
     # transformers lists the embeddings and every block's input; its last entry is after the final norm.
@@ -59,6 +62,7 @@ def test_hidden_states_match(runs):
         torch.testing.assert_close(a, b[0], rtol=0, atol=1e-5, msg=f"hidden state {i}")
 
 
+@pytest.mark.parity
 def test_trace_records_each_layers_own_mask(runs):
     """The sliding layers' mask is the band of the last WINDOW keys; the global layer's is causal."""
     mine, theirs = runs

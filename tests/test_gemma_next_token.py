@@ -14,6 +14,8 @@ from core.runtime.generation import softmax
 from tests.support.gemma import gemma_package, gguf_path
 from tests.support.models import loaded
 
+pytestmark = pytest.mark.parity
+
 gemma_package()
 
 ENGLISH = [

@@ -22,6 +22,8 @@ import torch
 from tests.support.gemma import gemma_package, gguf_path
 from tests.support.models import loaded
 
+pytestmark = pytest.mark.parity
+
 gemma_package()
 pytest.importorskip("transformers")
 

@@ -38,6 +38,8 @@ from viz.figures import attention as attention_figures
 from viz.figures import palette
 from viz.views import attention as attention_view
 
+pytestmark = pytest.mark.hypothesis
+
 APP = Path(__file__).resolve().parent.parent / "app.py"
 MAX = state.MAX_TEXT_CHARS
 TRACE_TOKENS = 128

@@ -117,6 +117,7 @@ def eos_ids(model) -> set[int]:
     return set(eos) if isinstance(eos, list) else {eos}
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_greedy_output_equals_transformers_generate(smollm, hf_llama, prompt):
     ids = smollm.encode(prompt)[0].ids
@@ -126,6 +127,7 @@ def test_greedy_output_equals_transformers_generate(smollm, hf_llama, prompt):
     assert len(ours) >= 8
 
 
+@pytest.mark.parity
 def test_a_tiny_gemma_with_a_sliding_window_equals_transformers_generate():
     ours, hf = tiny_gemma.pair()
     lm = LanguageModel("tiny-gemma", "tiny", ours, bytes_tokenizer(), "random", torch.device("cpu"))

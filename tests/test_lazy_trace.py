@@ -180,6 +180,7 @@ def test_every_value_of_a_small_model_equals_the_recording(kind):
 # ---------------------------------------------------------------- what a trace holds
 
 
+@pytest.mark.long
 def test_the_held_bytes_grow_linearly_with_the_text():
     """A fresh trace (and one whose summaries were computed) holds a number of bytes linear in T: fit
     a + b T + c T^2 over T = 128 ... 2048 and find c T^2 negligible, where every head's matrices would be most."""

@@ -177,6 +177,7 @@ def test_the_real_models_contributions_sum_to_its_logit(smollm):
     assert a.total == pytest.approx(a.logit, rel=1e-4)
 
 
+@pytest.mark.long
 def test_a_long_text_is_read_a_window_at_a_time(smollm):
     words = ("The quick brown fox jumps over the lazy dog while the cat sleeps. " * 200).split(" ")
     tr = smollm.trace(" ".join(words), max_tokens=2048)

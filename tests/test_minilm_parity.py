@@ -19,6 +19,8 @@ import torch
 
 from tests.support.models import loaded
 
+pytestmark = pytest.mark.parity
+
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
     "Hello, world! How are you doing today?",

@@ -20,6 +20,8 @@ from playwright.sync_api import sync_playwright
 
 from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PAGE_DEADLINE_MS, REPO, _healthy, wait_until_settled
 
+pytestmark = pytest.mark.serving
+
 SCRIPT = REPO / "deploy" / "replicas.sh"
 SITE = REPO / "deploy" / "nginx" / "transformerscope.conf"
 START_DEADLINE_S = 180

@@ -20,6 +20,8 @@ import torch
 
 from tests.support.models import DEVICES, loaded
 
+pytestmark = pytest.mark.parity
+
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 PROMPTS = [
