@@ -15,6 +15,7 @@ from streamlit import config
 from tests.support import browser as browsers
 from tests.support import figures
 from tests.support.models import loaded
+from tests.support.tiers import BROWSER_TIERS, MODULE_TIERS
 
 config.set_option("client.showErrorDetails", "full")
 
@@ -22,8 +23,6 @@ config.set_option("client.showErrorDetails", "full")
 # for the README (bench/tiers.py prints them), so the numbers there come from a run, not from memory.
 TIER_ENV = "TRANSFORMERSCOPE_TIER"
 STARTED = pytest.StashKey[tuple[float, float]]()
-BROWSER_TIERS = ("browser", "serving", "load")
-MODULE_TIERS = ("parity", "long", "hypothesis")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
