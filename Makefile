@@ -6,14 +6,28 @@ PORT ?= 8501
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: run test lint bench load browser nginx messages clean train-translator
+.PHONY: run test check test-times lint bench load browser nginx messages clean train-translator
 
 run: $(RUNTIME)
 	@echo "TransformerScope is starting: open http://localhost:$(PORT)"
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
+# The tests in tiers (pytest.ini's markers). `make test`, CI's command: everything. `make check`, for the edit
+# loop: everything but the slow tiers. Two pytest-xdist workers share the cores (WORKERS=0: one process); tests
+# that share a server or a reference model stay on one worker (tests/conftest.py). Each run writes its counts and
+# time to test-artifacts/tier-<name>.json; `make test-times` says them as the README does.
+SLOW_TIERS := browser or load or serving or hypothesis or long or parity
+WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
 test: $(DEV) browser nginx lint
-	$(BIN)/python -m pytest
+	TRANSFORMERSCOPE_TIER=test $(PYTEST)
+
+check: $(DEV) lint
+	TRANSFORMERSCOPE_TIER=check $(PYTEST) -m "not ($(SLOW_TIERS))"
+
+test-times:
+	$(BIN)/python -m bench.tiers
 
 lint: $(DEV)
 	$(BIN)/ruff check .

@@ -5,7 +5,7 @@ Each session types its own text (with a marker word no other session uses) into 
 opens the Attention page and steps through heads, opens the Next-token page and generates a token, and
 goes back to Tokenization, over and over. Every action is timed from the change (the click, the key) to
 the finished rerun: the server's `script_finished` message read from the session's websocket, and then
-the page settled (tests/browser_support.SETTLED_JS). Reported:
+the page settled (tests/support/browser.SETTLED_JS). Reported:
 
   - reruns (script runs the server finished for the sessions, fragments included) and actions;
   - errors, which must be 0: an exception element or an error box sent to any session, a run that ended
@@ -38,19 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from browser_support import (  # noqa: E402
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    SETTLED_JS,
-    resident_mb,
-    start_server,
-)
-
-from viz.trace_cache import DEFAULT_IDLE_S, IDLE_ENV  # noqa: E402
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SETTLED_JS, resident_mb, start_server
+from viz.trace_cache import DEFAULT_IDLE_S, IDLE_ENV
 
 MODEL = "smollm2-135m"  # the decoder every one of these pages serves, and the default model
 LANGUAGES = ("en", "zh")  # sessions alternate: the queue notice and the pages in both

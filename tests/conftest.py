@@ -1,11 +1,103 @@
-"""The served app hides exception details from viewers (.streamlit/config.toml); tests must see them.
+"""Fixtures every test file may take: the installed models (each loaded once per test process), and one app
+server and one Chromium for the browser tests. Helpers live in tests/support/.
 
-DEVICES: where the core's equality tests load the model. CPU always; CUDA too where PyTorch sees a GPU,
-so that on such a machine `make test` runs the parity and trace tests on both (CI has none)."""
+The served app hides exception details from viewers (.streamlit/config.toml); tests must see them."""
 
-import torch
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
 from streamlit import config
+
+from tests.support import browser as browsers
+from tests.support import figures
+from tests.support.models import loaded
+from tests.support.tiers import BROWSER_TIERS, MODULE_TIERS
 
 config.set_option("client.showErrorDetails", "full")
 
-DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+# `make check` and `make test` name their tier: the run's counts and time go to test-artifacts/tier-<name>.json
+# for the README (bench/tiers.py prints them), so the numbers there come from a run, not from memory.
+TIER_ENV = "TRANSFORMERSCOPE_TIER"
+STARTED = pytest.StashKey[tuple[float, float]]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under `--dist loadgroup`: the browser tests on one worker (one app server, and the heaviest work kept off
+    the other worker), and each slow module's tests together (its reference model loaded once)."""
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in BROWSER_TIERS):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif any(item.get_closest_marker(tier) for tier in MODULE_TIERS):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def pytest_sessionstart(session):
+    session.config.stash[STARTED] = (time.monotonic(), os.getloadavg()[0])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    tier = os.environ.get(TIER_ENV)
+    if not tier or hasattr(config, "workerinput"):  # a pytest-xdist worker: its controller writes the record
+        return
+    began, load_before = config.stash[STARTED]
+    counts = {kind: len(terminalreporter.stats.get(kind, [])) for kind in ("passed", "failed", "error", "skipped")}
+    record = {"tier": tier, **counts, "seconds": round(time.monotonic() - began, 1), "exit_status": int(exitstatus),
+              "markers": config.getoption("markexpr") or "", "workers": config.getoption("numprocesses", None),
+              "cores": os.cpu_count(), "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
+    browsers.ARTIFACTS.mkdir(exist_ok=True)
+    (browsers.ARTIFACTS / f"tier-{tier}.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+@pytest.fixture(scope="session")
+def smollm2_135m():
+    return loaded("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def minilm_l6():
+    return loaded("minilm-l6")
+
+
+@pytest.fixture(scope="session")
+def gemma3_270m():
+    return loaded("gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def classic():
+    return loaded("classic")
+
+
+@pytest.fixture(scope="session")
+def tiny_translator():
+    return loaded("tiny-translator")
+
+
+@pytest.fixture(scope="session")
+def builder_arguments():
+    return figures.builder_arguments()
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """`streamlit run app.py` on a free port, shared by the browser tests of this process."""
+    running = browsers.start_server(browsers.ARTIFACTS / "browser-test-server.log")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright; each test opens its own context (tab) in it. Per
+    module: Playwright's sync API runs one at a time in a thread, and the load test drives its own."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=browsers.CHROMIUM, args=browsers.CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from core import load_model
 from core.lessons.ablation import HeadAblation, ablation_of, run_ablated
 from core.lessons.attribution import (
     _removal_masks,
@@ -17,6 +16,7 @@ from core.lessons.attribution import (
     token_removal,
     trace_rollout,
 )
+from tests.support.models import loaded
 
 TEXT = "The animal didn't cross the street because it was too tired"
 LAYER, HEADS = 3, (1, 4)
@@ -24,7 +24,7 @@ LAYER, HEADS = 3, (1, 4)
 
 @pytest.fixture(scope="module")
 def smollm():
-    lm = load_model("smollm2-135m")
+    lm = loaded("smollm2-135m")
     return lm, lm.trace(TEXT, dtype=np.float32)
 
 
@@ -87,7 +87,7 @@ def test_zero_and_mean_equal_an_independent_computation_on_one_layer(smollm, mod
 
 
 def test_an_encoder_decoder_ablates_its_decoder():
-    lm = load_model("classic")
+    lm = loaded("classic")
     trace = lm.trace("a cat", target="a cat", dtype=np.float32)
     np.testing.assert_array_equal(run_ablated(lm, trace, {}).last_logits, trace.last_logits)
     assert not np.array_equal(run_ablated(lm, trace, ablation_of({0: [0, 1]})).last_logits, trace.last_logits)

@@ -15,12 +15,11 @@ from streamlit.testing.v1 import AppTest
 
 import core.runtime.registry
 from core import MODELS, available_models
+from tests.support.pages import HOSTILE, open_page, raw_html_bodies
 from viz import catalog, loading, state
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
-TIMEOUT = 120
+ROOT = Path(__file__).resolve().parent.parent
 INSTALLED = [name for name, ok in available_models().items() if ok]
-HOSTILE = '<img src=x onerror=alert(1)><script>alert("x")</script>'
 
 
 PAGES, DEFAULT_PAGE = [page.script for page in catalog.PAGES], catalog.PAGES[0].script
@@ -33,12 +32,7 @@ def open_app(model: str | None = None, query: dict[str, str] | None = None) -> A
     """The app as a new visitor opens it, on the default page.
 
     `model` is one chosen earlier in the session; `query` is the link's query string."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    if model is not None:
-        at.session_state[state.MODEL] = model
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    return at.run()
+    return open_page(query=query, session=None if model is None else {state.MODEL: model}, check=False)
 
 
 def visit(at: AppTest, page: str) -> AppTest:
@@ -55,27 +49,6 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, messages(at.error)
 
 
-def elements(node):
-    """Every element under a block, depth first."""
-    children = getattr(node, "children", None)
-    if children is None:
-        yield node
-        return
-    for child in children.values():
-        yield from elements(child)
-
-
-def raw_html_bodies(at: AppTest) -> list[str]:
-    """What the browser would parse as HTML: st.html, and st.markdown with unsafe_allow_html."""
-    bodies = []
-    for block in (at.main, at.sidebar):
-        for element in elements(block):
-            proto = getattr(element, "proto", None)
-            if element.type == "html" or getattr(proto, "allow_html", False):
-                bodies.append(proto.body)
-    return bodies
-
-
 # ---------------------------------------------------------------- every page, every model
 
 
@@ -83,7 +56,7 @@ def test_navigation_lists_the_pages():
     at = open_app()
     assert at.title[0].value.endswith(catalog.PAGES[0].title)  # the catalogue's first page opens first
     assert {Path(p).stem for p in PAGES} >= {"overview", "tokenization", "attention", "next_token"}
-    assert all((APP.parent / p).is_file() for p in PAGES)
+    assert all((ROOT / p).is_file() for p in PAGES)
 
 
 def test_missing_model_package_gives_a_clear_error_and_others_still_work(monkeypatch):
@@ -272,9 +245,7 @@ def test_the_sidebar_counts_both_stacks_and_the_model_cannot_be_cleared():
 @pytest.mark.parametrize("page", ["embeddings", "masks", "attention"])
 def test_a_page_that_traces_the_text_says_what_it_cost(page):
     """Once, small: the text's tokens, the model's time for it, and what the page (or its figure) took."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.MODEL] = "smollm2-135m"
-    at.switch_page(catalog.BY_ID[page].script).run()
+    at = open_page(catalog.BY_ID[page].script, session={state.MODEL: "smollm2-135m"}, check=False)
     assert not at.exception
     tokens = len(loading.get_trace("smollm2-135m", state.DEFAULT_TEXT).token_ids)
     costs = [c.value for c in at.caption if c.value.startswith(f"{tokens:,} tokens · model ")]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import load_model
 from core.record.trace import block_means
+from tests.support.models import loaded
 from viz.figures.attention import (
     LINE_LEVELS,
     key_shares,
@@ -28,14 +28,14 @@ TEXT = "The cat saw the dog because it was hungry"
 
 @pytest.fixture(scope="module")
 def minilm():
-    lm = load_model("minilm-l6")
+    lm = loaded("minilm-l6")
     return lm, lm.trace(TEXT, dtype=np.float16)
 
 
 @pytest.fixture(scope="module")
 def classic():
     """The decoder reads a target, so its self-attention has a causal mask to show."""
-    return load_model("classic").trace("source text", target="target", dtype=np.float16)
+    return loaded("classic").trace("source text", target="target", dtype=np.float16)
 
 
 def _escaped(labels: list[str]) -> list[str]:

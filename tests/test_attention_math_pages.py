@@ -3,9 +3,7 @@ tokens mattered. AppTest with presets in both languages, the numbers they show a
 
 from __future__ import annotations
 
-import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,30 +13,16 @@ import core.lessons.ablation
 import core.numeric
 from core.lessons.attention_steps import STAGES, random_inputs, worked_example
 from core.lessons.attribution import trace_rollout
+from tests.support.pages import open_page, plotly_array
 from viz import presets, state
 from viz.loading import get_trace
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 MATH, MULTI, ATTRIBUTION = "viz/pages/attention_math.py", "viz/pages/multi_head.py", "viz/pages/token_attribution.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 
 def _open(page: str, model: str = "smollm2-135m", text: str = TEXT, **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state[state.MODEL] = model
-    at.session_state[state.TEXT] = text
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _array(value) -> np.ndarray:
-    if isinstance(value, list):
-        return np.array(value, dtype=np.float64)
-    shape = [int(n) for n in value["shape"].split(",")] if "shape" in value else -1
-    return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).reshape(shape)
+    return open_page(page, session={state.MODEL: model, state.TEXT: text}, query=params)
 
 
 def _charts(at: AppTest) -> list[dict]:
@@ -53,7 +37,7 @@ def test_the_worked_example_steps_through_every_stage_with_the_cores_numbers(cau
         assert at.session_state[state.AM_STEP] == step
         assert at.subheader[0].value.startswith(f"Step {step} of {len(STAGES)}:")
         if stage == "probs":
-            shown = _array(_charts(at)[0]["data"][0]["z"])
+            shown = plotly_array(_charts(at)[0]["data"][0]["z"])
             np.testing.assert_allclose(shown, expected.probs, rtol=1e-6, atol=1e-7)
         if step < len(STAGES):
             at.button(key=f"{state.AM_STEP}-next").click().run()
@@ -92,7 +76,7 @@ def test_switching_heads_off_runs_the_core_once_and_shows_its_numbers(monkeypatc
     top = int(np.argmax(core.numeric.softmax(lm_trace.last_logits)))
     assert at.metric[0].value == f"{probs[top]:.4f}"
     later = _charts(at)[-1]["data"]
-    np.testing.assert_allclose(_array(later[1]["z"]), run.query_rows(6, len(lm_trace.token_ids) - 1), atol=1e-3)
+    np.testing.assert_allclose(plotly_array(later[1]["z"]), run.query_rows(6, len(lm_trace.token_ids) - 1), atol=1e-3)
     at.button(key=f"{state.LAYER}-next").click().run() if any(b.key == f"{state.LAYER}-next" for b in at.button) \
         else at.run()
     at.run()
@@ -103,7 +87,7 @@ def test_switching_heads_off_runs_the_core_once_and_shows_its_numbers(monkeypatc
 def test_attribution_shows_rollout_and_removal_with_a_notice_when_long():
     at = _open(ATTRIBUTION, **{state.POSITION: "6"})
     data = _charts(at)[0]["data"]
-    np.testing.assert_allclose(_array(data[0]["x"]), trace_rollout(get_trace("smollm2-135m", TEXT), 6), atol=1e-6)
+    np.testing.assert_allclose(plotly_array(data[0]["x"]), trace_rollout(get_trace("smollm2-135m", TEXT), 6), atol=1e-6)
     assert not at.info
     long = " ".join(["one two three four five six seven eight nine ten"] * 12)
     at = _open(ATTRIBUTION, text=long)

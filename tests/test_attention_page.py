@@ -3,10 +3,8 @@ trace, and junk layer/head values in the URL."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import LanguageModel
 from core.lessons.head_ranking import rank_heads
+from tests.support.pages import open_page, plotly_array
 from viz.loading import get_trace, trace_cache
 from viz.views.attention import (
     AVERAGE,
@@ -27,7 +26,6 @@ from viz.views.attention import (
     SCALE_KEY,
 )
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "viz/pages/attention.py"
 # Texts no other test traces, so the trace cache cannot hide a model run from the counter.
 TEXT = "The attention page test watched the model look at it once"
@@ -51,20 +49,7 @@ def traces():
 
 
 def _open(model: str, text: str, **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["model"] = model
-    at.session_state["text"] = text
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _array(value) -> np.ndarray:
-    """Plotly serialises numpy arrays as {"dtype", "bdata", "shape"}."""
-    shape = [int(n) for n in value["shape"].split(",")] if "shape" in value else -1
-    return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).reshape(shape)
+    return open_page(PAGE, session={"model": model, "text": text}, query=params)
 
 
 def _heatmap(at: AppTest) -> dict:
@@ -82,7 +67,7 @@ def test_stepping_the_head_reads_the_cached_trace(traces):
     at = _open("minilm-l6", TEXT, layer="0", head="0")
     assert traces["minilm-l6"] == 1
     before = _heatmap(at)
-    np.testing.assert_array_equal(_array(before["z"]), _probs("minilm-l6", TEXT, 0, 0))
+    np.testing.assert_array_equal(plotly_array(before["z"]), _probs("minilm-l6", TEXT, 0, 0))
     assert before["y"][0] == "[CLS]"
 
     at.button(key="head-next").click().run()
@@ -90,10 +75,10 @@ def test_stepping_the_head_reads_the_cached_trace(traces):
     after = _heatmap(at)
     assert at.session_state[HEAD_KEY] == 1
     assert after["z"] != before["z"]
-    np.testing.assert_array_equal(_array(after["z"]), _probs("minilm-l6", TEXT, 0, 1))
+    np.testing.assert_array_equal(plotly_array(after["z"]), _probs("minilm-l6", TEXT, 0, 1))
 
     at.button(key="layer-next").click().run()
-    np.testing.assert_array_equal(_array(_heatmap(at)["z"]), _probs("minilm-l6", TEXT, 1, 1))
+    np.testing.assert_array_equal(plotly_array(_heatmap(at)["z"]), _probs("minilm-l6", TEXT, 1, 1))
     assert traces["minilm-l6"] == 1  # three views, one model run
 
 
@@ -101,7 +86,7 @@ def test_average_over_heads_is_the_mean_of_the_heads():
     at = _open("minilm-l6", TEXT, layer="0", head="0")
     at.radio(key=MODE_KEY).set_value(AVERAGE).run()
     record = get_trace("minilm-l6", TEXT).layers[0].self_attn
-    np.testing.assert_array_equal(_array(_heatmap(at)["z"]), record.mean_probs())
+    np.testing.assert_array_equal(plotly_array(_heatmap(at)["z"]), record.mean_probs())
     # The trace averages the heads' probabilities before rounding them to float16; the mean of the rounded
     # heads agrees to float16's precision.
     np.testing.assert_allclose(record.mean_probs(), record.probs.astype(np.float32).mean(axis=0), rtol=2e-3, atol=1e-6)
@@ -140,7 +125,7 @@ def test_hiding_sinks_drops_cls_and_sep_and_renormalises():
     at.toggle(key="attention_hide_sinks").set_value(True).run()
     heatmap = _heatmap(at)
     assert "[CLS]" not in heatmap["x"] and "[SEP]" not in heatmap["x"] and "[CLS]" in heatmap["y"]
-    np.testing.assert_allclose(_array(heatmap["z"]).sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(plotly_array(heatmap["z"]).sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_classic_shows_every_kind_of_attention():
@@ -153,23 +138,23 @@ def test_classic_shows_every_kind_of_attention():
     for kind in kinds:
         at.radio(key=KIND_KEY).set_value(kind).run()
         assert not at.exception, kind
-        shapes[kind] = _array(_heatmap(at)["z"]).shape
+        shapes[kind] = plotly_array(_heatmap(at)["z"]).shape
     cross = "cross"
-    np.testing.assert_array_equal(_array(_heatmap(at.radio(key=KIND_KEY).set_value(cross).run())["z"]),
+    np.testing.assert_array_equal(plotly_array(_heatmap(at.radio(key=KIND_KEY).set_value(cross).run())["z"]),
                                   _probs("classic", CLASSIC_TEXT, 0, 0, CLASSIC_TEXT, "cross_attn"))
     # By default the decoder reads the source text too, behind its start token.
     assert set(shapes.values()) == {(source_tokens, source_tokens)}
 
     decoder = "self"
     at.radio(key=KIND_KEY).set_value(decoder).run()
-    z = _array(_heatmap(at)["z"])
+    z = plotly_array(_heatmap(at)["z"])
     np.testing.assert_array_equal(np.isnan(z), ~np.tril(np.ones(z.shape, dtype=bool)))  # the causal mask
 
     at.text_input[0].input("un chat").run()
     assert not at.exception
-    assert _array(_heatmap(at)["z"]).shape == (len("un chat") + 1,) * 2
+    assert plotly_array(_heatmap(at)["z"]).shape == (len("un chat") + 1,) * 2
     at.radio(key=KIND_KEY).set_value(cross).run()
-    assert _array(_heatmap(at)["z"]).shape == (len("un chat") + 1, source_tokens)
+    assert plotly_array(_heatmap(at)["z"]).shape == (len("un chat") + 1, source_tokens)
 
 
 @pytest.mark.parametrize(("layer", "head", "expected"), [("abc", "1", (0, 1)), ("999", "-3", (5, 0)),
@@ -179,7 +164,7 @@ def test_junk_in_the_url_is_clamped(layer, head, expected):
     assert (at.session_state[LAYER_KEY], at.session_state[HEAD_KEY]) == expected
     if (layer, head) != ("4", "7"):
         assert at.warning, "a junk value is replaced with a visible notice"
-    np.testing.assert_array_equal(_array(_heatmap(at)["z"]), _probs("minilm-l6", TEXT, *expected))
+    np.testing.assert_array_equal(plotly_array(_heatmap(at)["z"]), _probs("minilm-l6", TEXT, *expected))
 
 
 def test_a_model_with_fewer_layers_clamps_the_layer():
@@ -193,7 +178,7 @@ def test_a_model_with_fewer_layers_clamps_the_layer():
 
 def test_smollm2_masks_the_future_and_names_its_first_token_sink():
     at = _open("smollm2-135m", TEXT, layer="0", head="0")
-    z = _array(_heatmap(at)["z"])
+    z = plotly_array(_heatmap(at)["z"])
     np.testing.assert_array_equal(np.isnan(z), ~np.tril(np.ones(z.shape, dtype=bool)))
     np.testing.assert_array_equal(z[~np.isnan(z)], _probs("smollm2-135m", TEXT, 0, 0)[~np.isnan(z)])
     assert any("“The”" in info.value for info in at.info)  # no start token: the first word soaks up attention
@@ -226,7 +211,7 @@ def test_every_head_of_the_layer_is_in_the_figure_with_a_button_each():
     probs = get_trace("minilm-l6", TEXT).layers[2].self_attn.probs.astype(np.float32)
     assert len(heads) == len(probs)
     for h, trace in enumerate(heads):
-        np.testing.assert_array_equal(_array(trace["z"]), probs[h])
+        np.testing.assert_array_equal(plotly_array(trace["z"]), probs[h])
         assert trace.get("visible", True) == (h == 3)
     buttons = spec["layout"]["updatemenus"][0]["buttons"]
     assert [b["label"] for b in buttons] == [f"h{h}" for h in range(len(probs))]
@@ -241,7 +226,7 @@ def test_a_colour_scale_shows_small_weights_and_hover_keeps_the_true_ones(scale)
     at = _open("minilm-l6", TEXT, layer="0", head="0")
     at.selectbox(key=SCALE_KEY).set_value(scale).run()
     trace, exact = _heatmap(at), _probs("minilm-l6", TEXT, 0, 0)
-    z, hover = _array(trace["z"]), _array(trace["customdata"])
+    z, hover = plotly_array(trace["z"]), plotly_array(trace["customdata"])
     np.testing.assert_array_equal(hover, exact)
     expected = exact / exact.max(axis=1, keepdims=True) if scale == "row" else np.log10(np.maximum(exact, 1e-4))
     np.testing.assert_allclose(z, expected, rtol=1e-6)
@@ -298,7 +283,7 @@ def test_a_long_text_shows_an_image_and_a_zoom_with_exact_weights():
     assert "Zoom" in zoom["layout"]["title"]["text"]
     trace = next(t for t in zoom["data"] if t.get("visible", True) is not False and t["name"] != "masked")
     probs = _probs("minilm-l6", long_text, 1, 2)
-    window = _array(trace["customdata"])
+    window = plotly_array(trace["customdata"])
     last = probs.shape[0]
     np.testing.assert_array_equal(window, probs[last - LINE_WINDOW :, last - LINE_WINDOW :])
     assert any("tokens · model" in c.value for c in at.caption)

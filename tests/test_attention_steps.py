@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from core import load_model
 from core.lessons.attention_steps import (
     RANDOM_DKS,
     SCALING_DKS,
@@ -18,6 +17,7 @@ from core.lessons.attention_steps import (
     scaling_table,
     worked_example,
 )
+from tests.support.models import loaded
 
 
 def _softmax(rows: np.ndarray) -> np.ndarray:
@@ -71,7 +71,7 @@ def test_the_seed_row_saturates_and_scaling_softens_it():
 
 @pytest.fixture(scope="module")
 def smollm():
-    lm = load_model("smollm2-135m")
+    lm = loaded("smollm2-135m")
     return lm, lm.trace("The animal didn't cross the street because it was too tired", dtype=np.float32)
 
 

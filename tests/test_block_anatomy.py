@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from core import load_model
 from core.lessons import block_anatomy as ba
+from tests.support.models import loaded
 
 TEXT = "The highest mountain in the world is"
 
 
 @pytest.fixture(scope="module", params=["smollm2-135m", "classic"])
 def model_and_trace(request):
-    lm = load_model(request.param)
+    lm = loaded(request.param)
     target = TEXT if lm.config.architecture == "encoder-decoder" else None
     return lm, lm.trace(TEXT, target=target, dtype=np.float32)
 

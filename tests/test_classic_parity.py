@@ -9,15 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from core import load_model
 from core.engine.model import Transformer
 from core.loaders.classic import classic_config
 from core.text.tokenizers import bytes_tokenizer
+from tests.support.models import loaded
 
 ATOL = 1e-5
-pytestmark = pytest.mark.filterwarnings(
+pytestmark = [pytest.mark.parity, pytest.mark.filterwarnings(
     "ignore:enable_nested_tensor is True:UserWarning", "ignore:The PyTorch API of nested tensors:UserWarning"
-)
+)]
 VOCAB = bytes_tokenizer().vocab_size
 
 
@@ -180,7 +180,7 @@ def test_matches_nn_transformer_with_source_padding(norm_placement):
 @torch.no_grad()
 def test_shipped_classic_model_matches_nn_transformer():
     """The "classic" model as the app loads it, copied into nn.Transformer, traced through LanguageModel."""
-    lm = load_model("classic", device="cpu")
+    lm = loaded("classic", "cpu")
     config = lm.config
     assert (config.architecture, config.positional, config.norm_placement, config.activation, config.final_norm) == (
         "encoder-decoder", "sinusoidal", "post", "relu", True)

@@ -14,13 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import browser_support as browsers
 import numpy as np
 import pytest
 from playwright.sync_api import sync_playwright
 from streamlit.testing.v1 import AppTest
 
-from core import load_model
+from tests.support import browser as browsers
+from tests.support import pages
+from tests.support.models import loaded
 from viz import classroom, i18n, state
 from viz.figures.classroom import QR_BORDER, make_guesses_figure, make_join_qr
 from viz.tokens import label_of
@@ -254,10 +255,7 @@ def test_the_chart_shows_each_options_share_of_the_guesses_and_after_the_reveal_
 
 
 def open_page(page: str, query: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in {"model": MODEL, "text": TEXT, **query}.items():
-        at.query_params[key] = value
-    return at.switch_page(page).run()
+    return pages.open_page(page, query={"model": MODEL, "text": TEXT, **query}, check=False)
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -311,7 +309,7 @@ def test_attention_question_hides_the_answer_gathers_two_guesses_and_reveals(dat
     assert "animal" in question.options and "tired" not in question.options  # it sees only what came before
     # The model's answer is the key the chosen head's row weighs most (the page's own weights).
     query = question.options.index("it")  # the keys are the tokens up to and including the query
-    row = np.asarray(load_model(MODEL).trace(TEXT).layers[layer].self_attn.head_probs(head)[query], dtype=float)
+    row = np.asarray(loaded(MODEL).trace(TEXT).layers[layer].self_attn.head_probs(head)[query], dtype=float)
     assert len(question.options) == query + 1
     assert question.shares == pytest.approx(tuple(row[: query + 1]), abs=2e-3)
     assert question.answer == int(np.argmax(question.shares))
@@ -355,7 +353,7 @@ def test_next_token_question_hides_the_distribution_until_it_is_revealed(databas
     assert len(charts(teacher)) == 1 and not teacher.header, "the distribution and the rest wait for the reveal"
     question = classroom.store_for(database).question(code)
     assert len(question.options) == 6 and list(question.options) == sorted(question.options)
-    lm = load_model(MODEL)
+    lm = loaded(MODEL)
     best = int(np.argmax(np.asarray(lm.trace(text).last_logits, dtype=np.float64)))
     assert question.options[question.answer] == label_of(lm.tokenizer, best)
     assert question.shares[question.answer] == pytest.approx(max(question.shares))
@@ -497,6 +495,7 @@ def student_sends(tab, option: str) -> None:
     tab.wait_for_function(f"() => document.querySelector('{STAGE}').innerText.includes('“{option}”')")
 
 
+@pytest.mark.browser
 def test_a_class_in_browsers_the_students_pages_follow_the_teachers_reveal(class_server):
     """A teacher at a projector and two students (a phone, a laptop): the students guess, the teacher
     reveals, and each student's page shows the model's answer and the class's chart without a click; then

@@ -10,9 +10,9 @@ import io
 import numpy as np
 import pytest
 
-from core import load_model
 from core.lessons import compare, export
 from core.lessons.logit_lens import lens_grid
+from tests.support.models import loaded
 
 TIRED = "The animal didn't cross the street because it was too tired"
 NARROW = "The animal didn't cross the street because it was too narrow"
@@ -20,7 +20,7 @@ NARROW = "The animal didn't cross the street because it was too narrow"
 
 @pytest.fixture(scope="module")
 def lm():
-    return load_model("smollm2-135m")
+    return loaded("smollm2-135m")
 
 
 # ---------------------------------------------------------------- alignment

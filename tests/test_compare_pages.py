@@ -4,14 +4,14 @@ texts, the sidebar switch; and the download buttons of the views."""
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.support import pages
+from tests.support.pages import APP
 from viz import i18n, presets, state
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = {"attention": "viz/pages/attention.py", "next_token": "viz/pages/next_token.py",
          "logit_lens": "viz/pages/logit_lens.py"}
 HEADINGS = {"attention": "Compare: the same head in text 2", "next_token": "Compare: the next token after text 2",
@@ -21,10 +21,7 @@ XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
 def open_page(page: str, query: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.switch_page(PAGES[page]).run()
+    return pages.open_page(PAGES[page], query=query, check=False)
 
 
 def headings(at: AppTest) -> list[str]:

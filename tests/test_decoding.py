@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import InputError, load_model
+from core import InputError
 from core.lessons.decoding import (
     MAX_STEPS,
     end_id,
@@ -17,18 +17,14 @@ from core.lessons.decoding import (
     teacher_forced,
     unknown_target_words,
 )
+from tests.support.models import loaded
 
 SENTENCES = ("我是一名学生", "我有一只猫", "明天我在学校看书", "他每天吃两个苹果")
 
 
 @pytest.fixture(scope="module")
 def lm():
-    return load_model("tiny-translator")
-
-
-@pytest.fixture(scope="module")
-def classic():
-    return load_model("classic")
+    return loaded("tiny-translator")
 
 
 @pytest.mark.parametrize("text", SENTENCES)

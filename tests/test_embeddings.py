@@ -5,20 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import InputError, load_model
+from core import InputError
 from core.lessons import embeddings as emb
+from tests.support.models import loaded
 
 BANK = ("Go to the bank to get some money.", "Go to the bank to get some water.", "We sat on the river bank.")
 
 
 @pytest.fixture(scope="module")
 def minilm():
-    return load_model("minilm-l6")
+    return loaded("minilm-l6")
 
 
 @pytest.fixture(scope="module")
 def smollm():
-    return load_model("smollm2-135m")
+    return loaded("smollm2-135m")
 
 
 def test_cosine_matrix_is_numpy_s():
@@ -56,8 +57,10 @@ def test_pca_is_the_svd_of_the_centred_points_up_to_sign(unit):
 def test_pca_of_too_few_points_fills_the_missing_axes_with_zeros():
     projection = emb.pca(np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]), 3)
     assert projection.coords.shape == (2, 3)
-    np.testing.assert_allclose(projection.coords[:, 1:], 0.0)
-    np.testing.assert_allclose(projection.explained, [1.0, 0.0, 0.0])
+    # Zero up to rounding: the second axis comes out of the SVD as ~1e-17 (its share ~1e-35) on some BLAS
+    # builds; a wrong fill is of the points' own scale (about 1).
+    np.testing.assert_allclose(projection.coords[:, 1:], 0.0, atol=1e-12)
+    np.testing.assert_allclose(projection.explained, [1.0, 0.0, 0.0], atol=1e-12)
     single = emb.pca(np.ones((1, 4)), 2)
     np.testing.assert_allclose(single.coords, 0.0)
     np.testing.assert_allclose(single.explained, 0.0)

@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.lessons import embeddings as emb
+from tests.support import pages
 from viz import i18n, state
 from viz.loading import get_model, get_trace
 from viz.presets import for_page
@@ -23,15 +24,7 @@ BANK = next(p for p in for_page("embeddings") if p.focus == "bank")
 
 
 def open_page(text: str, model: str = "smollm2-135m", **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[state.TEXT] = text
-    at.session_state[state.MODEL] = model
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return pages.open_page(PAGE, session={state.TEXT: text, state.MODEL: model}, query=params, home_first=True)
 
 
 def click_preset(at: AppTest, label: str) -> AppTest:

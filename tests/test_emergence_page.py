@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.lessons import life
-from tests.test_positional_encoding_page import APP
+from tests.support import pages
 from viz import i18n, state
 from viz.views import emergence as views
 
@@ -19,12 +19,7 @@ PAGE = "viz/pages/emergence.py"
 
 
 def open_page(**params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return pages.open_page(PAGE, query=params)
 
 
 def grid(at: AppTest) -> np.ndarray:

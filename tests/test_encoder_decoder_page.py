@@ -4,37 +4,22 @@ decoding, teacher forcing against free running, the untrained model, unknown wor
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.lessons import decoding
+from tests.support.pages import APP, open_page, raw_html_bodies
 from viz import i18n, presets, state
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "viz/pages/encoder_decoder.py"
 HOSTILE = '<img src=x onerror=alert(1)><script>alert("x")</script>'
 
 
 def _open(model: str | None = "tiny-translator", text: str | None = None, **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    if model is not None:
-        at.session_state[state.MODEL] = model
-    if text is not None:
-        at.session_state[state.TEXT] = text
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _raw_html(at: AppTest) -> list[str]:
-    from tests.test_app import raw_html_bodies
-
-    return raw_html_bodies(at)
+    chosen = {key: value for key, value in ((state.MODEL, model), (state.TEXT, text)) if value is not None}
+    return open_page(PAGE, session=chosen, query=params)
 
 
 @pytest.fixture
@@ -147,10 +132,10 @@ def test_hostile_text_shows_as_text():
     assert any("alert" in info.value for info in at.info)  # named among the unknown words
     at = _open(text="我有一只猫", tgt=HOSTILE)
     assert any("onerror" in warning.value for warning in at.warning)  # the target's unknown words
-    for body in _raw_html(at):
+    for body in raw_html_bodies(at):
         assert "<img" not in body and "<script" not in body
     at = _open(model="classic", text=HOSTILE, tgt=HOSTILE)
-    for body in _raw_html(at):
+    for body in raw_html_bodies(at):
         assert "<img" not in body and "<script" not in body
     assert len(at.get("plotly_chart")) == 3
 

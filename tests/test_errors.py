@@ -23,11 +23,12 @@ from core.loaders.minilm import load_minilm
 from core.runtime.language_model import MAX_TEXT_CHARS, LanguageModel
 from core.runtime.registry import MODELS, available_models
 from core.text.tokenizers import bytes_tokenizer
+from tests.support.models import loaded
 
 
 @pytest.fixture(scope="module")
 def classic():
-    return load_model("classic", device="cpu")
+    return loaded("classic", "cpu")
 
 
 @pytest.fixture(scope="module")

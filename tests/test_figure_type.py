@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.test_frame import _builders, builder_arguments  # noqa: F401  (a fixture, used by name)
+from tests.support.figures import figure_builders
 from viz import state
 from viz.figures import attention as attention_figures
 from viz.figures import palette
@@ -50,15 +50,15 @@ def shows_text(trace: dict) -> bool:
     return trace.get("text") is not None or bool(trace.get("texttemplate"))
 
 
-def test_on_a_screen_a_figure_is_shown_as_built(builder_arguments):  # noqa: F811
-    for name, build in _builders():
+def test_on_a_screen_a_figure_is_shown_as_built(builder_arguments):
+    for name, build in figure_builders():
         args, kwargs = builder_arguments[name]
         figure = build(*args, **kwargs)
         assert palette.dressed(figure) is figure, name
 
 
-def test_in_presenter_mode_every_figure_text_is_room_sized_and_dark(builder_arguments, presenting):  # noqa: F811
-    for name, build in _builders():
+def test_in_presenter_mode_every_figure_text_is_room_sized_and_dark(builder_arguments, presenting):
+    for name, build in figure_builders():
         args, kwargs = builder_arguments[name]
         built = build(*args, **kwargs)
         before = json.loads(built.to_json())
@@ -173,8 +173,8 @@ def test_probability_axes_of_tiny_probabilities_read_as_percentages():
         assert figure.layout[axis].tickformat == ".3~p"
 
 
-def test_no_builder_leaves_a_log_axis_to_si_prefixes(builder_arguments):  # noqa: F811
-    for name, build in _builders():
+def test_no_builder_leaves_a_log_axis_to_si_prefixes(builder_arguments):
+    for name, build in figure_builders():
         args, kwargs = builder_arguments[name]
         layout = build(*args, **kwargs).to_dict()["layout"]
         for key, axis in layout.items():

@@ -13,44 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from babel.messages.extract import extract_from_dir
 from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
 
-from core import MODELS, Capability, load_model, model_shape
+from core import MODELS, Capability, model_shape
+from tests.support.figures import figure_builders
+from tests.support.messages import source_messages
+from tests.support.models import loaded
 from viz import catalog, frame, glossary, i18n, state
-from viz.figures import attention as attention_figures
-from viz.figures import attention_math as attention_math_figures
-from viz.figures import attribution as attribution_figures
-from viz.figures import block as block_figures
-from viz.figures import bpe as bpe_figures
-from viz.figures import classroom as classroom_figures
-from viz.figures import compare as compare_figures
-from viz.figures import distribution as distribution_figures
-from viz.figures import embeddings as embedding_figures
-from viz.figures import lens as lens_figures
-from viz.figures import life as life_figures
-from viz.figures import masks as mask_figures
-from viz.figures import multi_head as multi_head_figures
-from viz.figures import pipeline as pipeline_figures
-from viz.figures import positions as position_figures
-from viz.figures import training as training_figures
 from viz.views import attention_math as attention_math_views
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 PLACEHOLDER = re.compile(r"\{[^{}]*\}")
-
-
-def source_messages() -> dict[str, str]:
-    """Every msgid in the source (what `make messages` extracts), with where it was found."""
-    found = {}
-    for folder in ("core", "viz"):
-        for filename, _lineno, message, _comments, _context in extract_from_dir(
-            ROOT / folder, method_map=[("**.py", "python")], keywords={"_": None, "N_": None}
-        ):
-            found[message] = f"{folder}/{filename}"
-    return found
 
 
 def test_every_message_in_the_source_has_a_chinese_translation_with_the_same_fields():
@@ -166,81 +141,8 @@ def test_page_scripts_stay_thin():
         assert len(page.path.read_text(encoding="utf-8").splitlines()) <= 150, page.script
 
 
-def _builders():
-    for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
-                   embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures,
-                   block_figures, lens_figures, life_figures, training_figures,
-                   compare_figures, classroom_figures):
-        for name, function in inspect.getmembers(module, inspect.isfunction):
-            if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
-                yield name, function
-
-
-@pytest.fixture(scope="module")
-def builder_arguments():
-    rng = np.random.default_rng(0)
-    weights = rng.random((4, 4)).astype(np.float32)
-    mask = np.tril(np.ones((4, 4), dtype=bool))
-    thumbs = rng.random((3, 4, 4)).astype(np.float32)
-    layout = attention_figures.mosaic_layout(thumbs, 3)
-    labels = ["a", "b", "c", "d"]
-    return {
-        "make_attention_heatmap_figure": ((weights, mask, labels, labels), {}),
-        "make_attention_image_figure": ((weights, mask, labels, labels), {"title": "t"}),
-        "make_attention_lines_figure": ((weights, mask, labels, labels), {"query": 1}),
-        "make_attention_row_figure": ((weights[2], mask[2], labels), {}),
-        "make_attention_mosaic_figure": ((thumbs, layout), {"tile_names": ["x", "y", "z"], "row_labels": ["r"],
-                                                            "col_labels": ["1", "2", "3"], "current": 1}),
-        "make_distribution_figure": ((labels, np.full(4, 0.25), rng.normal(size=4)),
-                                     {"kept": np.array([True, True, False, True])}),
-        "make_token_loss_figure": ((labels, rng.random(4)), {}),
-        "make_pipeline_figure": ((model_shape("classic")[0],), {}),
-        "make_position_table_figure": ((rng.normal(size=(6, 4)),), {}),
-        "make_sinusoid_waves_figure": ((rng.normal(size=(6, 4)), [0, 3], np.arange(1.0, 5.0)), {}),
-        "make_position_similarity_figure": ((weights,), {"measure": "cosine"}),
-        "make_offset_curves_figure": ((np.arange(4), weights[:2], ["p = 0", "p = 1"]),
-                                      {"points": np.array([[1.0, 0.5]]), "point_labels": ["a"]}),
-        "make_rope_rotation_figure": ((rng.normal(size=(2, 5, 2)), ["pair 0", "pair 3"]),
-                                      {"key_paths": rng.normal(size=(2, 5, 2))}),
-        "make_mask_figure": ((mask, labels, labels), {"padding_keys": np.array([False, False, False, True])}),
-        "make_masking_ways_figure": ((weights, weights, mask, weights[:, 0], labels, labels), {}),
-        "make_embedding_heatmap_figure": ((weights, labels), {}),
-        "make_similarity_figure": ((np.corrcoef(weights), labels), {}),
-        "make_projection_figure": ((weights[:, :3], labels), {"groups": ["x", "x", "y", "y"],
-                                                              "highlight": [True, False, False, False],
-                                                              "explained": [0.5, 0.3, 0.1]}),
-        "make_layer_cosine_figure": ((weights[:2], ["p", "q"]), {"layer": 1}),
-        "make_merge_curve_figure": ((np.array([9, 7, 5]), np.array([90, 60, 50])), {"step": 1}),
-        "make_step_matrix_figure": ((np.where(mask, weights, -np.inf), labels, labels), {"highlight_row": 2}),
-        "make_value_mix_figure": ((weights[2], weights, labels), {"allowed": mask[2]}),
-        "make_scaling_figure": ((np.array([100.0, 80, 20, 12]), weights[0], weights[:2], [4, 16]),
-                                {"claim": np.array([0.4, 0.2, 0.2, 0.1])}),
-        "make_head_sharing_figure": ((9, 3, 64), {"off": [1, 4]}),
-        "make_ablation_distribution_figure": ((labels, weights[0], weights[1]), {}),
-        "make_ablation_attention_figure": ((weights, weights[::-1].copy(), labels), {}),
-        "make_attribution_figure": ((labels, weights[3], np.array([0.1, -0.5, np.nan, np.nan]), 2), {}),
-        "make_residual_norm_figure": ((weights, labels), {}),
-        "make_sublayer_figure": ((weights[0, :3], weights[1, :3], weights[2]), {"cross": weights[3, :3]}),
-        "make_norm_histogram_figure": ((weights[0], ["a", "b"], weights[1:3]), {}),
-        "make_activation_figure": ((weights[0], np.array([1, 3])), {"pre": weights[1]}),
-        "make_sparsity_figure": ((["x", "y"], weights[0, :2], weights[1, :2]), {}),
-        "make_lens_grid_figure": ((np.array([labels] * 4, dtype=object), weights, labels, np.array([0, 1, 3, 2])),
-                                  {"chosen": 2}),
-        "make_candidate_lines_figure": ((weights, labels), {}),
-        "make_logit_attribution_figure": ((weights, weights[0], weights[1]), {}),
-        "make_life_figure": ((rng.random((3, 5, 6)) < 0.5,), {"first_generation": 4, "frame_ms": 100}),
-        "make_loss_figure": ((np.arange(1, 5), weights[0], weights[1], 10), {"marks": np.array([2, 4])}),
-        "make_attention_difference_figure": ((np.where(mask, weights - weights.T, np.nan), labels, labels),
-                                             {"highlight_row": 2}),
-        "make_row_shift_figure": ((labels, weights[0], weights[1]), {"subtitle": "s"}),
-        "make_distribution_shift_figure": ((labels, weights[0], weights[1]), {}),
-        "make_lens_pair_figure": ((weights[0], weights[1], labels, labels), {}),
-        "make_guesses_figure": ((labels, np.array([3, 0, 1, 2])), {"answer": 2, "shares": weights[0]}),
-    }
-
-
 def test_every_figure_builder_leaves_its_inputs_untouched_and_speaks_both_languages(builder_arguments):
-    builders = dict(_builders())
+    builders = dict(figure_builders())
     assert set(builders) == set(builder_arguments), "a new builder needs arguments here"
     for name, build in builders.items():
         args, kwargs = builder_arguments[name]
@@ -377,7 +279,7 @@ def test_a_failing_page_says_so_in_the_viewers_language_and_logs_the_traceback(m
 
 
 def test_the_overview_counts_parameters_from_the_core():
-    lm = load_model("classic")
+    lm = loaded("classic")
     assert lm.parameters.total == lm.info.n_params
 
 

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import MODELS, Capability
+from tests.support import pages
 from viz import state
 from viz.presets import for_page
 
@@ -20,10 +21,7 @@ GEMMA = "gemma3-270m"
 
 
 def open_page(page: str, model: str = "smollm2-135m", text: str = "Hello") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.session_state["model"] = model
-    at.session_state["text"] = text
-    return at.switch_page(page).run()
+    return pages.open_page(page, session={"model": model, "text": text}, check=False)
 
 
 def test_a_chinese_preset_picks_the_model_that_reads_chinese():

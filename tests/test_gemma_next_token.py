@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gemma_support import gemma_package, gguf_path
 
-import core
 from core.runtime.generation import softmax
+from tests.support.gemma import gemma_package, gguf_path
+from tests.support.models import loaded
+
+pytestmark = pytest.mark.parity
 
 gemma_package()
 
@@ -85,7 +87,7 @@ PROMPTS = ENGLISH + CHINESE
 
 @pytest.fixture(scope="module")
 def ours():
-    return core.load_model("gemma3-270m", device="cpu", dtype="float32")
+    return loaded("gemma3-270m", "cpu")
 
 
 @pytest.fixture(scope="module")

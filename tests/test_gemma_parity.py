@@ -18,12 +18,14 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 import numpy as np
 import pytest
 import torch
-from gemma_support import gemma_package, gguf_path
+
+from tests.support.gemma import gemma_package, gguf_path
+from tests.support.models import loaded
+
+pytestmark = pytest.mark.parity
 
 gemma_package()
 pytest.importorskip("transformers")
-
-import core  # noqa: E402
 
 PROMPTS = [
     "The capital of France is",
@@ -36,7 +38,7 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def ours():
-    return core.load_model("gemma3-270m", device="cpu", dtype="float32")
+    return loaded("gemma3-270m", "cpu")
 
 
 @pytest.fixture(scope="module")

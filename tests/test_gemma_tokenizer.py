@@ -5,10 +5,10 @@ from __future__ import annotations
 import ctypes
 
 import pytest
-from gemma_support import gemma_package, gguf_path
 
 from core.loaders.gguf_gemma import gemma_gguf, gemma_tokenizer, packaged_gguf
 from core.text.tokenizers import BYTE, CONTROL
+from tests.support.gemma import gemma_package, gguf_path
 
 gemma_package()
 
@@ -91,6 +91,7 @@ def test_the_articles_chinese_example(ours):
     assert ours.kind == "SentencePiece BPE" and ours.byte_level and ours.pieces == "sentencepiece"
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("text", PLAIN + SPECIAL)
 def test_ids_match_llama_cpp(ours, llama, text):
     assert ours.encode(text).ids == reference_ids(llama, text)
@@ -137,6 +138,7 @@ def pieces(llama, ids) -> list[bytes]:
     return out
 
 
+@pytest.mark.parity
 def test_every_token_bytes_match_llama_cpp(ours, llama):
     """Each of the 262,144 vocabulary entries stands for the same bytes in both tokenizers."""
     assert ours.vocab_size == llama.n_vocab() == 262_144
@@ -145,6 +147,7 @@ def test_every_token_bytes_match_llama_cpp(ours, llama):
     assert not mismatches, [(i, ours.token_bytes(i), theirs[i]) for i in mismatches[:5]]
 
 
+@pytest.mark.parity
 def test_every_piece_tokenizes_as_llama_cpp_does(gguf, ours, llama):
     """Every vocabulary entry's own text, run through both tokenizers (BOS included).
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core import InputError, load_model
+from core import InputError
 from core.record.losses import next_token_losses
 from core.runtime.generation import (
     Sampling,
@@ -18,6 +18,7 @@ from core.runtime.generation import (
     top_k_mask,
     top_p_mask,
 )
+from tests.support.models import loaded
 
 
 def _entropy_bits(probs) -> float:
@@ -27,11 +28,6 @@ def _entropy_bits(probs) -> float:
 
 def _logits(v: int = 50, seed: int = 0, scale: float = 3.0) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal(v) * scale).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def classic():
-    return load_model("classic")
 
 
 @pytest.mark.parametrize("temperature", [0.1, 0.5, 1.0, 2.0, 7.5])
@@ -176,7 +172,7 @@ def test_cross_entropy_refuses_mismatched_shapes():
 
 
 def test_generate_step_appends_the_argmax_of_the_models_logits(classic):
-    decoder = load_model("smollm2-135m")
+    decoder = loaded("smollm2-135m")
     ids = decoder.encode("The capital of France is")[0].ids
     step = decoder.generate_step(ids, Sampling(greedy=True), step_rng(0, len(ids)))
     full = decoder.trace(ids, capture=False, logits="all").logits[-1]

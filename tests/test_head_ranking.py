@@ -7,7 +7,7 @@ import pytest
 
 from core.lessons.head_ranking import parking_keys, rank_heads, worth_a_look
 from core.record.trace import AttentionRecord, sampled_queries
-from tests.gemma_support import gemma_package
+from tests.support.gemma import gemma_package
 
 
 def uniform(heads: int, t: int) -> np.ndarray:

@@ -27,15 +27,18 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from core import MODELS, Capability, ScopeError, load_model
+from core import MODELS, Capability, ScopeError
 from core.lessons import attribution, embeddings, life, logit_lens
 from core.lessons import mask_experiments as masking
 from core.text import bpe_training
-from tests.test_frame import _builders
+from tests.support.figures import figure_builders
+from tests.support.models import loaded
 from viz import catalog, figures, i18n, state, tokens
 from viz.figures import attention as attention_figures
 from viz.figures import palette
 from viz.views import attention as attention_view
+
+pytestmark = pytest.mark.hypothesis
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 MAX = state.MAX_TEXT_CHARS
@@ -64,7 +67,7 @@ TEXTS = st.lists(
 
 @pytest.fixture(scope="module")
 def models():
-    return {name: load_model(name) for name in TRACED if MODELS[name].available()}
+    return {name: loaded(name) for name in TRACED if MODELS[name].available()}
 
 
 def test_the_traced_models_are_installed(models):
@@ -393,7 +396,7 @@ def every_builder() -> dict[str, Any]:
 def test_every_figure_builder_is_driven_by_text():
     """A new builder, or a new figure module, fails here until it gets arguments read from a text (and the
     table of tests/test_frame.py scans it)."""
-    assert set(DRIVE) == set(every_builder()) == {name for name, _build in _builders()}
+    assert set(DRIVE) == set(every_builder()) == {name for name, _build in figure_builders()}
 
 
 def every_figure_of(lm, text: str, translate, present: bool = False, scale: str = "linear") -> None:

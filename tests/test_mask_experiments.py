@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import InputError, load_model
+from core import InputError
 from core.lessons.mask_experiments import group_masks, mask_shape, pad_id, padding_check, two_ways
 from core.numeric import softmax
+from tests.support.models import loaded
 from viz.figures.masks import make_mask_figure, make_masking_ways_figure
 
 ENCODER, DECODER, CLASSIC = "minilm-l6", "smollm2-135m", "classic"
@@ -19,12 +20,12 @@ ENCODER, DECODER, CLASSIC = "minilm-l6", "smollm2-135m", "classic"
 
 @pytest.fixture(scope="module")
 def encoder():
-    return load_model(ENCODER)
+    return loaded(ENCODER)
 
 
 @pytest.fixture(scope="module")
 def decoder():
-    return load_model(DECODER)
+    return loaded(DECODER)
 
 
 def causal(t: int) -> np.ndarray:
@@ -162,6 +163,6 @@ def test_a_decoder_padded_on_the_right_needs_no_padding_mask(decoder):
 
 
 def test_the_experiments_refuse_an_encoder_decoder_with_a_message():
-    classic = load_model(CLASSIC)
+    classic = loaded(CLASSIC)
     with pytest.raises(InputError):
         padding_check(classic, TEXTS)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import load_model
 from core.lessons.mask_experiments import padding_check, two_ways
-from tests.test_app import HOSTILE, raw_html_bodies
-from tests.test_positional_encoding_page import APP, _array, chart, table
+from tests.support import pages
+from tests.support.models import loaded
+from tests.support.pages import HOSTILE, chart, plotly_array, raw_html_bodies, table
 from viz import i18n, state
 from viz.loading import get_trace
 from viz.presets import for_page
@@ -19,14 +19,7 @@ PAGE = "viz/pages/masks.py"
 
 
 def open_page(text: str = "I am a student", model: str = "smollm2-135m", **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.session_state[state.MODEL] = model
-    at.session_state[state.TEXT] = text
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return pages.open_page(PAGE, session={state.MODEL: model, state.TEXT: text}, query=params)
 
 
 @pytest.mark.parametrize("language", list(i18n.LANGUAGES))
@@ -51,10 +44,10 @@ def test_the_two_ways_are_drawn_from_the_chosen_heads_recorded_scores():
     ways = two_ways(record.scores[1], record.mask)
     data = chart(at, "masked two ways")["data"]
     heatmaps = [d for d in data if d["type"] == "heatmap"]
-    np.testing.assert_allclose(_array(heatmaps[0]["z"]), ways.wrong, atol=1e-6)
-    np.testing.assert_allclose(_array(heatmaps[1]["z"]), ways.right, atol=1e-6)
+    np.testing.assert_allclose(plotly_array(heatmaps[0]["z"]), ways.wrong, atol=1e-6)
+    np.testing.assert_allclose(plotly_array(heatmaps[1]["z"]), ways.right, atol=1e-6)
     bars = next(d for d in data if d["type"] == "bar")
-    np.testing.assert_allclose(_array(bars["x"]), ways.leaked, rtol=1e-6)
+    np.testing.assert_allclose(plotly_array(bars["x"]), ways.leaked, rtol=1e-6)
     metrics = {metric.label: metric.value for metric in at.metric}
     assert metrics["Leaked weight, all rows"] == f"{ways.total_leaked:.3f}"
     assert metrics["Right way, on masked keys"] == "0.0"
@@ -65,15 +58,15 @@ def test_the_padding_table_is_the_cores_proof():
     assert at.session_state[state.PAD] == "Hello there"
     rows = {row["model"]: row for row in table(at)[-1]}
     for name in ("smollm2-135m", "minilm-l6"):
-        lm = load_model(name)
+        lm = loaded(name)
         check = padding_check(lm, ("The animal didn't cross the street because it was too tired", "Hello there"))
         row = rows[lm.info.title]
         assert row["max |difference|, padding masked"] == f"{check.max_masked:.2g}"
         assert row["max |difference|, padding not masked"] == f"{check.max_unmasked:.2g}"
         assert check.max_masked < 1e-3
-    assert float(rows[load_model("minilm-l6").info.title]["max |difference|, padding not masked"]) > 0.01
+    assert float(rows[loaded("minilm-l6").info.title]["max |difference|, padding not masked"]) > 0.01
     padding = chart(at, "shorter sentence's mask")["data"][0]
-    assert (_array(padding["z"]) == 1).any()  # orange padding cells
+    assert (plotly_array(padding["z"]) == 1).any()  # orange padding cells
 
 
 def test_an_empty_second_sentence_takes_the_first_half_of_the_text():

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-import core
+from tests.support.models import loaded
+
+pytestmark = pytest.mark.parity
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -38,7 +40,7 @@ def model_dir():
 
 @pytest.fixture(scope="module")
 def ours():
-    return core.load_model("minilm-l6", device="cpu", dtype="float32")
+    return loaded("minilm-l6", "cpu")
 
 
 @pytest.fixture(scope="module")

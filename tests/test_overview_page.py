@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import load_model
 from core.engine.parameters import parameter_breakdown
+from tests.support.models import loaded
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 MODELS = ("classic", "minilm-l6", "smollm2-135m")
@@ -17,7 +17,7 @@ MODELS = ("classic", "minilm-l6", "smollm2-135m")
 
 @pytest.fixture(scope="module")
 def models():
-    return {name: load_model(name) for name in MODELS}
+    return {name: loaded(name) for name in MODELS}
 
 
 @pytest.fixture(scope="module")

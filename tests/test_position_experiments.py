@@ -13,7 +13,7 @@ import torch
 from safetensors.numpy import load_file
 from torch.func import functional_call
 
-from core import MODELS, InputError, ModelConfig, load_model
+from core import MODELS, InputError, ModelConfig
 from core.engine.model import Transformer
 from core.engine.positional import Rotary, rope_angles
 from core.lessons.position_experiments import (
@@ -34,6 +34,7 @@ from core.lessons.position_experiments import (
     unrotate,
     wavelengths,
 )
+from tests.support.models import loaded
 from viz.figures.positions import (
     make_offset_curves_figure,
     make_position_similarity_figure,
@@ -47,12 +48,12 @@ ENCODER, DECODER = "minilm-l6", "smollm2-135m"
 
 @pytest.fixture(scope="module")
 def encoder():
-    return load_model(ENCODER)
+    return loaded(ENCODER)
 
 
 @pytest.fixture(scope="module")
 def decoder():
-    return load_model(DECODER)
+    return loaded(DECODER)
 
 
 def formula(n: int, d: int) -> np.ndarray:

@@ -123,6 +123,7 @@ def _transformers_apply_rotary_pos_emb(q, k, cos, sin):
     return apply_rotary_pos_emb(q, k, cos, sin)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("reference", [_hf_rotate_half_formula, _transformers_apply_rotary_pos_emb],
                          ids=["transcribed", "transformers"])
 def test_rope_matches_hugging_face_rotate_half(reference):

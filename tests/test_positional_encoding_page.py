@@ -3,61 +3,31 @@ controls, the figures against independent computations, and hostile text."""
 
 from __future__ import annotations
 
-import base64
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import load_model
 from core.lessons.position_experiments import compare_orders, reorder
-from tests.test_app import HOSTILE, raw_html_bodies
+from tests.support import pages
+from tests.support.models import loaded
+from tests.support.pages import HOSTILE, chart, plotly_array, raw_html_bodies
 from viz import i18n, state
 from viz.loading import get_trace
 from viz.presets import for_page
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "viz/pages/positional_encoding.py"
 
 
 def open_page(text: str = "dog bites man", model: str = "smollm2-135m", **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.session_state[state.MODEL] = model
-    at.session_state[state.TEXT] = text
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _array(value) -> np.ndarray:
-    if isinstance(value, dict):  # Plotly's typed array: {"dtype", "bdata", "shape"}
-        shape = [int(n) for n in value["shape"].split(",")] if "shape" in value else -1
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).reshape(shape)
-    return np.asarray(value, dtype=np.float64)
-
-
-def chart(at: AppTest, title_part: str) -> dict:
-    for element in at.get("plotly_chart"):
-        spec = json.loads(element.proto.spec)
-        title = spec["layout"].get("title", {})
-        if title_part in (title.get("text", "") if isinstance(title, dict) else str(title)):
-            return spec
-    raise AssertionError(f"no chart titled …{title_part}…")
+    return pages.open_page(PAGE, session={state.MODEL: model, state.TEXT: text}, query=params)
 
 
 def formula(n: int, d: int) -> np.ndarray:
     pos, j = np.arange(n)[:, None], np.arange(d)[None, :]
     angle = pos / 10000 ** (2 * (j // 2) / d)
     return np.where(j % 2 == 0, np.sin(angle), np.cos(angle))
-
-
-def table(at: AppTest) -> list[dict]:
-    return [frame.value.to_dict("records") for frame in at.dataframe]
 
 
 @pytest.mark.parametrize("language", list(i18n.LANGUAGES))
@@ -80,7 +50,7 @@ def test_the_formula_preset_draws_the_papers_table():
     at = open_page()
     labels = [p.label for p in for_page("positional_encoding")]
     at.button(key=f"preset-positional_encoding-{labels.index('PE formula')}").click().run()
-    z = _array(chart(at, "PE(pos, i)")["data"][0]["z"])
+    z = plotly_array(chart(at, "PE(pos, i)")["data"][0]["z"])
     assert z.shape == (128, 512)
     np.testing.assert_allclose(z, formula(128, 512), atol=1e-6)
 
@@ -88,19 +58,19 @@ def test_the_formula_preset_draws_the_papers_table():
 def test_a_link_sets_the_sinusoids_controls_and_the_figures_follow():
     at = open_page(pe_d="64", pe_len="50", pe_dim="9")
     assert (at.session_state[state.PE_D], at.session_state[state.PE_LEN], at.session_state[state.PE_DIM]) == (64, 50, 9)
-    np.testing.assert_allclose(_array(chart(at, "PE(pos, i)")["data"][0]["z"]), formula(50, 64), atol=1e-6)
+    np.testing.assert_allclose(plotly_array(chart(at, "PE(pos, i)")["data"][0]["z"]), formula(50, 64), atol=1e-6)
     waves = chart(at, "waves")["data"]
     expected = formula(50, 64)
     assert len(waves) == 4  # pair 0 (dimensions 0 and 1) and the chosen dimension's pair (8 and 9)
     for wave, dim in zip(waves, (0, 1, 8, 9)):
-        np.testing.assert_allclose(_array(wave["y"]), expected[:, dim], atol=1e-6)
+        np.testing.assert_allclose(plotly_array(wave["y"]), expected[:, dim], atol=1e-6)
         assert f" {dim}" in wave["name"]
-    dots = _array(chart(at, "PE(p) · PE(q)")["data"][0]["z"])
+    dots = plotly_array(chart(at, "PE(p) · PE(q)")["data"][0]["z"])
     np.testing.assert_allclose(dots, expected @ expected.T, atol=1e-4)
     omegas = 1 / 10000 ** (np.arange(0, 64, 2) / 64)
     for curve in chart(at, "every start p")["data"]:
-        k = np.arange(len(_array(curve["y"])))
-        np.testing.assert_allclose(_array(curve["y"]), np.cos(np.outer(k, omegas)).sum(axis=1), atol=1e-4)
+        k = np.arange(len(plotly_array(curve["y"])))
+        np.testing.assert_allclose(plotly_array(curve["y"]), np.cos(np.outer(k, omegas)).sum(axis=1), atol=1e-4)
 
 
 def test_the_dimension_follows_a_smaller_d_model():
@@ -118,7 +88,7 @@ def comparison_table(at: AppTest) -> dict[str, dict[str, str]]:
 def test_the_permutation_table_is_the_cores_comparison():
     at = open_page(text="我爱你")
     columns = comparison_table(at)
-    encoder, decoder = load_model("minilm-l6"), load_model("smollm2-135m")
+    encoder, decoder = loaded("minilm-l6"), loaded("smollm2-135m")
     assert list(columns) == [encoder.info.title, decoder.info.title]
     for lm in (encoder, decoder):
         ids = lm.encode("我爱你")[0].ids
@@ -140,7 +110,7 @@ def test_rope_circles_are_the_recorded_scores():
     t = len(trace.tokens)
     scores = trace.layers[3].self_attn.scores[5, t - 1].astype(np.float64)
     points = next(d for d in chart(at, "as a function of their distance")["data"] if d.get("mode") == "markers")
-    offsets, values = _array(points["x"]), _array(points["y"])
+    offsets, values = plotly_array(points["x"]), plotly_array(points["y"])
     np.testing.assert_allclose(values, scores[(t - 1 - offsets).astype(int)], rtol=1e-6)
     assert sorted(offsets.tolist()) == [0, 1, t - 1]
 

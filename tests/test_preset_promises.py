@@ -13,10 +13,10 @@ import re
 
 import numpy as np
 import pytest
-from gemma_support import gemma_package
 
-from core import load_model
 from core.lessons.head_ranking import rank_query_rows
+from tests.support.gemma import gemma_package
+from tests.support.models import loaded
 from viz import i18n, presets
 from viz.presets import ATTENDS, GEMMA, NEXT, SMOLLM2, TRANSLATES, Expect, Preset
 from viz.views.attention import attention_sources
@@ -32,7 +32,7 @@ def _id(case) -> str:
 
 @functools.cache
 def model(name: str):
-    return load_model(name)
+    return loaded(name)
 
 
 def page_trace(lm, text: str):

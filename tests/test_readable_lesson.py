@@ -11,7 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.lessons.attention_steps import STAGES
-from tests.test_next_token_page import _array
+from tests.support import pages
+from tests.support.pages import plotly_array
 from viz import catalog, i18n, loading, state
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -19,12 +20,7 @@ LANGUAGES = list(i18n.LANGUAGES)
 
 
 def open_page(page: str, query: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for key, value in {state.MODEL: "smollm2-135m", **query}.items():
-        at.query_params[key] = value
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return pages.open_page(page, query={state.MODEL: "smollm2-135m", **query})
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -80,7 +76,7 @@ def test_the_temperature_chart_keeps_its_axis_while_the_bars_flatten(language):
         spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
                     if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith(title))
         bars = next(t for t in spec["data"] if t["name"] == "probability")
-        seen.append((tuple(spec["layout"]["xaxis"]["range"]), float(_array(bars["x"])[0])))
+        seen.append((tuple(spec["layout"]["xaxis"]["range"]), float(plotly_array(bars["x"])[0])))
     assert len({axis for axis, _ in seen}) == 1, seen  # from T = 1 up, the axis stays where T = 1 put it
     tallest = [top for _, top in seen]
     assert tallest == sorted(tallest, reverse=True) and tallest[-1] < tallest[0] / 2, tallest

@@ -2,14 +2,15 @@
 
 import pytest
 
-from core import MODELS, ModelUnavailableError, UnknownModelError, load_model
+from core import MODELS, ModelUnavailableError, UnknownModelError
 from core.runtime import registry
+from tests.support.models import loaded
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_model_shape_matches_the_loaded_model(name):
     config, n_params = registry.model_shape(name)
-    lm = load_model(name)
+    lm = loaded(name)
     assert config == lm.config
     assert n_params == lm.info.n_params == sum(p.numel() for p in lm.module.parameters())
 

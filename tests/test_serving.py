@@ -16,8 +16,11 @@ import subprocess
 import time
 
 import pytest
-from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PAGE_DEADLINE_MS, REPO, _healthy, wait_until_settled
 from playwright.sync_api import sync_playwright
+
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PAGE_DEADLINE_MS, REPO, _healthy, wait_until_settled
+
+pytestmark = pytest.mark.serving
 
 SCRIPT = REPO / "deploy" / "replicas.sh"
 SITE = REPO / "deploy" / "nginx" / "transformerscope.conf"

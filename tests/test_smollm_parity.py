@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-import core
-from tests.conftest import DEVICES
+from tests.support.models import DEVICES, loaded
+
+pytestmark = pytest.mark.parity
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -39,7 +40,7 @@ def gguf_folder() -> Path:
 
 @pytest.fixture(scope="module", params=DEVICES)
 def ours(request):
-    return core.load_model("smollm2-135m", device=request.param, dtype="float32")
+    return loaded("smollm2-135m", request.param)
 
 
 @pytest.fixture(scope="module")

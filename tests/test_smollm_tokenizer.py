@@ -84,6 +84,7 @@ def reference_ids(llama, text: str) -> list[int]:
     return llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("text", PLAIN + SPECIAL)
 def test_ids_match_llama_cpp(ours, llama, text):
     assert ours.encode(text).ids == reference_ids(llama, text)
@@ -135,6 +136,7 @@ def piece(llama, token_id: int) -> bytes:
     return buffer.raw[:n]
 
 
+@pytest.mark.parity
 def test_every_token_bytes_match_llama_cpp(ours, llama):
     """Each vocabulary entry stands for the same bytes in both tokenizers (control tokens: their text)."""
     assert ours.vocab_size == llama.n_vocab()
@@ -142,6 +144,7 @@ def test_every_token_bytes_match_llama_cpp(ours, llama):
     assert not mismatches, [(i, ours.token_bytes(i), piece(llama, i)) for i in mismatches[:5]]
 
 
+@pytest.mark.parity
 def test_no_bos_added_as_llama_cpp_would_feed_the_model(ours, llama):
     """The GGUF says add_bos_token = false: llama.cpp's default tokenisation (add_bos=True) adds nothing either."""
     text = PLAIN[0]

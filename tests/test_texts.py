@@ -11,15 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gemma_support import gemma_package
 
-from core import load_model, model_shape
+from core import model_shape
 from core.lessons.attention_steps import SEED_ROW
 from core.lessons.attribution import MAX_REMOVED, TOKEN_BUDGET
 from core.lessons.head_ranking import rank_query_rows
 from core.loaders.translator import KIND as TRANSLATOR_KIND
 from core.numeric import softmax
-from tests.test_frame import source_messages
+from tests.support.gemma import gemma_package
+from tests.support.messages import source_messages
+from tests.support.models import loaded
 from viz import glossary, i18n
 from viz.sources import SOURCES
 
@@ -175,7 +176,7 @@ def test_where_the_norm_sits_is_what_the_models_do():
     # The notice's claim, measured: a pre-norm stream grows, a post-norm stream keeps its size.
     for name, text in (("smollm2-135m", "The highest mountain in the world is"), ("minilm-l6", TIRED),
                        ("tiny-translator", "我 是 一名 学生")):
-        norms = np.linalg.norm(np.asarray(load_model(name).trace(text).hidden_states, dtype=np.float64)[:, -1], axis=-1)
+        norms = np.linalg.norm(np.asarray(loaded(name).trace(text).hidden_states, dtype=np.float64)[:, -1], axis=-1)
         if name == "smollm2-135m":
             assert norms[-1] > 10 * norms[1]
         else:
@@ -217,7 +218,7 @@ def test_the_attribution_text_states_how_many_tokens_removal_measures():
 
 
 def test_the_encoder_decoder_text_says_what_the_classic_model_shares_with_the_translator():
-    classic, translator = load_model("classic"), load_model("tiny-translator")
+    classic, translator = loaded("classic"), loaded("tiny-translator")
     for field in ("d_model", "n_layers", "n_heads", "d_ff"):
         assert getattr(classic.config, field) == getattr(translator.config, field), field
     ids = classic.tokenizer.encode("我是一名学生").ids
@@ -231,12 +232,12 @@ def test_the_encoder_decoder_text_says_what_the_classic_model_shares_with_the_tr
 
 
 def test_the_tokenization_text_names_what_each_tokenizer_is():
-    minilm = load_model("minilm-l6").tokenizer
+    minilm = loaded("minilm-l6").tokenizer
     assert minilm.kind == "wordpiece" and minilm.encode("Hello").tokens[1] == "hello"  # the normaliser lower-cases
     text = explanation("tokenization", "en")
     assert "SentencePiece** is a toolkit" in text and "normaliser" in text
     gemma_package()
-    gemma = load_model("gemma3-270m").tokenizer
+    gemma = loaded("gemma3-270m").tokenizer
     assert gemma.kind == "SentencePiece BPE"
     rare = "\U000F0000"  # a private-use character no vocabulary spells: byte fallback, one token per byte
     assert [gemma.token_bytes(i) for i in gemma.encode(rare).ids[1:]] == [bytes([b]) for b in rare.encode()]
@@ -251,7 +252,7 @@ def test_every_tokenizer_kind_has_a_name_in_both_languages():
 
 
 def _it_rows(name: str, text: str) -> tuple[np.ndarray, list[str]]:
-    lm = load_model(name)
+    lm = loaded(name)
     trace = lm.trace(text)
     labels = [lm.tokenizer.token_text(i).strip() for i in trace.token_ids]
     query = labels.index("it")

@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.text import bpe_training as bpe
+from tests.support import pages
 from viz import i18n, state
 from viz.presets import for_page
 from viz.views.tokenization import tokenizer_models
@@ -49,14 +50,7 @@ class Chips(HTMLParser):
 
 
 def open_page(text: str = "AI+编程 扬帆起航", **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[state.TEXT] = text
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return pages.open_page(PAGE, session={state.TEXT: text}, query=params, home_first=True)
 
 
 def chip_blocks(at: AppTest) -> list[list[str]]:

@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
-from core import load_model
 from core.runtime.registry import MODELS
 from core.text.tokenizers import TextTokenizer, bytes_tokenizer, wordpiece_from_file
+from tests.support.models import loaded
 from viz import i18n
 from viz.figures.text import token_axis_title
 from viz.tokens import (
@@ -210,7 +210,7 @@ def test_a_piece_of_a_character_names_the_character_and_its_bytes():
 
 @pytest.mark.parametrize("text", ["今天太冷了,能穿多少穿多少", "🤗👩‍👩‍👧 emoji", "AI+编程 扬帆起航", "naïve café\n\tend"])
 def test_byte_level_labels_never_show_a_replacement_character(text):
-    smollm = load_model("smollm2-135m").tokenizer
+    smollm = loaded("smollm2-135m").tokenizer
     ids = smollm.encode(text).ids
     labels = labels_for(smollm, ids)
     assert len(labels) == len(ids) and all(label and "\ufffd" not in label for label in labels)

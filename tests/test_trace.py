@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from core import load_model
 from core.engine.config import ModelConfig
 from core.engine.model import Transformer
 from core.engine.positional import sinusoidal_table
 from core.runtime.language_model import LanguageModel
 from core.text.tokenizers import bytes_tokenizer
+from tests.support.models import loaded
 
 TOKENIZER = bytes_tokenizer()
 V = TOKENIZER.vocab_size
@@ -42,7 +42,7 @@ def random_lm(config: ModelConfig, seed: int = 0) -> LanguageModel:
 
 @pytest.fixture(scope="module")
 def classic():
-    return load_model("classic", device="cpu")
+    return loaded("classic", "cpu")
 
 
 @pytest.fixture(scope="module")

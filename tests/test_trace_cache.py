@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from core import load_model
+from tests.support.models import loaded
 from viz.trace_cache import TraceCache
 
 
 @pytest.fixture(scope="module")
 def lm():
-    return load_model("classic")
+    return loaded("classic")
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,17 @@ another page while the first session's job trains."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.text import bpe_training
 from core.training import live_training as live
 from core.training.jobs import RUNNING, SESSION_ENDED, STOPPED
+from tests.support import pages
+from tests.support.pages import APP
 from viz import i18n, loading, presets, state
 from viz.views import training as views
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE, OTHER_PAGE = "viz/pages/training.py", "viz/pages/emergence.py"
 WAIT = 120  # a safety net for joining a thread, never a measure
 TINY = {state.TR_STEPS: "20", state.TR_D: "16", state.TR_BATCH: "8"}
@@ -36,10 +35,7 @@ def no_job_left():
 
 
 def open_page(query: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.switch_page(PAGE).run()
+    return pages.open_page(PAGE, query=query, check=False)
 
 
 def job_of(at: AppTest):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import Capability, InputError, ModelConfig, load_model, spec_of
+from core import Capability, InputError, ModelConfig, spec_of
 from core.engine.model import Transformer
 from core.loaders.translator import DATA_DIR, TOKENIZER_FILE, load_tokenizer, metrics
 from core.runtime.language_model import LanguageModel
@@ -16,6 +16,7 @@ from core.text.translation_task import HELD_OUT_TRIPLES, Sentence, pairs, senten
 from core.training.train_translator import EVALUATION_SEED, TOKENIZER_CORPUS, evaluation_pairs
 from core.training.trainer import Progress, copy_task, evaluate, greedy_decode, train
 from core.training.translator_task import encode_pairs, train_tokenizer, translation_task
+from tests.support.models import loaded
 
 EXAMPLES = [
     # the three
@@ -142,7 +143,7 @@ def test_the_reverse_task_reverses():
 
 @pytest.fixture(scope="module")
 def lm():
-    return load_model("tiny-translator", device="cpu")
+    return loaded("tiny-translator", "cpu")
 
 
 def test_the_registry_entry():

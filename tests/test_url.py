@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.support.pages import open_page
 from viz import state
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -78,10 +79,7 @@ HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999
 
 
 def open_link(page: str, query: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.switch_page(page).run()  # the link opens this page directly
+    return open_page(page, query=query, check=False)  # the link opens this page directly
 
 
 def test_every_url_parameter_has_a_round_trip_here():

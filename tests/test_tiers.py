@@ -1,0 +1,54 @@
+"""The tests' own house rules: test files share helpers through tests/support/ and conftest.py, never by importing
+one another; the slow tiers that `make check` leaves out are the markers pytest.ini declares, and conftest.py
+keeps each of them together on pytest-xdist workers."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import re
+from pathlib import Path
+
+from tests.support.tiers import BROWSER_TIERS, MODULE_TIERS
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+NOT_TIERS = {"xdist_group"}  # declared for --strict-markers, not a tier
+
+
+def imported_modules(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def declared_markers() -> set[str]:
+    ini = configparser.ConfigParser()
+    ini.read(ROOT / "pytest.ini")
+    return {line.split(":", 1)[0].strip() for line in ini["pytest"]["markers"].strip().splitlines()}
+
+
+def test_no_test_file_imports_another_or_the_conftest():
+    test_modules = {p.stem for p in TESTS.glob("test_*.py")} | {"conftest"}
+    wrong = {str(path.relative_to(TESTS)): sorted(name for name in imported_modules(path)
+                                                  if name.removeprefix("tests.") in test_modules)
+             for path in TESTS.rglob("*.py")}
+    assert not {path: names for path, names in wrong.items() if names}, "share it through tests/support/ or conftest.py"
+
+
+def test_make_check_leaves_out_exactly_the_declared_tiers():
+    tiers = declared_markers() - NOT_TIERS
+    makefile = (ROOT / "Makefile").read_text()
+    left_out = re.search(r"^SLOW_TIERS := (.+)$", makefile, re.M).group(1).split(" or ")
+    assert set(left_out) == tiers
+    assert re.search(r'^check:.*\blint\b[\s\S]*?-m "not \(\$\(SLOW_TIERS\)\)"', makefile, re.M)
+    assert re.search(r"^test:.*\blint\b\n\t[^\n]*\$\(PYTEST\)\n", makefile, re.M), "make test runs every tier"
+
+
+def test_every_tier_is_kept_together_on_one_worker():
+    assert set(BROWSER_TIERS) | set(MODULE_TIERS) == declared_markers() - NOT_TIERS
+    assert not set(BROWSER_TIERS) & set(MODULE_TIERS)
