@@ -37,8 +37,9 @@ def _ticks(fig: go.Figure, xs: list[str], ys: list[str], row: int | None = None,
 
 
 def make_mask_figure(allowed, query_labels: Sequence[str], key_labels: Sequence[str], *, title: str = "",
-                     padding_keys=None, _: Translate = identity) -> go.Figure:
+                     rule: str = "", padding_keys=None, _: Translate = identity) -> go.Figure:
     """Queries on y, keys on x: blue cells (0 is added) may be looked at, grey ones (−∞ is added) may not.
+    `rule`, the mask's rule in words, is the title's second line (one line is cut on a projector).
     `padding_keys` (S,) marks padding columns, drawn in orange where masked."""
     allowed = np.asarray(allowed, dtype=bool)
     if allowed.ndim != 2:
@@ -69,8 +70,9 @@ def make_mask_figure(allowed, query_labels: Sequence[str], key_labels: Sequence[
         note += " · " + _("every {step}th token labelled; hover shows each").format(step=step)
     fig.update_xaxes(title_text=token_axis_title(_("key (looked at)"), xs, _), automargin=True)
     fig.update_yaxes(title_text=token_axis_title(_("query (looking)"), ys, _), automargin=True)
-    fig.update_layout(title=dict(text=plotly_text(title), subtitle=dict(text=note)), plot_bgcolor="white",
-                      height=int(np.clip(200 + 20 * t, 320, 760)), margin=dict(l=10, r=10, t=80, b=10))
+    heading = plotly_text(title) + (f"<br>{plotly_text(rule)}" if rule else "")
+    fig.update_layout(title=dict(text=heading, subtitle=dict(text=note)), plot_bgcolor="white",
+                      height=int(np.clip(200 + 20 * t, 320, 760)), margin=dict(l=10, r=10, t=110 if rule else 80, b=10))
     return fig
 
 

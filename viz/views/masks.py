@@ -64,10 +64,10 @@ def model_masks_section(name: str, text: str) -> None:
         for group in groups:
             sliding |= group.shape.kind == "sliding"
             layers = layer_ranges(group.layers)
-            title = _("{attention}, layers {layers}: {shape}").format(
-                attention=_(ATTENTION_NAMES[kind]), layers=layers, shape=_shape_name(group.shape))
-            export.chart(make_mask_figure(group.mask, _labels(name, queries), _labels(name, keys), title=title, _=_),
-                            key=f"mask-{kind}-{group.layers[0]}", config=CHART)
+            title = _("{attention}, layers {layers}").format(attention=_(ATTENTION_NAMES[kind]), layers=layers)
+            export.chart(make_mask_figure(group.mask, _labels(name, queries), _labels(name, keys), title=title,
+                                          rule=_shape_name(group.shape), _=_),
+                         key=f"mask-{kind}-{group.layers[0]}", config=CHART)
     if not sliding:
         st.caption(_("No layer of this model uses a sliding window. Models that do (Mistral, Gemma) let each token "
                      "see only the last few thousand tokens in some layers; such a layer's mask shows here as a band."))
