@@ -130,7 +130,8 @@ def compare_norms(lm, trace, layer: int, token: int, where: str = "attn") -> Nor
     config = lm.config
     norm = lm.weights.attn_norm(layer) if where == "attn" else lm.weights.mlp_norm(layer)
     x = norm_input(trace, config.norm_placement == "pre", layer, where)[token]
-    (gain, bias), eps, kind = _gain_and_bias(norm), norm.eps, norm.kind
+    gain, bias = _gain_and_bias(norm)
+    kind, eps = norm.kind, norm.eps
     own, other = (layer_norm(x, eps), rms_norm(x, eps)) if kind == "layernorm" else (rms_norm(x, eps), layer_norm(x, eps))
     out = own * gain + (0.0 if bias is None else bias)
     return NormComparison(kind, "rmsnorm" if kind == "layernorm" else "layernorm", eps, x, own, other, gain, bias, out)
