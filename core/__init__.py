@@ -8,7 +8,8 @@
 Rooms, each importing only the rooms below it (the contract in pyproject.toml, checked by `lint-imports`):
 
     lessons | training    what the pages compute | training and its jobs (neither imports the other)
-    runtime               LanguageModel (a model with its tokenizer: trace, generate, translate), replay, registry
+    runtime               LanguageModel (a model with its tokenizer: trace, generate, translate), replay, the
+                          weights by name (lm.weights.W_O(layer)), registry
     loaders               weights on disk (or a seed) into a Transformer and its tokenizer
     engine | text         the Transformer's torch modules | tokenizers, chat templates, corpora
     record                the typed record of a forward pass

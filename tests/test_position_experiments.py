@@ -34,6 +34,8 @@ from core.lessons.position_experiments import (
     unrotate,
     wavelengths,
 )
+from core.runtime.language_model import LanguageModel
+from core.text.tokenizers import bytes_tokenizer
 from tests.support.models import loaded
 from viz.figures.positions import (
     make_offset_curves_figure,
@@ -219,16 +221,14 @@ def test_without_positions_a_small_model_is_its_twin_built_without_them(kind):
     state = {name: value for name, value in model.state_dict().items() if "positions" not in name}
     twin.load_state_dict(state, strict=True)
 
-    class Wrapped:  # what run_stack reads of a LanguageModel
-        def __init__(self, module):
-            self.module, self.config, self.device, self.name = module, module.config, torch.device("cpu"), kind
+    lm = LanguageModel(kind, kind, model, bytes_tokenizer(), "random", torch.device("cpu"))
 
     ids = [[3, 1, 4, 1, 5, 9, 2, 6]]
     with torch.inference_mode():
         expected = twin(torch.tensor(ids), logits_for="none").hidden.numpy()
         with_positions = model(torch.tensor(ids), logits_for="none").hidden.numpy()
-    np.testing.assert_allclose(run_stack(Wrapped(model), ids, positions=False), expected, atol=1e-6)
-    np.testing.assert_allclose(run_stack(Wrapped(model), ids, positions=True), with_positions, atol=1e-6)
+    np.testing.assert_allclose(run_stack(lm, ids, positions=False), expected, atol=1e-6)
+    np.testing.assert_allclose(run_stack(lm, ids, positions=True), with_positions, atol=1e-6)
     assert np.abs(expected - with_positions).max() > 1e-3
 
 

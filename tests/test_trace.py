@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +12,18 @@ import torch
 from core.engine.config import ModelConfig
 from core.engine.model import Transformer
 from core.engine.positional import sinusoidal_table
+from core.errors import Message
+from core.record.trace import (
+    AttentionRecord,
+    FeedForwardRecord,
+    HeadReplay,
+    LayerRecord,
+    PositionRecord,
+    StackRecord,
+    Trace,
+    TraceReplay,
+    shape_of,
+)
 from core.runtime.language_model import LanguageModel
 from core.text.tokenizers import bytes_tokenizer
 from tests.support.models import loaded
@@ -120,7 +135,8 @@ def _resolve(tr, name: str):
 
 
 def _documented_shapes(config: ModelConfig, t: int, s: int) -> dict[str, tuple]:
-    """Shapes from the comments in core/record/trace.py, per value name (for the main stack; encoder. for its own)."""
+    """Shapes as core/record/trace.py annotates them, written out by hand, per value name (for the main stack;
+    encoder. for its own)."""
     nh, nkv, hs, d, f = config.n_heads, config.kv_heads, config.head_dim, config.d_model, config.d_ff
 
     def stack(prefix: str, t: int, cross_s: int | None, n_layers: int):
@@ -191,6 +207,73 @@ def test_shapes_and_dtypes_are_as_documented(tiny, kind):
     tr32 = _trace(lm, dtype=np.float32)
     assert tr32.dtype == "float32" and tr32.layers[0].self_attn.probs.dtype == np.float32
     assert tr32.stack.embed_out.dtype == np.float32
+
+
+RECORDS = (AttentionRecord, FeedForwardRecord, LayerRecord, PositionRecord, StackRecord, Trace)
+
+
+def _every_type(hint):
+    yield hint
+    for arg in typing.get_args(hint):
+        yield from _every_type(arg)
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda record: record.__name__)
+def test_every_field_of_the_schema_is_typed_and_none_is_any(record):
+    hints = typing.get_type_hints(record, include_extras=True)
+    for field in dataclasses.fields(record):
+        types = list(_every_type(hints[field.name]))
+        assert not any(t is typing.Any or t is object for t in types), field.name
+
+
+def _parent(tr, name: str):
+    """(the record holding the value called `name`, its field)."""
+    path, _, field = name.rpartition(".")
+    if not path:
+        return (tr if name == "logits" else tr.stack), field
+    return (tr.encoder if path == "encoder" else _resolve(tr, path)), field
+
+
+def _sizes(config: ModelConfig, tr, name: str) -> dict[str, int]:
+    """What each dimension a `Shape` names stands for, at the value called `name`."""
+    stack = tr.encoder if name.startswith("encoder.") else tr.stack
+    t = len(stack.tokens)
+    return {"T": t, "S": len(tr.encoder.tokens) if ".cross_attn." in name else t, "nh": config.n_heads,
+            "nkv": config.kv_heads, "hs": config.head_dim, "hs/2": config.head_dim // 2, "d": config.d_model,
+            "f": config.d_ff, "vocab": config.vocab_size, "L+1": len(stack.layers) + 1}
+
+
+@pytest.mark.parametrize("kind", list(CONFIGS))
+def test_every_array_has_the_shape_and_dtype_its_annotation_names(tiny, kind):
+    lm = tiny[kind]
+    tr = _trace(lm)
+    arrays = 0
+    for name in tr.names():
+        record, field = _parent(tr, name)
+        shape, value = shape_of(type(record), field), getattr(record, field)
+        if shape is None:
+            assert name.endswith(("tokens", "token_ids", "offsets")) and isinstance(value, list), name
+            continue
+        sizes = _sizes(lm.config, tr, name)
+        shapes = [tuple(sizes[dim] for dim in dims.split()) for dims in shape.dims.split("|")]
+        assert value.shape in shapes, name
+        assert value.dtype == np.dtype(shape.dtype or tr.dtype), name
+        arrays += 1
+    assert arrays == len(tr.names()) - (6 if kind == "encoder-decoder" else 3)
+
+
+def test_the_replay_handles_are_what_the_record_asks_of_them(tiny):
+    tr = _trace(tiny["encoder-decoder"])
+    assert isinstance(tr.replay, TraceReplay)
+    records = list(_attention_records(tr))
+    assert len(records) == 3 and all(isinstance(record.replay, HeadReplay) for record in records)
+    assert _trace(tiny["decoder"], capture=False).replay is None
+
+
+def test_notes_are_messages_for_the_reader(tiny):
+    tr = tiny["decoder"].trace("a text longer than eight tokens", max_tokens=8)
+    assert tr.truncated and tr.notes
+    assert all(isinstance(note, Message) for note in tr.notes)
 
 
 @pytest.mark.parametrize("kind", list(CONFIGS))

@@ -1,10 +1,9 @@
-"""How the weights sit in memory, for speed; never what they are.
+"""How the weights sit in memory, for speed; never what they are (core/runtime/weights.py reads them by name).
 
 Generating a token multiplies every weight matrix by one vector, so it reads all 540 MB of SmolLM2's float32
-weights once per token: speed is memory bandwidth. On the 2-core CPU of the benchmarks MKL reads a weight
-stored column by column (the transposed layout, same shape and values) at 22-27 GB/s and one stored row by
-row, PyTorch's usual layout, at 15-16 GB/s; and it reads one large matrix faster than three small ones.
-Products of many rows (a whole text) run as fast either way.
+weights once per token: speed is memory bandwidth. MKL streams a weight stored column by column (the transposed
+layout, same shape and values) faster than one stored row by row, PyTorch's usual layout, and one large matrix
+faster than three small ones. Products of many rows (a whole text) run as fast either way.
 """
 
 from __future__ import annotations

@@ -53,16 +53,19 @@ class Embedding(nn.Module):
         self.token_types = _embedding(config.type_vocab_size, config.d_model) if config.type_vocab_size else None
         self.norm = make_norm(config) if config.embedding_norm else None
 
-    def forward(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None, start: int = 0) -> EmbeddingOutput:
-        """ids (B, T) at positions start … start + T - 1 (start > 0: after tokens read before, in a KVCache)."""
+    def forward(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None, start: int = 0,
+                positions: bool = True) -> EmbeddingOutput:
+        """ids (B, T) at positions start … start + T - 1 (start > 0: after tokens read before, in a KVCache).
+        positions=False leaves the positional information out: no vector added, no rotation to pass on."""
         config, t = self.config, ids.size(1)
+        kind = config.positional if positions else "none"
         position_ids = torch.arange(start, start + t, device=ids.device)
         embeddings = self.tokens(ids)  # (B, T, d)
         if config.scale_embeddings:
             # The scale in the weights' dtype, as Gemma computes it (in bfloat16, sqrt(640) is 25.25).
             embeddings = embeddings * embeddings.new_tensor(math.sqrt(config.d_model))
         x, rotary, local_rotary, position_values, local_values = embeddings, None, None, None, None
-        if config.positional == "rope":
+        if kind == "rope":
             angles = rope_angles(position_ids, config.head_dim, config.rope_base)  # (T, hs/2)
             rotary = Rotary(angles, embeddings.dtype)
             position_values = angles[None]
@@ -71,7 +74,7 @@ class Embedding(nn.Module):
                 local_angles = rope_angles(position_ids, config.head_dim, local_base)  # (T, hs/2)
                 local_rotary = Rotary(local_angles, embeddings.dtype)
                 local_values = local_angles[None]
-        elif config.positional != "none":
+        elif kind != "none":
             if self.positions is None:
                 # (T, d), cheaper to compute than to keep
                 table = sinusoidal_table(start + t, config.d_model)[start:].to(ids.device)
@@ -86,8 +89,8 @@ class Embedding(nn.Module):
             x = x + token_types
         if self.norm is not None:
             x = self.norm(x)
-        positions = PositionRecord(config.positional, position_values, local_values)
-        return EmbeddingOutput(x, embeddings, positions, token_types, rotary, local_rotary)
+        record = PositionRecord(kind, position_values, local_values)
+        return EmbeddingOutput(x, embeddings, record, token_types, rotary, local_rotary)
 
 
 @dataclass(frozen=True)
@@ -155,12 +158,14 @@ class Stack(nn.Module):
         cache: DecoderCache | None = None,
         head_ablation: Mapping[int, HeadAblation] | None = None,
         also_allowed: torch.Tensor | None = None,
+        positions: bool = True,
     ) -> tuple[torch.Tensor, StackRecord | StackCheckpoints | None]:
         """ids (B, T); key_is_real (B, S) False at padding. Returns (B, T, d) and, with `capture`, the record of
         everything computed, or with `checkpoints`, what a trace keeps to compute any of it again.
         With a `cache`, ids continue the positions it holds, and their keys and values join it.
-        Interventions (core/lessons/ablation.py): `head_ablation` {layer: heads switched off before W_O};
-        `also_allowed` (B, 1, T, S) bool, and-ed into every layer's self-attention mask."""
+        Interventions (core/lessons/): `head_ablation` {layer: heads switched off before W_O}; `also_allowed`
+        (B, 1, T, S) bool, and-ed into every layer's self-attention mask; `positions=False`, no positional
+        information (Embedding.forward)."""
         start = 0 if cache is None else cache.length
         t = ids.size(1)
         masks = {kind: rule.allowed(t, start + t, ids.device) for kind, rule in self.mask_rules(key_is_real).items()}
@@ -168,7 +173,7 @@ class Stack(nn.Module):
             masks = {kind: also_allowed if m is None else m & also_allowed for kind, m in masks.items()}
         ablations = head_ablation or {}
         memory_allowed = None if memory_is_real is None else padding_allowed(memory_is_real)
-        embedded = self.embed(ids, token_type_ids, start)
+        embedded = self.embed(ids, token_type_ids, start, positions)
         x = embedded.x
         hidden, records, streams = [x], [], []
         for i, (block, kind) in enumerate(zip(self.layers, self.kinds)):
@@ -270,11 +275,12 @@ class Transformer(nn.Module):
         cache: DecoderCache | None = None,
         head_ablation: Mapping[int, HeadAblation] | None = None,
         also_allowed: torch.Tensor | None = None,
+        positions: bool = True,
     ) -> TransformerOutput:
         """ids (B, T) for the main stack; source_ids (B, S) for the encoder of an encoder-decoder.
         capture: record every value (torch tensors, batch first); checkpoints: keep what a trace needs to
         compute any value again (core/runtime/replay.py); cache: a decoder's keys and values of earlier positions;
-        head_ablation and also_allowed: interventions on the main stack's self-attention (Stack.forward)."""
+        head_ablation, also_allowed and positions: interventions on the main stack (Stack.forward)."""
         memory, encoder_record = None, None
         if self.encoder is not None:
             if source_ids is None:
@@ -283,7 +289,7 @@ class Transformer(nn.Module):
                 source_ids, source_is_real, capture=capture, checkpoints=checkpoints
             )  # (B, S, d)
         hidden, record = self.stack(ids, key_is_real, token_type_ids, memory, source_is_real, capture, checkpoints,
-                                    cache, head_ablation, also_allowed)
+                                    cache, head_ablation, also_allowed, positions)
         logits = None
         if self.lm_head is not None and logits_for != "none":
             # The vocabulary projection is the largest matrix product for short texts: skip rows nobody reads.

@@ -21,7 +21,7 @@ import torch
 from core.engine.attention import ABLATION_MODES, HeadAblation
 from core.errors import N_, InputError
 from core.record.trace import Trace
-from core.runtime.replay import CACHE_BYTES, AttentionReplay, Replay, StackReplay
+from core.runtime.replay import CACHE_BYTES, Replay
 
 __all__ = ["ABLATION_MODES", "AblatedRun", "HeadAblation", "ablation_of", "run_ablated"]
 
@@ -41,23 +41,17 @@ class AblatedRun:
     last_hidden: np.ndarray  # (d,) float32 the main stack's output at the last token, after its final norm
     replay: Replay
 
-    def _attention(self, layer: int) -> AttentionReplay:
-        stack = StackReplay(self.replay, "stack")
-        if not 0 <= layer < len(stack.module.layers):
-            raise IndexError(f"layer {layer} is outside the model")
-        return AttentionReplay(stack, layer, cross=False)
-
     def query_rows(self, layer: int, query: int) -> np.ndarray:
         """(nh, S) float32: where `query` looks in every head of `layer`, as the ablated model computed it."""
-        return self._attention(layer).query_rows(query)
+        return self.replay.attention(layer).query_rows(query)
 
     def nbytes(self) -> int:
         return self.replay.nbytes() + self.last_hidden.nbytes + (0 if self.last_logits is None else
                                                                   self.last_logits.nbytes)
 
 
-def _check(module, ablation: Mapping[int, HeadAblation]) -> None:
-    layers, heads = len(module.stack.layers), module.config.n_heads
+def _check(config, ablation: Mapping[int, HeadAblation]) -> None:
+    layers, heads = config.n_layers, config.n_heads
     for layer, switched in ablation.items():
         if not 0 <= layer < layers:
             raise InputError(N_("There is no layer {layer} in this model (0 to {last})."), layer=layer, last=layers - 1)
@@ -71,22 +65,18 @@ def run_ablated(lm, trace: Trace, ablation: Mapping[int, HeadAblation],
                 cache_bytes: int = CACHE_BYTES // 8) -> AblatedRun:
     """`lm`'s main stack run on the trace's own tokens (and source, for an encoder-decoder) with `ablation`:
     one forward pass. With no ablation it is the plain run."""
-    module = lm.module
-    _check(module, ablation)
-    ids = torch.tensor([trace.token_ids], device=lm.device)
-    source = None if trace.encoder is None else torch.tensor([trace.encoder.token_ids], device=lm.device)
-    out = module(ids, source_ids=source, checkpoints=True, logits_for="last", head_ablation=dict(ablation))
+    _check(lm.config, ablation)
+    source = None if trace.encoder is None else [trace.encoder.token_ids]
+    out = lm.run([trace.token_ids], source_ids=source, checkpoints=True, logits_for="last",
+                 head_ablation=dict(ablation))
     logits = None if out.logits is None else out.logits[0, -1].float().cpu().numpy()
-    replay = Replay(module, {"stack": out.stack, "encoder": out.encoder}, np.dtype(trace.dtype), cache_bytes)
+    replay = lm.replay(out, trace.dtype, cache_bytes)
     return AblatedRun(dict(ablation), logits, out.hidden[0, -1].float().cpu().numpy(), replay)
 
 
-
 def head_contributions(lm, trace: Trace, layer: int, query: int) -> np.ndarray:
-    """(nh, d) float32: what each head adds to the attention output at `query`, z_h W_O,hᵀ (W_O's columns of
-    head h). Their sum plus W_O's bias is the trace's attention output there."""
-    attn = lm.module.stack.layers[layer].self_attn
+    """(nh, d) float32: what each head adds to the attention output at `query`, z_h W_O[h]. Their sum plus W_O's
+    bias is the trace's attention output there."""
     z = np.asarray(trace.layers[layer].self_attn.z[:, query], dtype=np.float32)  # (nh, hs)
-    w_o = attn.o_proj.weight.detach().float().cpu().numpy()  # (d, nh * hs)
-    nh, hs = z.shape
-    return np.einsum("hk,dhk->hd", z, w_o.reshape(-1, nh, hs))
+    w_o = lm.weights.W_O(layer).float().cpu().numpy()  # (nh, hs, d)
+    return np.einsum("hk,hkd->hd", z, w_o)

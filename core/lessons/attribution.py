@@ -103,13 +103,13 @@ def token_removal(lm, token_ids: Sequence[int], position: int, max_removed: int 
                   budget: int = TOKEN_BUDGET) -> TokenRemoval:
     """The change in the log-probability of the token predicted after `position` when each earlier token is
     made invisible to every other position (see the module's docstring). Decoder-only models."""
-    module = lm.module
-    if module.lm_head is None or module.encoder is not None or not module.config.is_causal:
+    config = lm.config
+    if not config.lm_head or config.architecture == "encoder-decoder" or not config.is_causal:
         raise InputError(N_("Token removal needs a decoder-only model that predicts next tokens."))
     if not 0 < position < len(token_ids):
         raise InputError(N_("The position must have at least one token before it."))
     ids = torch.tensor([list(token_ids[: position + 1])], device=lm.device)  # later tokens cannot matter
-    base = torch.log_softmax(module(ids, logits_for="last").logits[0, -1].float(), dim=-1)
+    base = torch.log_softmax(lm.run(ids, logits_for="last").logits[0, -1].float(), dim=-1)
     target = int(base.argmax())
     removed = removable(position, max_removed, budget)
     rows = max(1, BATCH_POSITIONS // (position + 1))
@@ -117,7 +117,7 @@ def token_removal(lm, token_ids: Sequence[int], position: int, max_removed: int 
     for start in range(0, len(removed), rows):
         part = removed[start : start + rows]
         allowed = _removal_masks(position + 1, part, lm.device)
-        logits = module(ids.expand(len(part), -1), logits_for="last", also_allowed=allowed).logits[:, -1].float()
+        logits = lm.run(ids.expand(len(part), -1), logits_for="last", also_allowed=allowed).logits[:, -1].float()
         deltas.append((torch.log_softmax(logits, dim=-1)[:, target] - base[target]).cpu().numpy())
     return TokenRemoval(position, target, float(base[target]), np.array(removed, dtype=int),
                         np.concatenate(deltas).astype(np.float64), position - len(removed))

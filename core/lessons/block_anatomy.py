@@ -1,7 +1,7 @@
 """Inside a block, as numbers: the residual stream's size layer by layer and what each sub-layer added to it,
 one token's vector before and after its norm (LayerNorm beside RMSNorm), and the feed-forward's hidden units.
 
-Everything is read from a trace (core/record/trace.py) and the model's own norm parameters; the results are small
+Everything is read from a trace (core/record/trace.py) and the model's own norms (`lm.weights`); the results are small
 (layers x tokens at most), so a page can cache them per (model, text).
 """
 
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from core.errors import N_
+from core.runtime.weights import Norm
 
 NEAR_ZERO = 0.01  # "near zero": |a| at most this share of the largest |a| of the same token's units
 TOP_UNITS = 12
@@ -103,12 +104,9 @@ class NormComparison:
                                                      ("out", self.out))}
 
 
-def _gain_and_bias(norm) -> tuple[np.ndarray, np.ndarray | None, float]:
-    weight = norm.weight.detach().double().cpu().numpy()
-    if isinstance(norm, torch.nn.LayerNorm):
-        bias = None if norm.bias is None else norm.bias.detach().double().cpu().numpy()
-        return weight, bias, float(norm.eps)
-    return (1.0 + weight if norm.unit_offset else weight), None, float(norm.eps)
+def _gain_and_bias(norm: Norm) -> tuple[np.ndarray, np.ndarray | None]:
+    bias = None if norm.bias is None else norm.bias.double().cpu().numpy()
+    return norm.gain(torch.float64).cpu().numpy(), bias
 
 
 def norm_input(trace, pre_norm: bool, layer: int, where: str) -> np.ndarray:
@@ -130,11 +128,10 @@ def compare_norms(lm, trace, layer: int, token: int, where: str = "attn") -> Nor
     """One token's vector entering a norm of `layer`, normalised by the model's kind and by the other kind,
     with the model's learned gain (and bias) shown apart. `out` is the model's norm of the vector."""
     config = lm.config
-    block = lm.module.stack.layers[layer]
-    norm = block.attn_norm if where == "attn" else block.mlp_norm
+    norm = lm.weights.attn_norm(layer) if where == "attn" else lm.weights.mlp_norm(layer)
     x = norm_input(trace, config.norm_placement == "pre", layer, where)[token]
-    gain, bias, eps = _gain_and_bias(norm)
-    kind = "layernorm" if isinstance(norm, torch.nn.LayerNorm) else "rmsnorm"
+    gain, bias = _gain_and_bias(norm)
+    kind, eps = norm.kind, norm.eps
     own, other = (layer_norm(x, eps), rms_norm(x, eps)) if kind == "layernorm" else (rms_norm(x, eps), layer_norm(x, eps))
     out = own * gain + (0.0 if bias is None else bias)
     return NormComparison(kind, "rmsnorm" if kind == "layernorm" else "layernorm", eps, x, own, other, gain, bias, out)

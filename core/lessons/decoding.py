@@ -80,10 +80,7 @@ def _run(lm: LanguageModel, source: Sequence[int], inputs: Sequence[int], last_o
     """One recorded pass of the decoder over `inputs` with the encoder over `source`: float32 logits (T or 1,
     vocab) and every layer's cross-attention (layers, heads, T, S). The model's own record (capture), not a
     trace: a decoder input of special tokens alone (an untrained model writes them) is an input here too."""
-    device = lm.device
-    out = lm.module(torch.tensor([list(inputs)], device=device),
-                    source_ids=torch.tensor([list(source)], device=device),
-                    capture=True, logits_for="last" if last_only else "all")
+    out = lm.run([list(inputs)], source_ids=[list(source)], capture=True, logits_for="last" if last_only else "all")
     cross = torch.stack([layer.cross_attn.probs[0] for layer in out.stack.layers])
     return out.logits[0].float().cpu().numpy(), cross.float().cpu().numpy()
 

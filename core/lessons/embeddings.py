@@ -28,11 +28,9 @@ def text_stack(trace: Trace) -> StackRecord:
     return trace.encoder if trace.encoder is not None else trace.stack
 
 
-def embedding_table(lm) -> torch.nn.Embedding:
-    """The token embedding table, (vocab, d), of the stack that reads the text."""
-    module = lm.module
-    stack = module.encoder if module.encoder is not None else module.stack
-    return stack.embed.tokens
+def embedding_table(lm) -> torch.Tensor:
+    """The token embedding table, (vocab, d), of the stack that reads the text (W_E)."""
+    return lm.weights.W_E("encoder" if lm.config.architecture == "encoder-decoder" else "stack")
 
 
 def norms(vectors) -> np.ndarray:
@@ -79,30 +77,31 @@ class Neighbour:
     cosine: float
 
 
-# The length of every row, per embedding module (a module compares by identity; a tensor would not).
+# The length of every row of a model's embedding table, per model's weights (compared by identity, which a
+# tensor is not).
 _ROW_LENGTHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _row_lengths(table: torch.nn.Embedding) -> torch.Tensor:
-    lengths = _ROW_LENGTHS.get(table)
+def _row_lengths(lm, table: torch.Tensor) -> torch.Tensor:
+    lengths = _ROW_LENGTHS.get(lm.weights)
     if lengths is None:
         with torch.inference_mode():
-            lengths = table.weight.detach().float().norm(dim=1).clamp_min(1e-12)
-        _ROW_LENGTHS[table] = lengths
+            lengths = table.float().norm(dim=1).clamp_min(1e-12)
+        _ROW_LENGTHS[lm.weights] = lengths
     return lengths
 
 
 def nearest_tokens(lm, token_id: int, k: int = 10) -> list[Neighbour]:
     """The k tokens whose embedding rows point most nearly the same way as `token_id`'s (cosine), itself left out."""
     table = embedding_table(lm)
-    vocab = table.num_embeddings
+    vocab = table.shape[0]
     token_id = int(token_id)
     if not 0 <= token_id < vocab:
         raise InputError(N_("Token id {id} is outside the vocabulary (0 to {last})."), id=token_id, last=vocab - 1)
     k = max(0, min(int(k), vocab - 1))
     with torch.inference_mode():
-        lengths = _row_lengths(table)
-        weights = table.weight.detach().float()  # no copy for a float32 model
+        lengths = _row_lengths(lm, table)
+        weights = table.float()  # no copy for a float32 model
         similarity = (weights @ weights[token_id]) / (lengths * lengths[token_id])
         similarity[token_id] = -torch.inf
         top = torch.topk(similarity, k)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.engine.attention import repeat_kv
 from core.errors import N_, InputError
-from core.runtime.replay import StackReplay
+from core.runtime.replay import Replay
+from core.runtime.weights import Norm, Weights
 
 ROW_BUDGET = 2**24  # logits computed at once: 64 MB of float32
 WINDOW = 48  # positions in one lens grid: a 2,048-token text is read a window at a time
@@ -35,28 +35,30 @@ CANDIDATES = 8  # lines on the one-position chart
 TOP_UNITS = 10
 
 
-def _stack(trace) -> StackReplay:
-    if trace.replay is None or "stack" not in trace.replay.kept:
+def _replay(trace) -> Replay:
+    replay = trace.replay
+    if not isinstance(replay, Replay):
         raise InputError(N_("This trace kept no residual stream to read."))
-    return StackReplay(trace.replay, "stack")
+    return replay
 
 
 def streams(trace) -> list[torch.Tensor]:
     """(1, T, d) the residual stream h_0 … h_L, in the dtype the model computed in."""
-    stack = _stack(trace)
-    n = len(stack.module.layers)
-    return [stack.stream(i, "pre") for i in range(n)] + [stack.stream(n - 1, "post") if n else stack.kept.out]
+    return _replay(trace).residual_stream()
 
 
-def _lens_logits(module, h: torch.Tensor) -> torch.Tensor:
+def _lens_logits(weights: Weights, h: torch.Tensor) -> torch.Tensor:
     """(rows, vocab) float32: what the model's head makes of h (1, rows, d), as the model computes its logits."""
-    norm = module.stack.norm
-    return module.vocab_logits(h if norm is None else norm(h))[0].float()
+    norm = weights.final_norm()
+    return weights.vocab_logits(h if norm is None else norm(h))[0].float()
 
 
-def _check_head(trace) -> None:
-    if trace.replay is None or trace.replay.module.lm_head is None:
+def _head_weights(trace) -> Weights:
+    """The weights of the trace's model, which must predict next tokens."""
+    replay = trace.replay
+    if not isinstance(replay, Replay) or replay.weights.W_U() is None:
         raise InputError(N_("The logit lens needs a model that predicts next tokens."))
+    return replay.weights
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,12 @@ def decided_layers(top1: np.ndarray) -> np.ndarray:
 @torch.inference_mode()
 def lens_grid(trace, start: int = 0, width: int = WINDOW, k: int = TOP_K) -> LensGrid:
     """The lens at every layer for positions start … start + width − 1, top k per cell."""
-    _check_head(trace)
+    weights = _head_weights(trace)
     hs = streams(trace)
-    module, t = trace.replay.module, hs[0].size(1)
+    t = hs[0].size(1)
     start = min(max(int(start), 0), t - 1)
     end = min(t, start + max(int(width), 1))
-    vocab = module.config.vocab_size
+    vocab = weights.config.vocab_size
     rows = max(1, ROW_BUDGET // vocab)
     layers = len(hs)
     top_ids = np.zeros((layers, end - start, k), dtype=np.int64)
@@ -99,7 +101,7 @@ def lens_grid(trace, start: int = 0, width: int = WINDOW, k: int = TOP_K) -> Len
     for layer in reversed(range(layers)):  # the last layer first: its top token is followed down the layers
         for a in range(start, end, rows):
             b = min(a + rows, end)
-            logp = torch.log_softmax(_lens_logits(module, hs[layer][:, a:b]), dim=-1)  # (rows, vocab)
+            logp = torch.log_softmax(_lens_logits(weights, hs[layer][:, a:b]), dim=-1)  # (rows, vocab)
             values, ids = logp.topk(k, dim=-1)
             top_ids[layer, a - start : b - start] = ids.cpu().numpy()
             top_probs[layer, a - start : b - start] = values.exp().cpu().numpy()
@@ -124,9 +126,8 @@ class PositionLens:
 @torch.inference_mode()
 def position_lens(trace, position: int, count: int = CANDIDATES) -> PositionLens:
     """The lens at one position through every layer, for the tokens that lead somewhere along the way."""
-    _check_head(trace)
-    module = trace.replay.module
-    per_layer = [_lens_logits(module, h[:, position : position + 1])[0] for h in streams(trace)]  # (vocab,) each
+    weights = _head_weights(trace)
+    per_layer = [_lens_logits(weights, h[:, position : position + 1])[0] for h in streams(trace)]  # (vocab,) each
     candidates: list[int] = []
     for logits in [per_layer[-1], *per_layer[::-1]]:  # the final prediction first, then each layer's top
         top = int(logits.argmax())
@@ -151,17 +152,15 @@ class _LinearNorm:
     """A norm at one position as a linear map times its scale there: y ↦ s · g ⊙ P(y) (+ b), P removing the mean
     for LayerNorm, the identity for RMSNorm. `pull(w)` is the transposed map: y · pull(w) == (map y) · w."""
 
-    def __init__(self, norm, x: torch.Tensor):
+    def __init__(self, norm: Norm, x: torch.Tensor):
         x = x.float()
-        self.centred = isinstance(norm, torch.nn.LayerNorm)
+        self.centred = norm.kind == "layernorm"
         if self.centred:
             self.scale = torch.rsqrt(x.var(unbiased=False) + norm.eps)
-            self.gain = norm.weight.float()
-            self.bias = None if norm.bias is None else norm.bias.float()
         else:
             self.scale = torch.rsqrt(x.pow(2).mean() + norm.eps)
-            self.gain = norm.weight.float() + 1.0 if norm.unit_offset else norm.weight.float()
-            self.bias = None
+        self.gain = norm.gain(torch.float32)
+        self.bias = None if norm.bias is None else norm.bias.float()
 
     def pull(self, w: torch.Tensor) -> torch.Tensor:
         v = self.gain * w * self.scale
@@ -213,44 +212,44 @@ def can_attribute(config) -> bool:
 def attribute(trace, position: int, token_id: int | None = None, top_units: int = TOP_UNITS) -> Attribution:
     """Each component's direct contribution to the logit of `token_id` (default: the model's top prediction)
     at `position`, with the final norm (and any sandwich norm) held linear at its scale there."""
-    _check_head(trace)
-    stack, module = _stack(trace), trace.replay.module
-    config = module.config
+    weights = _head_weights(trace)
+    replay, config = _replay(trace), weights.config
     if not can_attribute(config):
         raise InputError(N_("Direct attribution needs a pre-norm model, whose residual stream is a sum."))
-    t = position
-    final_h = stack.stream(len(stack.module.layers) - 1, "post")[0, t]  # (d,)
-    final_norm = stack.module.norm
+    t, n_layers = position, config.n_layers
+    final_h = replay.stream(n_layers - 1, "post")[0, t]  # (d,)
+    final_norm = weights.final_norm()
     normed = final_h[None, None] if final_norm is None else final_norm(final_h[None, None])
-    raw = module.lm_head(normed)[0, 0].float()  # (vocab,) the logits before any soft-cap
+    w_u = weights.W_U()  # (d, vocab)
+    raw = (normed @ w_u)[0, 0].float()  # (vocab,) the logits before any soft-cap
     token = int(raw.argmax()) if token_id is None else int(token_id)
-    u = module.lm_head.weight[token].float()
+    u = w_u[:, token].float()
     if final_norm is None:
         w, norm_bias, scale = u, 0.0, 1.0
     else:
         linear = _LinearNorm(final_norm, final_h)
         w, norm_bias, scale = linear.pull(u), linear.constant(u), float(linear.scale)
     logit = float(raw[token])
-    embedding = float(stack.stream(0, "pre")[0, t].float() @ w)
-    n_layers = len(stack.module.layers)
+    embedding = float(replay.stream(0, "pre")[0, t].float() @ w)
     heads = np.zeros((n_layers, config.n_heads), dtype=np.float64)
     attention_bias, feed_forward = np.zeros(n_layers), np.zeros(n_layers)
-    cross = np.zeros(n_layers) if stack.module.layers[0].cross_attn is not None else None
+    cross = np.zeros(n_layers) if config.architecture == "encoder-decoder" else None
     units: list[Unit] = []
-    for i, block in enumerate(stack.module.layers):
-        heads[i], attention_bias[i] = _heads(trace, stack, i, t, w)
+    for i in range(n_layers):
+        heads[i], attention_bias[i] = _heads(replay, i, t, w)
         if cross is not None:
-            cross[i] = float((stack.stream(i, "cross")[0, t] - stack.stream(i, "mid")[0, t]).float() @ w)
-        before = stack.stream(i, "cross" if cross is not None else "mid")[:, t : t + 1]
-        _, _, record, posted = block.feed_forward(before, capture=True)
+            cross[i] = float((replay.stream(i, "cross")[0, t] - replay.stream(i, "mid")[0, t]).float() @ w)
+        _, record, _ = replay.feed_forward(i, slice(t, t + 1))
         wf, constant = w, 0.0
-        if block.mlp_post_norm is not None:
-            post = _LinearNorm(block.mlp_post_norm, record.out[0, 0])
+        post_norm = weights.mlp_post_norm(i)
+        if post_norm is not None:
+            post = _LinearNorm(post_norm, record.out[0, 0])
             wf, constant = post.pull(w), post.constant(w)
-        direction = block.mlp.fc_out.weight.float().T @ wf  # (f,)
+        direction = weights.W_out(i).float() @ wf  # (f,)
         act = record.act[0, 0].float()
         contributions = act * direction
-        bias = 0.0 if block.mlp.fc_out.bias is None else float(block.mlp.fc_out.bias.float() @ wf)
+        b_out = weights.b_out(i)
+        bias = 0.0 if b_out is None else float(b_out.float() @ wf)
         feed_forward[i] = float(contributions.sum()) + bias + constant
         top = contributions.abs().topk(min(top_units, contributions.numel())).indices.tolist()
         units += [Unit(i, j, float(act[j]), float(direction[j]), float(contributions[j])) for j in top]
@@ -259,20 +258,21 @@ def attribute(trace, position: int, token_id: int | None = None, top_units: int 
                        tuple(units[:top_units]))
 
 
-def _heads(trace, stack: StackReplay, layer: int, t: int, w: torch.Tensor) -> tuple[np.ndarray, float]:
-    """Each head's z_h W_O,h · w at position t, and the bias's b_O · w (through a sandwich norm if any)."""
-    block = stack.module.layers[layer]
-    attn = block.self_attn
-    replay = trace.layers[layer].self_attn.replay  # the layer's q, k, v, computed once and kept by the trace
-    _, probs = replay.weights(queries=slice(t, t + 1))  # (1, nh, 1, S)
-    v = repeat_kv(replay.projections()["v"], attn.groups)  # (1, nh, S, hs)
+def _heads(replay: Replay, layer: int, t: int, w: torch.Tensor) -> tuple[np.ndarray, float]:
+    """Each head's z_h W_O[h] · w at position t, and the bias's b_O · w (through a sandwich norm if any)."""
+    weights, attention = replay.weights, replay.attention(layer)  # q, k, v computed once, kept by the trace
+    _, probs = attention.weights(queries=slice(t, t + 1))  # (1, nh, 1, S)
+    v = attention.head_values()  # (1, nh, S, hs)
     z = (probs[0, :, 0, :, None].float() * v[0].float()).sum(dim=1)  # (nh, hs)
-    w_o = attn.o_proj.weight.float()  # (d, nh * hs)
-    constant = 0.0
-    if block.attn_post_norm is not None:
-        out = attn.o_proj(z.reshape(1, -1).to(w_o.dtype))[0]  # (d,) the attention's output at t
-        post = _LinearNorm(block.attn_post_norm, out)
+    w_o = weights.W_O(layer).float()  # (nh, hs, d)
+    n_heads, hs, d = w_o.shape
+    w_o = w_o.reshape(n_heads * hs, d)
+    b_o = weights.b_O(layer)
+    constant, post_norm = 0.0, weights.attn_post_norm(layer)
+    if post_norm is not None:
+        out = (z.reshape(1, -1) @ w_o)[0]  # (d,) the attention's output at t
+        post = _LinearNorm(post_norm, out if b_o is None else out + b_o.float())
         w, constant = post.pull(w), post.constant(w)
-    per_head = (w_o.T @ w).reshape(attn.n_heads, attn.head_dim)  # (nh, hs)
-    bias = 0.0 if attn.o_proj.bias is None else float(attn.o_proj.bias.float() @ w)
+    per_head = (w_o @ w).reshape(n_heads, hs)  # (nh, hs)
+    bias = 0.0 if b_o is None else float(b_o.float() @ w)
     return (z * per_head).sum(dim=1).double().cpu().numpy(), bias + constant

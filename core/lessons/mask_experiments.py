@@ -153,7 +153,7 @@ class PaddingCheck:
 
 
 def _hidden(lm, batch: torch.Tensor, key_is_real: torch.Tensor | None) -> np.ndarray:
-    return lm.module(batch, key_is_real=key_is_real, logits_for="none").hidden.float().cpu().numpy()
+    return lm.run(batch, key_is_real=key_is_real, logits_for="none").hidden.float().cpu().numpy()
 
 
 def padding_check(lm, texts: Sequence[str]) -> PaddingCheck:

@@ -2,9 +2,8 @@
 run with its positional information switched off.
 
 Everything here returns numpy. Nothing mutates a loaded model: pages share one model object between
-sessions (and threads), so a run "without positions" builds the input of the first block itself and
-calls the blocks as they are, instead of swapping the position table inside the shared module (as
-`torch.func.functional_call` would, for the length of the call, under every other thread's feet).
+sessions (and threads), so a run "without positions" is a knob of the forward pass (`positions=False`),
+not a position table swapped inside the shared module under every other thread's feet.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.engine.masks import causal_allowed, padding_allowed
 from core.engine.positional import Rotary, rope_angles, sinusoidal_table
 from core.errors import N_, InputError
 
@@ -80,12 +78,12 @@ def diagonal_spread(matrix) -> np.ndarray:
 def learned_position_table(lm, n_positions: int | None = None) -> np.ndarray | None:
     """The first `n_positions` rows of a model's learned position table (float32 numpy, a copy), or None
     when its positions are not learned."""
-    if lm.config.positional != "learned":
+    weight = lm.weights.W_pos()
+    if weight is None:
         return None
-    weight = lm.module.stack.embed.positions.weight
     n = weight.shape[0] if n_positions is None else min(n_positions, weight.shape[0])
     with torch.inference_mode():
-        return weight[:n].detach().float().cpu().numpy().copy()
+        return weight[:n].float().cpu().numpy().copy()
 
 
 # ---------------------------------------------------------------- RoPE on recorded vectors
@@ -161,22 +159,10 @@ def rope_head(attn_record, head: int, query: int, base: float) -> RopeHead:
 # ---------------------------------------------------------------- a model without positions
 
 
-def _stack_of(lm):
+def _check_one_stack(lm) -> None:
     if lm.config.architecture == "encoder-decoder":
         raise InputError(N_("{model} is an encoder–decoder; this experiment runs an encoder or a decoder"),
                          model=lm.name)
-    return lm.module.stack
-
-
-def _embed_without_positions(embed, ids: torch.Tensor) -> torch.Tensor:
-    """What Embedding.forward gives with no positional vector added (and no rotation to pass on)."""
-    config = embed.config
-    x = embed.tokens(ids)
-    if config.scale_embeddings:
-        x = x * math.sqrt(config.d_model)
-    if embed.token_types is not None:
-        x = x + embed.token_types(torch.zeros_like(ids))
-    return x if embed.norm is None else embed.norm(x)
 
 
 def run_stack(lm, ids: Sequence[Sequence[int]], positions: bool = True, key_is_real=None) -> np.ndarray:
@@ -185,24 +171,11 @@ def run_stack(lm, ids: Sequence[Sequence[int]], positions: bool = True, key_is_r
     With `positions=False` the positional information is left out: no position vector is added (learned,
     sinusoidal) and no rotation is applied (RoPE). The blocks, masks and norms are the model's own; the
     shared module is only read. With `positions=True` this is the model's own forward."""
-    stack = _stack_of(lm)
+    _check_one_stack(lm)
     with torch.inference_mode():
-        batch = torch.as_tensor([list(row) for row in ids], device=lm.device)
-        t = batch.shape[1]
-        allowed = causal_allowed(t, device=batch.device) if stack.causal else None
-        if key_is_real is not None:
-            padding = padding_allowed(torch.as_tensor(np.asarray(key_is_real, dtype=bool), device=batch.device))
-            allowed = padding if allowed is None else allowed & padding
-        if positions:
-            embedded = stack.embed(batch)
-            x, rotary = embedded.x, embedded.rotary
-        else:
-            x, rotary = _embed_without_positions(stack.embed, batch), None
-        for block in stack.layers:
-            x, _ = block(x, allowed, rotary)
-        if stack.norm is not None:
-            x = stack.norm(x)
-        return x.float().cpu().numpy()
+        real = None if key_is_real is None else torch.as_tensor(np.asarray(key_is_real, dtype=bool), device=lm.device)
+        out = lm.run([list(row) for row in ids], key_is_real=real, logits_for="none", positions=positions)
+        return out.hidden.float().cpu().numpy()
 
 
 def _character_groups(tokenizer, ids: Sequence[int]) -> list[list[int]]:
@@ -308,5 +281,5 @@ def compare_orders(lm, ids_a: Sequence[int], ids_b: Sequence[int]) -> OrderCompa
         out = run_stack(lm, [ids_a, ids_b], positions)  # one batch: the two orders have the same length
         differences[positions] = np.abs(out[1] - out[0][permutation]).max(axis=-1)
         scale = max(scale, float(np.abs(out).max()))
-    return OrderComparison(lm.name, lm.config.positional, bool(_stack_of(lm).causal), ids_a, ids_b, permutation,
+    return OrderComparison(lm.name, lm.config.positional, lm.config.is_causal, ids_a, ids_b, permutation,
                            differences[True], differences[False], scale)

@@ -10,8 +10,8 @@ The layout (https://github.com/ggml-org/ggml/blob/master/docs/gguf.md):
 
 A string is a u64 byte length then UTF-8 bytes; an array is a u32 element type, a u64 count, then the elements.
 
-Unlike `gguf.GGUFReader`, which builds a numpy view for every part of every value (seconds for a 49k-token
-vocabulary), metadata is decoded straight into Python values with `struct`. Tensor data are numpy views of a
+Unlike `gguf.GGUFReader`, which builds a numpy view for every part of every value (slow for a vocabulary of
+tens of thousands of tokens), metadata is decoded straight into Python values with `struct`. Tensor data are numpy views of a
 read-only memory map, shaped exactly as `GGUFReader`'s `ReaderTensor.data`, so `gguf.quants.dequantize`
 accepts them unchanged. Nothing in the file is executed or unpickled; every length and offset is checked
 against the file's size, and anything malformed raises `ModelUnavailableError`.
@@ -105,8 +105,8 @@ class GGUFFile:
 
     @classmethod
     def from_parts(cls, parts: Sequence[Path], name: str, sha256: str | None = None) -> GGUFFile:
-        """The GGUF file `name` cut into `parts` (in order), read into memory (about 0.3 s for 253 MB).
-        With `sha256`, the joined bytes must have that digest (0.15 s more), else ModelUnavailableError."""
+        """The GGUF file `name` cut into `parts` (in order), read into memory once, by `readinto` (no copy).
+        With `sha256`, the joined bytes must have that digest, else ModelUnavailableError."""
         try:
             data = np.empty(sum(Path(p).stat().st_size for p in parts), dtype=np.uint8)
             filled = 0

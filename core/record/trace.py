@@ -1,19 +1,19 @@
-"""The record of one forward pass: what a page shows, as plain numpy data.
+"""The record of one forward pass: what a page shows, as typed numpy arrays named hierarchically.
 
-While the model runs, the same dataclasses hold torch tensors with a batch
-dimension (`Transformer(..., capture=True)`). A `Trace`, what `lm.trace(text)`
-returns, holds numpy arrays without the batch dimension, in a compact dtype;
-nothing in `viz/` ever sees torch.
+A `Trace`, what `lm.trace(text)` returns, holds numpy arrays without the batch dimension, in a compact dtype;
+nothing in `viz/` ever sees torch. While the model runs, the same dataclasses hold torch tensors with a batch
+dimension (`Transformer(..., capture=True)`): the field types say both (`Recorded`), and each array field's
+annotation names its dimensions (`Shape`), read by `shape_of`.
 
-A trace keeps O(T·d) numbers, not O(T²): most of its values are `Lazy`, produced
-when first read by running the part of the model that computed them again, on the
-residual stream the trace kept (core/runtime/replay.py). They equal what the forward pass
-computed, bit for bit, and stay in the trace's bounded `ValueCache` once produced.
+Most values are not held but produced when first read (`Lazy`), by running the part of the model that computed
+them again on the residual stream the trace kept, so that a trace keeps O(T·d) numbers, not O(T²). What does
+that is the trace's `replay`, typed here by what the record asks of it (`TraceReplay`, `HeadReplay`): the
+runtime implements it (core/runtime/replay.py), so the record needs nothing above it. Produced values equal
+what the forward pass computed, bit for bit, and stay in the trace's bounded `ValueCache`.
 
-Every recorded value has a hierarchical name (`layers[3].self_attn.probs`,
-`encoder.layers[0].mlp.act`); `Trace.names()` lists them and `Trace.get(name)`
-looks one up. Shapes below are per sequence: T queries, S keys, nh query
-heads, nkv key/value heads, hs head size, d model width, f feed-forward width.
+Every recorded value has a hierarchical name (`layers[3].self_attn.probs`, `encoder.layers[0].mlp.act`);
+`Trace.names()` lists them and `Trace.get(name)` looks one up. Dimensions, per sequence: T queries, S keys,
+nh query heads, nkv key/value heads, hs head size, d model width, f feed-forward width, L layers.
 """
 
 from __future__ import annotations
@@ -22,15 +22,75 @@ import dataclasses
 import functools
 import re
 import threading
+import typing
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
+from core.errors import Message
 from core.record.losses import TokenLosses, next_token_losses
+
+Recorded = np.ndarray | torch.Tensor
+"""A recorded array: numpy, per sequence, in a `Trace`; torch, batch first, in the model's own record."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The dimensions of a recorded array, per sequence ("nh T S"), as jaxtyping writes them; `dtype` where the
+    record fixes it (bool masks, float32 logits), else the trace's dtype."""
+
+    dims: str
+    dtype: str | None = None
+
+
+TokenVectors = Annotated[Recorded, Shape("T d")]  # one d-wide vector per token: residual stream, norms, outputs
+QueryHeads = Annotated[Recorded, Shape("nh T hs")]  # one vector per query head and token
+KeyHeads = Annotated[Recorded, Shape("nkv S hs")]  # one vector per key/value head and key
+HeadMatrices = Annotated[Recorded, Shape("nh T S")]  # one number per head, query and key
+AttentionMask = Annotated[Recorded, Shape("T S", "bool")]  # True where the query may attend
+Units = Annotated[Recorded, Shape("T f")]  # the feed-forward's hidden units
+PositionValues = Annotated[Recorded, Shape("T d | T hs/2")]  # vectors added, or rotary angles
+RotaryAngles = Annotated[Recorded, Shape("T hs/2")]
+EveryLayer = Annotated[Recorded, Shape("L+1 T d")]  # the embedding's output, then every block's
+VocabRows = Annotated[Recorded, Shape("T vocab", "float32")]
+VocabRow = Annotated[Recorded, Shape("vocab", "float32")]
+
+
+def shape_of(record: type, name: str) -> Shape | None:
+    """The `Shape` annotated on field `name` of a record class (None for a field that is not an array)."""
+    hint = typing.get_type_hints(record, include_extras=True)[name]
+    for part in (hint, *typing.get_args(hint)):
+        if typing.get_origin(part) is Annotated:
+            return next((m for m in part.__metadata__ if isinstance(m, Shape)), None)
+    return None
+
+
+@runtime_checkable
+class HeadReplay(Protocol):
+    """What produces one attention layer's matrices on demand, a head or a query row at a time."""
+
+    def head(self, which: str, head: int) -> np.ndarray: ...  # (T, S) "scores" or "probs" of one head
+
+    def query_rows(self, query: int) -> np.ndarray: ...  # (nh, S) float32
+
+    def mean_probs(self) -> np.ndarray: ...  # (T, S) float32
+
+    def thumbnails(self, cells: int) -> np.ndarray: ...  # (nh, h, w) float32
+
+    def key_means(self, samples: int) -> np.ndarray: ...  # (nh, S) float32
+
+
+@runtime_checkable
+class TraceReplay(Protocol):
+    """What produces a trace's lazy values and holds the residual stream they are produced from."""
+
+    def token_losses(self) -> TokenLosses: ...
+
+    def nbytes(self) -> int: ...  # the residual stream kept and the values produced so far
 
 
 class ValueCache:
@@ -39,13 +99,13 @@ class ValueCache:
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
-        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+        self._values: OrderedDict[Hashable, object] = OrderedDict()
         self._sizes: dict[Hashable, int] = {}
         self.nbytes = 0
         # Re-entrant: producing one value may read others (a head's probabilities read q and k).
         self._lock = threading.RLock()
 
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def get(self, key: Hashable, compute: Callable[[], object]) -> object:
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
@@ -61,7 +121,7 @@ class ValueCache:
                     self.nbytes -= self._sizes.pop(oldest)
             return value
 
-    def peek(self, key: Hashable) -> Any:
+    def peek(self, key: Hashable) -> object:
         """The value if it is kept, else None; never computes."""
         with self._lock:
             return self._values.get(key)
@@ -73,10 +133,10 @@ class Lazy:
 
     __slots__ = ("cache", "key", "compute", "field")
 
-    def __init__(self, cache: ValueCache, key: Hashable, compute: Callable[[], Any], field: str | None = None):
+    def __init__(self, cache: ValueCache, key: Hashable, compute: Callable[[], object], field: str | None = None):
         self.cache, self.key, self.compute, self.field = cache, key, compute, field
 
-    def get(self) -> Any:
+    def get(self) -> object:
         value = self.cache.get(self.key, self.compute)
         return value if self.field is None else value[self.field]
 
@@ -86,9 +146,9 @@ class Lazy:
 
 
 class _Record:
-    """A record whose fields may be `Lazy`: reading such a field produces its value."""
+    """A record whose fields may be given as `Lazy`: reading such a field produces its value, of the field's type."""
 
-    def __getattribute__(self, name: str) -> Any:
+    def __getattribute__(self, name: str) -> object:
         value = object.__getattribute__(self, name)
         return value.get() if type(value) is Lazy else value
 
@@ -101,16 +161,16 @@ KEY_MEAN_QUERIES = 32  # query rows behind a head's mean per key: enough to see 
 
 @dataclass(frozen=True, repr=False)
 class AttentionRecord(_Record):
-    q: Any  # (nh, T, hs), after the query norm and rotary where the model has them
-    k: Any  # (nkv, S, hs)
-    v: Any  # (nkv, S, hs)
-    scores: Any  # (nh, T, S) Q K^T / sqrt(hs) (or times the model's own scale), before the mask
-    mask: Any  # (T, S) bool, True where the query may attend (causal, sliding window, padding: this layer's)
-    probs: Any  # (nh, T, S) softmax rows, 0 where masked
-    z: Any  # (nh, T, hs) probs @ V, each head's output before the output projection
-    out: Any  # (T, d) after the output projection
-    # What produces a trace's matrices on demand (core/runtime/replay.py); None where they are plain arrays.
-    replay: Any = None
+    q: QueryHeads  # after the query norm and rotary where the model has them
+    k: KeyHeads
+    v: KeyHeads
+    scores: HeadMatrices  # Q K^T / sqrt(hs) (or times the model's own scale), before the mask
+    mask: AttentionMask  # this layer's: causal, sliding window, padding
+    probs: HeadMatrices  # softmax rows, 0 where masked
+    z: QueryHeads  # probs @ V, each head's output before the output projection
+    out: TokenVectors  # after the output projection
+    # What produces the matrices on demand; None where they are plain arrays.
+    replay: HeadReplay | None = None
 
     # A page that shows one head asks for one head: (T, S), not every head's (nh, T, S).
     def head_probs(self, head: int) -> np.ndarray:
@@ -191,10 +251,10 @@ def block_means(probs: torch.Tensor, allowed: torch.Tensor, cells: int) -> np.nd
 
 @dataclass(frozen=True, repr=False)
 class FeedForwardRecord(_Record):
-    pre: Any  # (T, f) first projection (the gate, for SwiGLU and GeGLU)
-    up: Any  # (T, f) a gated feed-forward's second projection; None for a plain feed-forward
-    act: Any  # (T, f) what enters the down projection (activation, times `up` when gated)
-    out: Any  # (T, d)
+    pre: Units  # first projection (the gate, for SwiGLU and GeGLU)
+    up: Units | None  # a gated feed-forward's second projection; None for a plain feed-forward
+    act: Units  # what enters the down projection (activation, times `up` when gated)
+    out: TokenVectors
 
 
 @dataclass(frozen=True, repr=False)
@@ -202,42 +262,44 @@ class LayerRecord(_Record):
     """One block. For pre-norm, `*_norm` is the normalised input of the sub-layer;
     for post-norm it is the normalised sum that leaves it (and equals the next resid_*)."""
 
-    resid_pre: Any  # (T, d) the block's input
-    attn_norm: Any  # (T, d)
+    resid_pre: TokenVectors  # the block's input
+    attn_norm: TokenVectors
     self_attn: AttentionRecord
-    attn_post_norm: Any  # (T, d) sandwich norm of the attention output, what is added to resid_pre; else None
-    resid_mid: Any  # (T, d) after the self-attention sub-layer
-    cross_norm: Any  # (T, d) encoder-decoder only, else None
+    attn_post_norm: TokenVectors | None  # sandwich norm of the attention output, what is added to resid_pre
+    resid_mid: TokenVectors  # after the self-attention sub-layer
+    cross_norm: TokenVectors | None  # encoder-decoder only
     cross_attn: AttentionRecord | None  # queries from the decoder, keys from the encoder
-    resid_cross: Any  # (T, d) after the cross-attention sub-layer
-    mlp_norm: Any  # (T, d)
+    resid_cross: TokenVectors | None  # after the cross-attention sub-layer
+    mlp_norm: TokenVectors
     mlp: FeedForwardRecord
-    mlp_post_norm: Any  # (T, d) sandwich norm of the feed-forward output, what is added to resid_mid; else None
-    resid_post: Any  # (T, d) the block's output
+    mlp_post_norm: TokenVectors | None  # sandwich norm of the feed-forward output, what is added to resid_mid
+    resid_post: TokenVectors  # the block's output
 
 
 @dataclass(frozen=True, repr=False)
 class PositionRecord(_Record):
     kind: str  # "sinusoidal", "learned", "rope" or "none"
-    values: Any  # (T, d) vectors added to the embeddings, or (T, hs/2) rotary angles, or None
-    # (T, hs/2) rotary angles of the sliding-window layers where their base differs (Gemma 3: 10k against 1M)
-    local_values: Any = None
+    values: PositionValues | None  # vectors added to the embeddings, or rotary angles; None for "none"
+    # the sliding-window layers' rotary angles where their base differs (Gemma 3: 10k against 1M)
+    local_values: RotaryAngles | None = None
 
 
 @dataclass(frozen=True, repr=False)
 class StackRecord(_Record):
     """One stack of blocks with its input embedding: the encoder or the decoder."""
 
-    tokens: list[str]
-    token_ids: list[int]
-    offsets: list[tuple[int, int]]  # character span of each token in the text; (0, 0) for special tokens
-    embeddings: Any  # (T, d) token embeddings as looked up (times sqrt(d) where the model scales)
-    positions: PositionRecord
-    token_types: Any  # (T, d) BERT's segment embeddings, else None
-    embed_out: Any  # (T, d) what enters the first block (sum, norm applied where the model has one)
+    # The text's tokens; None in the model's own record, which has only the ids it ran on.
+    tokens: list[str] | None
+    token_ids: list[int] | None
+    offsets: list[tuple[int, int]] | None  # character span of each token in the text; (0, 0) for special tokens
+    # The values below are None in a trace taken with capture=False, which keeps only the tokens.
+    embeddings: TokenVectors | None  # token embeddings as looked up (times sqrt(d) where the model scales)
+    positions: PositionRecord | None
+    token_types: TokenVectors | None  # BERT's segment embeddings; None for a model without them
+    embed_out: TokenVectors | None  # what enters the first block (sum, norm applied where the model has one)
     layers: tuple[LayerRecord, ...]
-    final_norm: Any  # (T, d) or None
-    hidden_states: Any  # (layers + 1, T, d): embed_out, then every block's output
+    final_norm: TokenVectors | None  # None for a model without a final norm
+    hidden_states: EveryLayer | None  # embed_out, then every block's output
 
 
 @dataclass(frozen=True, repr=False)
@@ -247,14 +309,14 @@ class Trace(_Record):
     dtype: str  # numpy dtype of the recorded values
     compute_dtype: str  # torch dtype the model computed in
     stack: StackRecord  # the stack that produces the output (the decoder, for an encoder-decoder)
-    logits: Any = None  # (T, vocab) float32 for decoders; None for encoders
+    logits: VocabRows | None = None  # None for encoders
     encoder: StackRecord | None = None  # encoder-decoder only
     truncated_from: int | None = None  # the token count before truncation to the model's context
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    # (vocab,) float32 the logits after the whole text, what the next token is drawn from: kept apart from
-    # `logits`, which is produced on demand (T x vocab float32 is 400 MB at 2,048 tokens on SmolLM2).
-    last_logits: Any = None
-    replay: Any = None  # what produces the lazy values, and holds the residual stream (core/runtime/replay.py)
+    notes: tuple[Message, ...] = field(default_factory=tuple)  # what was cut to fit, for the reader
+    # The logits after the whole text, what the next token is drawn from: kept apart from `logits`, which are
+    # produced on demand (T x vocab float32 is 400 MB at 2,048 tokens on SmolLM2).
+    last_logits: VocabRow | None = None
+    replay: TraceReplay | None = None  # what produces the lazy values; None where every value is an array
 
     @property
     def tokens(self) -> list[str]:
@@ -269,7 +331,7 @@ class Trace(_Record):
         return self.stack.layers
 
     @property
-    def hidden_states(self) -> np.ndarray:
+    def hidden_states(self) -> np.ndarray | None:
         return self.stack.hidden_states
 
     @property
@@ -280,9 +342,9 @@ class Trace(_Record):
         """Every recorded value's name, in the order the model computed it (lazy ones are not produced)."""
         return [name for name, _ in _walk(self)]
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> object:
         """The value called `name`, e.g. "layers[2].self_attn.probs"."""
-        value: Any = self
+        value: object = self
         for part in re.findall(r"[A-Za-z_]+|\[\d+\]", name):
             if part.startswith("["):
                 value = value[int(part[1:-1])]
@@ -313,7 +375,7 @@ _METADATA = {"model", "architecture", "dtype", "compute_dtype", "truncated_from"
              "last_logits"}
 
 
-def _walk(obj: Any, prefix: str = ""):
+def _walk(obj: object, prefix: str = "") -> Iterator[tuple[str, object]]:
     """(name, value) for every recorded value, a `Lazy` left unproduced; the main stack's fields sit at the top level."""
     # An encoder-decoder's encoder runs first, so its values come first.
     for f in sorted(dataclasses.fields(obj), key=lambda f: f.name != "encoder"):
@@ -332,7 +394,7 @@ def _walk(obj: Any, prefix: str = ""):
             yield name, value
 
 
-def held_bytes(value: Any) -> int:
+def held_bytes(value: object) -> int:
     """Bytes of the arrays and tensors in `value` (nested in dicts, tuples, lists and plain objects)."""
     if isinstance(value, np.ndarray):
         return value.nbytes

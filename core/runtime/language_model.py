@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from core.engine.model import DecoderCache, LogitsFor, Transformer
+from core.engine.attention import HeadAblation
+from core.engine.model import DecoderCache, LogitsFor, Transformer, TransformerOutput
 from core.engine.parameters import ParameterBreakdown, parameter_breakdown
 from core.errors import N_, InputError, Message
 from core.loaders.translator import END, KIND, unknown_words
 from core.record.trace import StackRecord, Trace
 from core.runtime.generation import GeneratedToken, Generation, GenerationCache, Sampling, Step, next_token, step_rng
 from core.runtime.replay import CACHE_BYTES, Replay
+from core.runtime.weights import Weights
 from core.text.chat import apply_chat_template
 from core.text.tokenizers import Encoded, TextTokenizer
 
@@ -74,6 +76,11 @@ class LanguageModel:
         return self.module.config
 
     @functools.cached_property
+    def weights(self) -> Weights:
+        """The model's weights by name (`lm.weights.W_O(layer)`), and its norms."""
+        return Weights(self.module)
+
+    @functools.cached_property
     def parameters(self) -> ParameterBreakdown:
         """Parameter counts per part of the model, as numbers (pages never touch the torch module)."""
         return parameter_breakdown(self.module)
@@ -109,6 +116,34 @@ class LanguageModel:
 
     def _ids(self, encoded: Encoded) -> torch.Tensor:
         return torch.tensor([encoded.ids], device=self.device)  # (1, T)
+
+    @torch.inference_mode()
+    def run(
+        self,
+        ids: torch.Tensor | Sequence[Sequence[int]],
+        *,
+        source_ids: torch.Tensor | Sequence[Sequence[int]] | None = None,
+        key_is_real: torch.Tensor | None = None,
+        capture: bool = False,
+        checkpoints: bool = False,
+        logits_for: LogitsFor = "all",
+        head_ablation: Mapping[int, HeadAblation] | None = None,
+        also_allowed: torch.Tensor | None = None,
+        positions: bool = True,
+    ) -> TransformerOutput:
+        """One forward pass of a batch of ids (B, T), on the model's device, with the engine's records and
+        interventions (`Transformer.forward`): what an experiment runs that a trace does not."""
+        def on_device(values):
+            return None if values is None else torch.as_tensor(values, device=self.device)
+        return self.module(on_device(ids), key_is_real=key_is_real, source_ids=on_device(source_ids),
+                           capture=capture, logits_for=logits_for, checkpoints=checkpoints,
+                           head_ablation=head_ablation, also_allowed=also_allowed, positions=positions)
+
+    def replay(self, out: TransformerOutput, dtype: np.dtype | type | str,
+               cache_bytes: int = CACHE_BYTES) -> Replay:
+        """What produces a run's values on demand from what it kept (`run(..., checkpoints=True)`), as a
+        trace's are."""
+        return Replay(self.module, {"stack": out.stack, "encoder": out.encoder}, np.dtype(dtype), cache_bytes)
 
     @torch.inference_mode()
     def trace(
@@ -154,7 +189,7 @@ class LanguageModel:
         last = None if logit_array is None else logit_array[-1]
         replay = None
         if capture:
-            replay = Replay(self.module, {"stack": out.stack, "encoder": out.encoder}, np.dtype(dtype), cache_bytes)
+            replay = self.replay(out, dtype, cache_bytes)
             if lazy_logits and logit_array is not None:
                 logit_array = replay.logits()
         return Trace(

@@ -36,6 +36,7 @@ from core.record.trace import (
     sampled_queries,
     to_host,
 )
+from core.runtime.weights import Weights
 from core.text.tokenizers import Encoded
 
 CACHE_BYTES = 256 * 1024**2  # values produced on demand that a trace keeps: a layer's every head at 2,048 tokens fits
@@ -45,13 +46,16 @@ LOSS_CHUNK = 2**24  # logits computed this many at a time for the per-token loss
 
 
 class Replay:
-    """The on-demand half of a trace: the module, what each stack kept, and the values produced so far."""
+    """The on-demand half of a trace (the record's `TraceReplay`): the module, what each stack kept, and the values
+    produced so far. Lessons read the residual stream, run a sub-layer again and read the weights through it."""
 
-    def __init__(self, module: Transformer, kept: dict[str, StackCheckpoints], dtype: np.dtype,
+    def __init__(self, module: Transformer, kept: dict[str, StackCheckpoints | None], dtype: np.dtype,
                  cache_bytes: int = CACHE_BYTES):
         self.module, self.dtype = module, np.dtype(dtype)
         self.kept = {name: stack for name, stack in kept.items() if stack is not None}
         self.cache = ValueCache(cache_bytes)
+        self.weights = Weights(module)
+        self._stacks: dict[str, StackReplay] = {}
 
     def nbytes(self) -> int:
         tensors = {id(t): t for kept in self.kept.values() for t in kept.tensors()}
@@ -64,7 +68,35 @@ class Replay:
         return to_host(tensor, self.dtype)
 
     def stack(self, name: str, encoded: Encoded) -> StackRecord:
-        return StackReplay(self, name).record(encoded)
+        return self._stack(name).record(encoded)
+
+    def _stack(self, name: str) -> StackReplay:
+        if name not in self._stacks:
+            self._stacks[name] = StackReplay(self, name)
+        return self._stacks[name]
+
+    # ---- what lessons read: torch, in the dtype the model computed in, on its device
+
+    def stream(self, layer: int, where: str, stack: str = "stack") -> torch.Tensor:
+        """(1, T, d) the residual stream of `layer`, "pre", "mid", "cross" or "post" (StackReplay.stream)."""
+        return self._stack(stack).stream(layer, where)
+
+    def residual_stream(self, stack: str = "stack") -> list[torch.Tensor]:
+        """(1, T, d) each, h_0 … h_L: the embedding's output, then every block's output (before the final norm)."""
+        return self._stack(stack).residual_stream()
+
+    def attention(self, layer: int, stack: str = "stack") -> AttentionReplay:
+        """One self-attention layer, to run again head by head or query by query."""
+        replay = self._stack(stack)
+        if not 0 <= layer < len(replay.module.layers):
+            raise IndexError(f"layer {layer} is outside the model")
+        return AttentionReplay(replay, layer, cross=False)
+
+    def feed_forward(self, layer: int, positions: slice = ALL,
+                     stack: str = "stack") -> tuple[torch.Tensor, FeedForwardRecord, torch.Tensor | None]:
+        """The feed-forward sub-layer of `layer` run again on its recorded input at `positions`
+        (StackReplay.feed_forward)."""
+        return self._stack(stack).feed_forward(layer, positions)
 
     # ---- the vocabulary projection, from the main stack's output
 
@@ -140,6 +172,10 @@ class StackReplay:
             return self.kept.out if layer + 1 == len(streams) else streams[layer + 1][0]
         return self.kept.streams[layer][("pre", "mid", "cross").index(where)]
 
+    def residual_stream(self) -> list[torch.Tensor]:
+        n = len(self.module.layers)
+        return [self.stream(i, "pre") for i in range(n)] + [self.stream(n - 1, "post") if n else self.kept.out]
+
     def resid(self, layer: int, where: str) -> Lazy:
         if where == "post" and layer + 1 < len(self.kept.streams):
             layer, where = layer + 1, "pre"  # one value under one key: resid_post[i] is resid_pre[i + 1]
@@ -203,11 +239,18 @@ class StackReplay:
             resid_post=self.resid(i, "post"),
         )
 
+    def feed_forward(self, layer: int, positions: slice = ALL) -> tuple[torch.Tensor, FeedForwardRecord,
+                                                                       torch.Tensor | None]:
+        """The feed-forward sub-layer of `layer` run again on its recorded input at `positions`: (its norm's
+        output, its record, its sandwich norm's output or None), (1, positions, ·) each."""
+        block = self.module.layers[layer]
+        before = self.stream(layer, "cross" if block.cross_attn is not None else "mid")[:, positions]
+        _, normed, record, posted = block.feed_forward(before, capture=True)
+        return normed, record, posted
+
     def _feed_forward(self, i: int) -> dict:
         """The feed-forward sub-layer run again on its input: every value it recorded, on the host."""
-        block = self.module.layers[i]
-        before = self.stream(i, "cross" if block.cross_attn is not None else "mid")
-        _, normed, record, posted = block.feed_forward(before, capture=True)
+        normed, record, posted = self.feed_forward(i)
         host = self.replay.host
         return {"norm": host(normed), "pre": host(record.pre), "up": None if record.up is None else host(record.up),
                 "act": host(record.act), "out": host(record.out), "post_norm": None if posted is None else host(posted)}
@@ -304,6 +347,10 @@ class AttentionReplay:
             _, _, record, posted = self.block.self_attention(self._input(), self._allowed(), rotary, capture=True)
         host = self.stack.replay.host
         return {"z": host(record.z), "out": host(record.out), "post_norm": None if posted is None else host(posted)}
+
+    def head_values(self) -> torch.Tensor:
+        """(1, nh, S, hs) v as each query head reads it (grouped-query heads share a key/value head's)."""
+        return repeat_kv(self.projections()["v"], self.attn.groups)
 
     def head(self, which: str, head: int) -> np.ndarray:
         """(T, S) one head's "scores" or "probs"."""

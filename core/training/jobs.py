@@ -48,17 +48,14 @@ _DEFAULT_THREADS = threading.Lock()  # one thread at a time sets and restores to
 def use_threads_here(count: int) -> None:
     """Give the calling thread, a new one, `count` torch threads, and leave every other thread's count as it is.
 
-    Measured on this torch (2.13 CPU, OpenMP backend), counting the OS threads that share a matmul's work
-    (/proc/self/task/*/schedstat): `torch.set_num_threads` in one Python thread does not change the count
-    (nor the real parallelism) of a thread that has already run torch code: OpenMP's and MKL's counts are
-    per thread. But it also sets the process default that a thread starts from at its first torch call,
-    and Streamlit runs every script run in a new thread: every page run of every session that began while
-    a job trained ran on 1 thread (the old code set the default back only when the last job ended). So this
-    thread first reads the default (its first torch call takes it over: called after the default was set
-    back, it would take the default and train on every core), sets its own count, and a short-lived helper
-    thread then sets the default back: threads that already ran keep theirs, new ones still start from the
-    default (viz/loading.py's count; only a thread whose first torch call falls in the instant between the two
-    calls would take `count`), and a job's end changes nothing."""
+    OpenMP's and MKL's thread counts are per thread: `torch.set_num_threads` in one Python thread does not
+    change a thread that has already run torch code. But it also sets the process default that a thread
+    starts from at its first torch call, and Streamlit runs every script run in a new thread: left set, every
+    page run of every session would run on `count` threads while a job trains. So this thread first reads the
+    default (its first torch call takes it over), sets its own count, and a short-lived helper thread then
+    sets the default back: threads that already ran keep theirs, new ones still start from the default
+    (viz/loading.py's count; only a thread whose first torch call falls in the instant between the two calls
+    would take `count`), and a job's end changes nothing."""
     with _DEFAULT_THREADS:
         default = torch.get_num_threads()  # this thread's first torch call: it starts from the default
         torch.set_num_threads(count)  # this thread's count, and, as a side effect, the default
