@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from core.text import bpe_training as bpe
 from viz import i18n, state
 from viz.presets import for_page
-from viz.views.tokenization import tokenizer_models
+from viz.views.models import tokenizer_models
 from viz.views.tokenizer_training import OWN_TEXT_KEY, SNAPSHOTS, trained
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

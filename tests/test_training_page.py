@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core.text import bpe_training
 from core.training import live_training as live
 from core.training.jobs import RUNNING, SESSION_ENDED, STOPPED
-from viz import i18n, loading, presets, state
+from viz import i18n, loading, presets, state, url
 from viz.views import training as views
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -73,8 +73,8 @@ def test_the_recipes_are_short_labelled_text_less_presets_within_the_bounds():
     for preset in RECIPES:
         settings = dict(preset.settings)
         assert preset.text is None and preset.note and len(preset.label) <= 30
-        assert set(settings) <= set(WIDGETS) and set(settings) <= set(state.URL_PARAMS)
-        assert all(state.URL_PARAMS[key].valid(str(value)) for key, value in settings.items())
+        assert set(settings) <= set(WIDGETS) and set(settings) <= set(url.URL_PARAMS)
+        assert all(url.URL_PARAMS[key].valid(str(value)) for key, value in settings.items())
         text = bpe_training.lesson_corpus() if settings[state.TR_TASK] == live.CHARS else ""
         live.Recipe(settings[state.TR_TASK], settings[state.TR_LAYERS], settings[state.TR_D],
                     settings[state.TR_HEADS], settings[state.TR_STEPS], settings[state.TR_BATCH], text).check()

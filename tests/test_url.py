@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from viz import state
+from viz import state, url
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ATTENTION, NEXT_TOKEN, OVERVIEW = "viz/pages/attention.py", "viz/pages/next_token.py", "viz/pages/overview.py"
@@ -85,7 +85,7 @@ def open_link(page: str, query: dict[str, str]) -> AppTest:
 
 
 def test_every_url_parameter_has_a_round_trip_here():
-    assert set(ROUND_TRIPS) == set(state.URL_PARAMS)
+    assert set(ROUND_TRIPS) == set(url.URL_PARAMS)
 
 
 @pytest.mark.parametrize("key", list(ROUND_TRIPS))
