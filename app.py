@@ -1,22 +1,20 @@
 """TransformerScope: see what a Transformer computes, step by step.
 
-The frame around every page: configuration, navigation from the page catalogue,
-the shared sidebar, and the check that the model can serve the page.
+The frame around every page: configuration, navigation from the page catalogue, the
+link's check and the shared sidebar; each page script opens itself through viz/frame.py `page`.
 """
 
 import pandas  # noqa: F401  (imported whole before any session thread: Plotly reads a half-imported pandas from sys.modules)
 import streamlit as st
 
-from viz import frame, sidebar, state
+from viz import frame, sidebar, url
 
 st.set_page_config(page_title="TransformerScope", page_icon="🔭", layout="wide",
                    initial_sidebar_state=frame.sidebar_state())
 frame.say_errors_in_the_viewers_language()
-state.check_url()
-page, entry = frame.navigation()
+url.check_url()
+page = frame.navigation()
 sidebar.render()
 frame.decorate()
-state.show_notices()
-if frame.model_serves(entry):
-    with frame.cost_said():
-        page.run()
+url.show_notices()
+page.run()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,10 @@ def test_the_contracts_hold():
     ("core/runtime/registry.py", "import core.training.live_training", "core-layers"),  # loading imports training
     ("core/record/trace.py", "import streamlit", "core-numbers-only"),
     ("core/lessons/life.py", "import core.lessons.compare", "no-circles"),
+    ("viz/figures/attention.py", "import streamlit", "viz-figures-pure"),  # a figure drawing widgets
+    ("viz/figures/lens.py", "import viz.state", "viz-figures-pure"),  # a figure reading the session
+    ("viz/pages/logit_lens.py", "import viz.pages.inside_block", "viz-pages-independent"),  # a page importing a page
+    ("viz/views/lens.py", "import viz.views.block", "viz-views-independent"),  # a view borrowing from another view
 ])
 def test_a_wrong_import_breaks_a_contract(tmp_path, module, wrong_import, contract):
     for part in ("core", "viz"):
@@ -44,3 +49,13 @@ def test_a_wrong_import_breaks_a_contract(tmp_path, module, wrong_import, contra
     assert lint_imports(tmp_path, contract).returncode != 0
     target.write_text(target.read_text().replace(f"\n{wrong_import}\n", ""))
     assert lint_imports(tmp_path, contract).returncode == 0, "the same tree without the wrong import keeps it"
+
+
+SHARED_VIEWS = {"controls", "models", "downloads"}  # what several views share, each module named for what it is
+
+
+def test_every_view_but_the_shared_helpers_is_in_the_independence_contract():
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    listed = next(c["modules"] for c in contracts if c["id"] == "viz-views-independent")
+    views = {path.stem for path in (REPO / "viz" / "views").glob("*.py")} - {"__init__"}
+    assert {name.removeprefix("viz.views.") for name in listed} == views - SHARED_VIEWS

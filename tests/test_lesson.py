@@ -25,6 +25,7 @@ def test_the_path_is_catalogue_pages_in_catalogue_order():
     ids = [stop.id for stop in STOPS]
     assert len(ids) >= 10 and all(page_id in catalog.BY_ID for page_id in ids)
     assert [page.id for page in catalog.PAGES if page.id in ids] == ids, "the path follows the catalogue's order"
+    assert set(ids) == set(catalog.BY_ID), "every page is a stop"
     assert catalog.lesson_neighbours(ids[0]) == (None, STOPS[1])
     assert catalog.lesson_neighbours(ids[-1]) == (STOPS[-2], None)
     assert catalog.lesson_neighbours("no-such-page") == (None, None)

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.runtime.language_model import DEFAULT_MAX_TOKENS
-from viz import catalog, state
+from viz import catalog, state, url
 from viz.loading import cached_model
 
 pytestmark = pytest.mark.long
@@ -31,7 +31,7 @@ def long_text() -> str:
 
 
 def test_a_text_that_fills_the_context_is_allowed_in_the_link(long_text):
-    assert state.URL_PARAMS[state.TEXT].valid(long_text)
+    assert url.URL_PARAMS[state.TEXT].valid(long_text)
 
 
 @pytest.mark.parametrize("page", catalog.PAGES, ids=lambda page: page.id)

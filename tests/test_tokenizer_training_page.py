@@ -16,7 +16,7 @@ from core.text import bpe_training as bpe
 from tests.support import pages
 from viz import i18n, state
 from viz.presets import for_page
-from viz.views.tokenization import tokenizer_models
+from viz.views.models import tokenizer_models
 from viz.views.tokenizer_training import OWN_TEXT_KEY, SNAPSHOTS, trained
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

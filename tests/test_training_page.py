@@ -12,7 +12,7 @@ from core.training import live_training as live
 from core.training.jobs import RUNNING, SESSION_ENDED, STOPPED
 from tests.support import pages
 from tests.support.pages import APP
-from viz import i18n, loading, presets, state
+from viz import i18n, loading, presets, state, url
 from viz.views import training as views
 
 PAGE, OTHER_PAGE = "viz/pages/training.py", "viz/pages/emergence.py"
@@ -69,8 +69,8 @@ def test_the_recipes_are_short_labelled_text_less_presets_within_the_bounds():
     for preset in RECIPES:
         settings = dict(preset.settings)
         assert preset.text is None and preset.note and len(preset.label) <= 30
-        assert set(settings) <= set(WIDGETS) and set(settings) <= set(state.URL_PARAMS)
-        assert all(state.URL_PARAMS[key].valid(str(value)) for key, value in settings.items())
+        assert set(settings) <= set(WIDGETS) and set(settings) <= set(url.URL_PARAMS)
+        assert all(url.URL_PARAMS[key].valid(str(value)) for key, value in settings.items())
         text = bpe_training.lesson_corpus() if settings[state.TR_TASK] == live.CHARS else ""
         live.Recipe(settings[state.TR_TASK], settings[state.TR_LAYERS], settings[state.TR_D],
                     settings[state.TR_HEADS], settings[state.TR_STEPS], settings[state.TR_BATCH], text).check()

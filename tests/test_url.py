@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.support.pages import open_page
-from viz import state
+from viz import state, url
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ATTENTION, NEXT_TOKEN, OVERVIEW = "viz/pages/attention.py", "viz/pages/next_token.py", "viz/pages/overview.py"
@@ -83,7 +83,7 @@ def open_link(page: str, query: dict[str, str]) -> AppTest:
 
 
 def test_every_url_parameter_has_a_round_trip_here():
-    assert set(ROUND_TRIPS) == set(state.URL_PARAMS)
+    assert set(ROUND_TRIPS) == set(url.URL_PARAMS)
 
 
 @pytest.mark.parametrize("key", list(ROUND_TRIPS))

@@ -2,7 +2,8 @@
 
 A page is one entry: its id (the URL path, the same in every language), its script,
 its title and section (English, translated through the catalogues), an icon, what
-it needs of a model, and a one-line summary. Presets live in `viz.presets`, keyed
+it needs of a model, whether what it shows means anything only in a trained model,
+and a one-line summary. Presets live in `viz.presets`, keyed
 by page id. The order of PAGES is the order of the lesson.
 """
 
@@ -24,6 +25,7 @@ class PageEntry:
     section: str
     summary: str
     needs: Capability | None = None  # None: any model will do
+    learned: bool = False  # its numbers mean something only in a trained model: the frame warns of an untrained one
 
     @property
     def script(self) -> str:
@@ -44,32 +46,35 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("tokenizer_training", N_("How a tokenizer is learned"), "🧩", INSIDE,
               N_("Byte-pair encoding trained before your eyes: the most frequent pair merged, again and again")),
     PageEntry("embeddings", N_("Embeddings"), "🧭", INSIDE,
-              N_("Tokens → vectors: lengths, nearest tokens, cosine similarity, and how context moves a word")),
+              N_("Tokens → vectors: lengths, nearest tokens, cosine similarity, and how context moves a word"),
+              learned=True),
     PageEntry("positional_encoding", N_("Positional encoding"), "📍", INSIDE,
               N_("Where word order comes from: sinusoids, a learned table, rotations, and a model run without them")),
     PageEntry("attention_math", N_("Self-attention step by step"), "🧮", INSIDE,
-              N_("X → Q, K, V → Q Kᵀ → ÷ √d_k → mask → softmax → × V, on small numbers and on a real head")),
+              N_("X → Q, K, V → Q Kᵀ → ÷ √d_k → mask → softmax → × V, on small numbers and on a real head"),
+              learned=True),
     PageEntry("attention", N_("Attention"), "👀", INSIDE,
-              N_("Where each token looks, layer by layer and head by head")),
+              N_("Where each token looks, layer by layer and head by head"), learned=True),
     PageEntry("masks", N_("Masks"), "🎭", INSIDE,
               N_("Causal and padding masks, encoder against decoder, and why −∞ is added, not multiplied")),
     PageEntry("multi_head", N_("Multi-head attention and switching heads off"), "🧠", INSIDE,
-              N_("Heads side by side, their concatenation through W_O, and what changes when some are switched off")),
+              N_("Heads side by side, their concatenation through W_O, and what changes when some are switched off"),
+              learned=True),
     PageEntry("inside_block", N_("Inside a block: residual stream, add & norm, feed-forward"), "🧱", INSIDE,
               N_("What each sub-layer adds to the residual stream, a vector before and after its norm, and the "
-                 "feed-forward's hidden units")),
+                 "feed-forward's hidden units"), learned=True),
     PageEntry("logit_lens", N_("Layer by layer (logit lens)"), "🔭", INSIDE,
               N_("The prediction read at every layer, the layer where it is decided, and which heads and "
-                 "feed-forward blocks wrote it"), needs=Capability.NEXT_TOKEN),
+                 "feed-forward blocks wrote it"), needs=Capability.NEXT_TOKEN, learned=True),
     PageEntry("next_token", N_("Next token"), "🎲", INSIDE,
               N_("Linear → softmax → the next token, and generation one token at a time"),
-              needs=Capability.NEXT_TOKEN),
+              needs=Capability.NEXT_TOKEN, learned=True),
     PageEntry("token_attribution", N_("Which earlier tokens mattered"), "🔍", INSIDE,
               N_("Attention rollout beside removing one token at a time: what fed a prediction"),
-              needs=Capability.NEXT_TOKEN),
+              needs=Capability.NEXT_TOKEN, learned=True),
     PageEntry("encoder_decoder", N_("Encoder–decoder and cross-attention"), "🔁", INSIDE,
               N_("A translator reads 我是一名学生 and writes “I am a student” word by word: cross-attention, decoding "
-                 "from `<s>`, teacher forcing"), needs=Capability.CROSS_ATTENTION),
+                 "from `<s>`, teacher forcing"), needs=Capability.CROSS_ATTENTION, learned=True),
     PageEntry("training", N_("Watch a Transformer learn"), "🏋️", N_("Learning"),
               N_("A small Transformer trained from scratch before your eyes: the loss falls and the attention "
                  "pattern forms")),
@@ -88,18 +93,17 @@ def sections() -> dict[str, list[PageEntry]]:
     return grouped
 
 
-# The lesson path: the order the source articles teach, as page ids. The frame draws previous/next on
-# every stop, with a "what to notice" paragraph (viz/explanations/notice_<id>.<lang>.md). Ids of pages
-# not built yet stay here and are left off the path until their page is in PAGES.
+# The lesson path: every page, in the order the source articles teach, as page ids. The frame draws
+# previous/next on every stop, with a "what to notice" paragraph (viz/explanations/notice_<id>.<lang>.md).
 LESSON_PATH: tuple[str, ...] = (
     "overview", "tokenization", "tokenizer_training", "embeddings", "positional_encoding", "attention_math",
-    "attention", "masks", "multi_head", "inside_block", "logit_lens", "next_token", "encoder_decoder", "training",
-    "emergence",
+    "attention", "masks", "multi_head", "inside_block", "logit_lens", "next_token", "token_attribution",
+    "encoder_decoder", "training", "emergence",
 )
 
 
 def lesson() -> tuple[PageEntry, ...]:
-    """The stops of the lesson path that exist, in lesson order."""
+    """The stops of the lesson path, in lesson order (an id with no page in PAGES is left off)."""
     return tuple(BY_ID[page_id] for page_id in LESSON_PATH if page_id in BY_ID)
 
 

@@ -1,6 +1,6 @@
-"""What every page shares: navigation built from the catalogue, presenter mode, the lesson path's
-previous/next and its "what to notice", and the check that the chosen model can do what the page needs
-(else a message and a model that can)."""
+"""What every page shares: navigation built from the catalogue, presenter mode, the page's opening (`page`: title,
+the lesson path's previous/next and its "what to notice", explanation, presets, the untrained-model warning), the
+check that the chosen model can do what the page needs (else a message and a model that can), and the cost line."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from core import MODELS, N_, Capability, spec_of
 from core.lessons.attention_steps import STAGES
 
-from . import catalog, i18n, presets, state
+from . import catalog, i18n, presets, state, url
 from .figures import palette
 from .loading import trace_seconds
 from .state import _
@@ -77,7 +77,7 @@ def sidebar_state() -> str:
 
 
 def navigation():
-    """st.navigation from the catalogue, titles in the session's language; returns (page, entry)."""
+    """st.navigation from the catalogue, titles in the session's language; returns the page to run."""
     entries = {}
     sections = {}
     for section, pages in catalog.sections().items():
@@ -94,15 +94,47 @@ def navigation():
         # text, presenter mode) write theirs again on the next page: only the language is carried (Streamlit
         # refuses to set or clear a parameter bound to a widget). The session forgets the page's choices too,
         # so that the next stop opens exactly as its own link does.
-        state.forget_view()
+        url.forget_view()
         _arrive(entries[destination])
         st.switch_page(entries[destination].script, query_params={state.LANG: state.language()})
-    return page, entries.get(page.url_path) or catalog.PAGES[0]
+    return page
 
 
 def decorate() -> None:
     if state.presenting():
         st.html(PRESENTER_CSS)
+
+
+UNTRAINED = N_("This model is **untrained**: its weights are random numbers, so what it computes on this page is real "
+               "arithmetic without learned meaning. Compare it with a trained model.")
+
+
+def page(entry: catalog.PageEntry, body: Callable[[presets.Preset | None], None], *,
+         formula: Callable[[], None] | None = None, bar_last: bool = False) -> None:
+    """A page: its title and the lesson bar, its explanation (then `formula`, if any), its presets and the note of
+    the one loaded, the warning where the page's numbers need a trained model and the chosen one is not, then
+    `body(preset)`; under it all, what the model and the page took. A model that cannot serve the page gets a
+    message and models that can instead. `bar_last`: the body finds the lesson's steps (the Attention page ranks
+    its heads), so the bar is drawn after it, in its place under the title."""
+    if not model_serves(entry):
+        return
+    with cost_said():
+        page_title(entry)
+        bar = st.container() if bar_last else None
+        if bar is None:
+            lesson_bar(entry)
+        st.markdown(state.explain(entry.id))
+        if formula is not None:
+            formula()
+        preset = presets.preset_buttons(entry.id) if presets.for_page(entry.id) else None
+        if entry.learned and not spec_of(state.model_name()).trained:
+            st.warning(_(UNTRAINED))  # instead of the preset's note: an untrained model has no point to make
+        elif preset is not None and preset.note:
+            st.info(_(preset.note))
+        body(preset)
+        if bar is not None:
+            with bar:
+                lesson_bar(entry)
 
 
 def page_header(entry: catalog.PageEntry) -> None:

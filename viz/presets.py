@@ -49,7 +49,7 @@ class Preset:
     focus: str | None = None  # the word the page should open on (the query token of the Attention page)
     language: str | None = None  # the text's language: a trained model that reads it is chosen where installed
     settings: tuple[tuple[str, object], ...] = ()  # (session key, value) for the page's controls: a key of
-    # state.URL_PARAMS is a widget bound to the URL (or linked with state.link), so the choice lands in the link
+    # url.URL_PARAMS is a widget bound to the URL (or linked with state.link), so the choice lands in the link
     text2: str | None = None  # a minimal pair: the second text, shown beside the first (compare mode)
     expect: tuple[Expect, ...] = ()  # the tokens its note promises, checked against the model in the tests
 

@@ -1,32 +1,19 @@
-"""Session state and URL query parameters: the one place that names and validates them.
+"""Session state, and the names of the URL's query parameters.
 
 Every choice that changes a view lives in the URL, so a teacher's link opens the
 same page, model, text, language, layer, head and settings for a student at home.
 Widgets are bound to their parameter (`bind="query-params"`, key = parameter name);
-`check_url` looks at a link's values once, when a session opens it, and turns
-anything invalid or hostile into a default and a visible notice.
+viz/url.py says what a valid value of each is and checks a link when a session opens it.
 
 `_` translates an interface string into the session's language; pages import it from here.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import streamlit as st
-from streamlit.runtime.state.session_state_proxy import get_session_state
 
-from core import MODELS, N_, Capability, Message, available_models, trained_model
-from core.lessons import life
-from core.lessons.ablation import ABLATION_MODES
-from core.lessons.decoding import MAX_STEPS as MAX_DECODE_STEPS
-from core.lessons.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
+from core import MODELS, N_, Capability, available_models, trained_model
 from core.runtime.language_model import MAX_TEXT_CHARS as CORE_MAX_TEXT_CHARS
-from core.text.bpe_training import MAX_MERGES, MERGE_CHOICES
-from core.training import live_training as live
 
 from . import i18n
 
@@ -43,8 +30,6 @@ CORPUS, MERGES, STEP, TOKEN, HIDDEN = "corpus", "merges", "step", "token", "hidd
 # Self-attention step by step (the worked example), switching heads off, which tokens mattered
 AM_STEP, AM_SEED, AM_DK, AM_N, AM_CAUSAL, AM_QUERY = "am_step", "am_seed", "am_dk", "am_n", "am_causal", "am_q"
 ABLATE, ABLATE_MODE, LATER, POSITION = "off", "ablate", "later", "pos"
-MAX_ABLATED = 64  # heads a link may switch off
-ABLATE_PATTERN = r"\d{1,4}(,\d{1,4}){0," + str(MAX_ABLATED - 1) + "}"  # "0,3,5"
 NORM_AT, FF_ALL = "norm_at", "ff_all"  # Inside a block: which norm is studied; every installed model's feed-forward
 PATTERN = "pattern"  # the Game of Life's starting pattern (core.lessons.life.PATTERNS)
 # Encoder–decoder: the target the decoder reads (empty: the model's own translation), the decoding step shown,
@@ -66,95 +51,13 @@ DEFAULT_TEXT_ZH = "小明把苹果给了小红，因为她"
 MAX_TEXT_CHARS = CORE_MAX_TEXT_CHARS
 MAX_SEED = 2**31 - 1
 ATTENTION_KINDS = ("self", "cross", "encoder")
-NOTICES = "_url_notices"
 OPEN_BEST = "_open_best_head"  # set by a preset: the Attention page opens the head that shows its point
 HEAD_MODE = "attention_heads"  # the Attention page's one head / average over heads
 RANKED_HEADS = "_ranked_heads"  # ((layer, head), …) the Attention page ranked for its query: the lesson's steps
 INDEX_MEMORY = "_indices"  # (model, "layer" / "head") -> the last value shown
-CHECKED = "_url_checked"
 TRACED = "_traced"  # ((model, text, target), tokens) of the trace this run's page read, for the cost it says
 COST_SAID = "_cost_said"
 TRAINED_MODELS = "_trained_models"  # names of the models this session trained and kept to study
-
-
-def _is_int(low: int, high: int) -> Callable[[str], bool]:
-    def check(raw: str) -> bool:
-        return raw.isdigit() and low <= int(raw) <= high
-    return check
-
-
-def _is_float(low: float, high: float) -> Callable[[str], bool]:
-    def check(raw: str) -> bool:
-        try:
-            value = float(raw)
-        except ValueError:
-            return False
-        return math.isfinite(value) and low <= value <= high
-    return check
-
-
-@dataclass(frozen=True)
-class UrlParam:
-    key: str
-    valid: Callable[[str], bool]
-    expected: str  # what a valid value looks like, for the notice
-
-
-# Layer, head and query token are checked against the model's size where they are used (`index`).
-URL_PARAMS = {p.key: p for p in (
-    UrlParam(LANG, lambda raw: raw in i18n.LANGUAGES, " / ".join(i18n.LANGUAGES)),
-    UrlParam(MODEL, lambda raw: raw in MODELS, ", ".join(MODELS)),
-    UrlParam(TEXT, lambda raw: 0 < len(raw) <= MAX_TEXT_CHARS, f"1–{MAX_TEXT_CHARS:,} characters"),
-    UrlParam(TEXT2, lambda raw: 0 < len(raw) <= MAX_TEXT_CHARS, f"1–{MAX_TEXT_CHARS:,} characters"),
-    UrlParam(PRESENT, lambda raw: raw in ("true", "false"), "true / false"),
-    UrlParam(LAYER, _is_int(0, 10_000), "0, 1, 2, …"),
-    UrlParam(HEAD, _is_int(0, 10_000), "0, 1, 2, …"),
-    UrlParam(QUERY, lambda raw: len(raw) <= 200, "a token of the text"),
-    UrlParam(ATTENTION, lambda raw: raw in ATTENTION_KINDS, " / ".join(ATTENTION_KINDS)),
-    UrlParam(SCALE, lambda raw: raw in SCALES, " / ".join(SCALES)),
-    UrlParam(TEMPERATURE, _is_float(0.05, 5.0), "0.05–5"),
-    UrlParam(TOP_K, _is_int(0, 1000), "0–1000"),
-    UrlParam(TOP_P, _is_float(0.05, 1.0), "0.05–1"),
-    UrlParam(SEED, _is_int(0, MAX_SEED), f"0–{MAX_SEED:,}"),
-    UrlParam(PE_D, lambda raw: _is_int(*PE_D_RANGE)(raw) and int(raw) % 2 == 0,
-             f"an even number, {PE_D_RANGE[0]}–{PE_D_RANGE[1]}"),
-    UrlParam(PE_LEN, _is_int(*PE_LEN_RANGE), f"{PE_LEN_RANGE[0]}–{PE_LEN_RANGE[1]}"),
-    UrlParam(PE_DIM, _is_int(0, PE_D_RANGE[1] - 1), f"0–{PE_D_RANGE[1] - 1}"),
-    UrlParam(ORDER, lambda raw: raw in ORDERS, " / ".join(ORDERS)),
-    UrlParam(PAD, lambda raw: 0 < len(raw) <= MAX_TEXT_CHARS, f"1–{MAX_TEXT_CHARS:,} characters"),
-    UrlParam(CORPUS, lambda raw: raw in ("lesson", "own"), "lesson / own"),
-    UrlParam(MERGES, lambda raw: raw in {str(n) for n in MERGE_CHOICES}, " / ".join(map(str, MERGE_CHOICES))),
-    UrlParam(STEP, _is_int(0, MAX_MERGES), f"0–{MAX_MERGES:,}"),
-    UrlParam(TOKEN, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
-    UrlParam(HIDDEN, _is_int(0, 10_000), "0, 1, 2, … (a layer)"),
-    UrlParam(AM_STEP, _is_int(1, 7), "1–7"),
-    UrlParam(AM_SEED, _is_int(0, MAX_SEED), f"0–{MAX_SEED:,}"),
-    UrlParam(AM_DK, _is_int(2, 4), "2–4"),
-    UrlParam(AM_N, _is_int(3, 6), "3–6"),
-    UrlParam(AM_CAUSAL, lambda raw: raw in ("true", "false"), "true / false"),
-    UrlParam(AM_QUERY, _is_int(0, 5), "0–5 (a token's position)"),
-    UrlParam(ABLATE, lambda raw: re.fullmatch(ABLATE_PATTERN, raw) is not None,
-             "heads as 0,3,5"),
-    UrlParam(ABLATE_MODE, lambda raw: raw in ABLATION_MODES, " / ".join(ABLATION_MODES)),
-    UrlParam(LATER, _is_int(0, 10_000), "0, 1, 2, … (0: the layer after the chosen one)"),
-    UrlParam(POSITION, _is_int(0, 10_000), "0, 1, 2, … (a token's position)"),
-    UrlParam(NORM_AT, lambda raw: raw in ("attn", "mlp"), "attn / mlp"),
-    UrlParam(FF_ALL, lambda raw: raw in ("true", "false"), "true / false"),
-    UrlParam(PATTERN, lambda raw: raw in life.PATTERNS, " / ".join(life.PATTERNS)),
-    UrlParam(TARGET, lambda raw: 0 < len(raw) <= MAX_TARGET_CHARS, f"1–{MAX_TARGET_CHARS:,} characters"),
-    UrlParam(DECODE_STEP, _is_int(1, MAX_DECODE_STEPS), f"1–{MAX_DECODE_STEPS}"),
-    UrlParam(TR_TASK, lambda raw: raw in live.TASKS, " / ".join(live.TASKS)),
-    UrlParam(TR_LAYERS, _is_int(*live.LAYERS), "{}–{}".format(*live.LAYERS)),
-    UrlParam(TR_D, lambda raw: raw in {str(d) for d in live.D_MODELS}, " / ".join(map(str, live.D_MODELS))),
-    UrlParam(TR_HEADS, lambda raw: raw in {str(h) for h in live.HEADS}, " / ".join(map(str, live.HEADS))),
-    UrlParam(TR_STEPS, lambda raw: _is_int(*live.STEPS)(raw) and int(raw) % 10 == 0,
-             "{}–{}, a multiple of 10".format(*live.STEPS)),
-    UrlParam(TR_BATCH, lambda raw: raw in {str(b) for b in TR_BATCHES}, " / ".join(map(str, TR_BATCHES))),
-    UrlParam(TR_SOURCE, lambda raw: raw in ("lesson", "own"), "lesson / own"),
-    UrlParam(CLASS, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
-             "a class code of 4 capital letters and digits"),
-    UrlParam(ROLE, lambda raw: raw in ROLES, " / ".join(ROLES)),
-)}
 
 
 # ---------------------------------------------------------------- language
@@ -195,50 +98,6 @@ def render(message) -> str:
 # ---------------------------------------------------------------- the URL
 
 
-def check_url() -> None:
-    """On a session's first run, replace invalid link values by defaults, each with a notice."""
-    if st.session_state.get(CHECKED):
-        return
-    st.session_state[CHECKED] = True
-    notices = []
-    for key in list(st.query_params):
-        raw = st.query_params.get(key, "")
-        param = URL_PARAMS.get(key)
-        if param is None:
-            notices.append(Message(N_("The link's parameter “{key}” is not one this app reads; it was left out."),
-                                   key=key[:40]))
-            _replace_in_link(key, None)
-        elif key in (TEXT, TEXT2) and len(raw) > MAX_TEXT_CHARS:
-            notices.append(Message(N_("The link's text was cut to its first {count:,} characters."),
-                                   count=MAX_TEXT_CHARS) if key == TEXT else
-                           Message(N_("The link's second text was cut to its first {count:,} characters."),
-                                   count=MAX_TEXT_CHARS))
-            _replace_in_link(key, raw[:MAX_TEXT_CHARS])
-        elif not param.valid(raw):
-            notices.append(Message(N_("The link's value for “{key}” is not valid ({expected}); the default is used."),
-                                   key=key, expected=param.expected))
-            _replace_in_link(key, None)
-    st.session_state[NOTICES] = notices
-
-
-def _replace_in_link(key: str, value: str | None) -> None:
-    """Replace (or, with None, remove) a parameter in the URL and in the values Streamlit seeds bound
-    widgets with on a session's first run: st.query_params alone leaves those, and a widget would still
-    read the junk (a number input given ?top_k=1e309 raises inside Streamlit)."""
-    with get_session_state().query_params() as params:
-        if value is None:
-            params.remove_param(key)
-        else:
-            params[key] = value
-        params.set_initial_query_params_from_current()
-
-
-def show_notices() -> None:
-    """Notices about the link, shown once at the top of the page they arrived on."""
-    for message in st.session_state.pop(NOTICES, []):
-        st.warning(render(message), icon="🔗")
-
-
 def index(key: str, count: int, scope: str = "") -> int:
     """A layer or head stored under `key`, from the session or the link, clamped into [0, count).
 
@@ -261,19 +120,6 @@ def index(key: str, count: int, scope: str = "") -> int:
 
 
 INDEX_NAMES = {LAYER: N_("layer"), HEAD: N_("head"), PE_DIM: N_("dimension"), LATER: N_("later layer")}
-
-
-# What the lesson path carries from one stop to the next; any other choice belongs to the page left.
-LESSON_CARRIES = (LANG, PRESENT, MODEL, TEXT, TEXT2, COMPARE, CLASS, ROLE)
-
-
-def forget_view() -> None:
-    """Drop the choices of the page the lesson path leaves (its URL parameters, the layers and heads it
-    remembered per model, what its ranking found), so that the next stop opens exactly as its own link does."""
-    for key in (*URL_PARAMS, INDEX_MEMORY, *(f"{INDEX_MEMORY}-{key}" for key in INDEX_NAMES), OPEN_BEST,
-                RANKED_HEADS, HEAD_MODE):
-        if key not in LESSON_CARRIES:
-            st.session_state.pop(key, None)
 
 
 def settle_choice(key: str, options, default) -> None:

@@ -3,40 +3,38 @@ same steps in a real head of the loaded model, with the trace's numbers."""
 
 import streamlit as st
 
-from core import spec_of
-from viz import catalog, frame, presets, state
+from viz import catalog, frame, state
 from viz.loading import model_or_error, trace_or_error
 from viz.state import _
 from viz.views import attention_math as views
 
-frame.page_header(catalog.BY_ID["attention_math"])
-st.markdown(state.explain("attention_math"))
-st.latex(r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}}+M\right)V")
-preset = presets.preset_buttons("attention_math")
-if preset is not None and preset.note:
-    st.info(_(preset.note))
 
-st.header(_("A worked example, one step at a time"))
-st.markdown(state.explain("attention_math_example"))
-views.worked_example_section()
+def formula() -> None:
+    st.latex(r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}}+M\right)V")
 
-st.header(_("Why divide by √d_k"))
-st.markdown(state.explain("attention_scaling"))
-name, text = state.model_name(), state.text()
-lm = model_or_error(name)
-views.scaling_section(None if lm is None else lm.config.head_dim)
 
-st.header(_("The same steps in a real head"))
-if not text.strip():
-    st.info(_("Type a text in the sidebar (then Ctrl+Enter) to follow a real head on it."))
-    st.stop()
-if lm is not None:
-    if not spec_of(name).trained:
-        st.warning(_("This model is **untrained**: its weights are random numbers, so these are real attention "
-                     "computations whose patterns carry no meaning. Compare them with a trained model."))
-    target = text if lm.config.architecture == "encoder-decoder" else None
-    trace = trace_or_error(name, text, target)
-    if trace is not None:
-        if target is not None:
-            st.caption(_("The decoder's self-attention of an encoder–decoder, on your text as the decoder's input."))
-        views.real_head_section(lm, trace, focus=preset.focus if preset is not None else None)
+def body(preset) -> None:
+    st.header(_("A worked example, one step at a time"))
+    st.markdown(state.explain("attention_math_example"))
+    views.worked_example_section()
+
+    st.header(_("Why divide by √d_k"))
+    st.markdown(state.explain("attention_scaling"))
+    name, text = state.model_name(), state.text()
+    lm = model_or_error(name)
+    views.scaling_section(None if lm is None else lm.config.head_dim)
+
+    st.header(_("The same steps in a real head"))
+    if not text.strip():
+        st.info(_("Type a text in the sidebar (then Ctrl+Enter) to follow a real head on it."))
+        st.stop()
+    if lm is not None:
+        target = text if lm.config.architecture == "encoder-decoder" else None
+        trace = trace_or_error(name, text, target)
+        if trace is not None:
+            if target is not None:
+                st.caption(_("The decoder's self-attention of an encoder–decoder, on your text as the decoder's input."))
+            views.real_head_section(lm, trace, focus=preset.focus if preset is not None else None)
+
+
+frame.page(catalog.BY_ID["attention_math"], body, formula=formula)

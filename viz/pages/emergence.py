@@ -6,8 +6,11 @@ import streamlit as st
 from viz import catalog, frame, state
 from viz.views import emergence as views
 
-frame.page_header(catalog.BY_ID["emergence"])
-st.markdown(state.explain("emergence"))
-pattern = views.pattern_picker()
-views.life_section(pattern)
-st.markdown(state.explain("emergence_why"))
+
+def body(preset) -> None:
+    pattern = views.pattern_picker()
+    views.life_section(pattern)
+    st.markdown(state.explain("emergence_why"))
+
+
+frame.page(catalog.BY_ID["emergence"], body)

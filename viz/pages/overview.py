@@ -52,33 +52,35 @@ def breakdown_table(lm) -> pd.DataFrame:
     return table
 
 
-frame.page_header(catalog.BY_ID["overview"])
-st.markdown(state.explain("overview"))
+def body(preset) -> None:
+    lm = model_or_error(state.model_name())
+    if lm is None:
+        st.stop()
 
-lm = model_or_error(state.model_name())
-if lm is None:
-    st.stop()
+    st.header(_("The pipeline of {model}").format(model=_(lm.info.title)))
+    st.caption(_(ARCHITECTURE_NOTES[lm.info.architecture]))
+    export.show(make_pipeline_figure(lm.config, _), key="overview_pipeline", config={"displayModeBar": False})
 
-st.header(_("The pipeline of {model}").format(model=_(lm.info.title)))
-st.caption(_(ARCHITECTURE_NOTES[lm.info.architecture]))
-export.show(make_pipeline_figure(lm.config, _), key="overview_pipeline", config={"displayModeBar": False})
+    links = st.container(horizontal=True, wrap=True, key="overview-links")  # each link its whole title, wrapping rows
+    for entry in catalog.PAGES[1:]:
+        links.page_link(entry.script, label=_(entry.title), icon=entry.icon, help=_(entry.summary))
 
-links = st.container(horizontal=True, wrap=True, key="overview-links")  # each link its whole title, wrapping rows
-for entry in catalog.PAGES[1:]:
-    links.page_link(entry.script, label=_(entry.title), icon=entry.icon, help=_(entry.summary))
+    sizes, params = st.columns(2)
+    with sizes:
+        st.subheader(_("Beside GPT-1"))
+        comparison = pd.DataFrame({lm.info.name: model_column(lm), _("GPT-1 (2018)"): [_(v) for v in GPT1.values()]},
+                                  index=[_(k) for k in GPT1])
+        frame.table(comparison)
+        st.caption(_("GPT-1: Radford et al. (2018), *Improving Language Understanding by Generative Pre-Training*, "
+                     "section 4.1; its parameter count from Radford et al. (2019), the GPT-2 paper, Table 2, whose "
+                     "smallest model is GPT-1's size."))
+    with params:
+        st.subheader(_("{count:,} parameters").format(count=lm.info.n_params))
+        frame.table(breakdown_table(lm), hide_index=True, formats={_("parameters"): "localized"})
+        blocks = lm.parameters.groups.get("blocks", lm.parameters.groups.get("decoder blocks", 0))
+        st.caption(_("Counted from the loaded weights. Each of the {count} blocks has the same shape, {size:,} "
+                     "parameters, with its own numbers.").format(count=lm.info.n_layers,
+                                                                 size=blocks // lm.info.n_layers))
 
-sizes, params = st.columns(2)
-with sizes:
-    st.subheader(_("Beside GPT-1"))
-    comparison = pd.DataFrame({lm.info.name: model_column(lm), _("GPT-1 (2018)"): [_(v) for v in GPT1.values()]},
-                              index=[_(k) for k in GPT1])
-    frame.table(comparison)
-    st.caption(_("GPT-1: Radford et al. (2018), *Improving Language Understanding by Generative Pre-Training*, "
-                 "section 4.1; its parameter count from Radford et al. (2019), the GPT-2 paper, Table 2, whose "
-                 "smallest model is GPT-1's size."))
-with params:
-    st.subheader(_("{count:,} parameters").format(count=lm.info.n_params))
-    frame.table(breakdown_table(lm), hide_index=True, formats={_("parameters"): "localized"})
-    blocks = lm.parameters.groups.get("blocks", lm.parameters.groups.get("decoder blocks", 0))
-    st.caption(_("Counted from the loaded weights. Each of the {count} blocks has the same shape, {size:,} "
-                 "parameters, with its own numbers.").format(count=lm.info.n_layers, size=blocks // lm.info.n_layers))
+
+frame.page(catalog.BY_ID["overview"], body)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -19,6 +18,7 @@ import streamlit as st
 from core import N_
 from core.lessons.head_ranking import HeadScore, parking_keys, worth_a_look
 from viz import export, state
+from viz.attention_sources import AVERAGE, HIDE_SINKS, ONE_HEAD, AttentionSource, attention_sources, shown_weights
 from viz.figures.attention import (
     IMAGE_FROM_CELLS,
     INSTANT_HEADS_MAX_CELLS,
@@ -34,18 +34,18 @@ from viz.figures.attention import (
     without_keys,
 )
 from viz.glossary import NUMBERED_FROM_ZERO
+from viz.markdown import markdown_literal
 from viz.state import _
-from viz.tokens import axis_labels, labels_for
+from viz.tokens import axis_labels
 
 LAYER_KEY, HEAD_KEY, KIND_KEY, QUERY_KEY = state.LAYER, state.HEAD, state.ATTENTION, state.QUERY
-MODE_KEY, HIDE_KEY, TARGET_KEY = state.HEAD_MODE, "attention_hide_sinks", "attention_target"
+MODE_KEY, HIDE_KEY, TARGET_KEY = state.HEAD_MODE, HIDE_SINKS, "attention_target"
 QUERY_TOKENS = "attention_query_tokens"  # the tokens the query was picked from: a new text resets the pick
 RANKED_FOR = "attention_ranked_for"  # (model, tokens, query) whose ranking chose the head last
 EVERY_QUERY = ""  # the query picker's "every query", in the URL as q= (no token label is empty)
 SCALE_KEY = state.SCALE
 SCALE_DEFAULT = "attention_scale_default"  # the default the colour scale was last settled against
 LINE_WINDOW = 24  # beyond this many tokens the line view shows a window around the chosen query
-ONE_HEAD, AVERAGE = N_("One head"), N_("Average over heads")
 SINK_NOTE_SHARE = 0.3  # above this, say what an attention sink is
 NAMED_SINKS = 6  # the sinks the ranking's caption names; a long text may have more
 SCALE_NAMES = {"linear": "0 – 1", "row": "÷ max", "log": "log₁₀"}
@@ -54,49 +54,6 @@ SCALE_NAMES = {"linear": "0 – 1", "row": "÷ max", "log": "log₁₀"}
 LONG_SCALE = "log"
 KINDS = {"self": N_("Self-attention"), "cross": N_("Cross-attention (target looks at source)"),
          "encoder": N_("Encoder self-attention")}
-
-
-@dataclass(frozen=True)
-class AttentionSource:
-    """One kind of attention in the trace: its records per layer, and who looks at whom."""
-
-    records: tuple  # one AttentionRecord per layer
-    queries: list[str]  # readable token text of the tokens that look
-    keys: list[str]  # ... and of the tokens looked at
-    sink_keys: np.ndarray  # (S,) bool: special tokens and the first token, where attention tends to pool
-    cross: bool = False  # queries from one stack, keys from the other
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.records)
-
-    @property
-    def n_heads(self) -> int:
-        return self.records[0].query_rows(0).shape[0]  # one row per head: never every head's matrix
-
-
-def readable_tokens(stack, tokenizer) -> list[str]:
-    """Tokens as the text they stand for (" animal", not "Ġanimal"; 冷(1-2/3), not a byte)."""
-    return labels_for(tokenizer, stack.token_ids)
-
-
-def _source(records, query_stack, key_stack, tokenizer) -> AttentionSource:
-    sinks = np.array([i in tokenizer.special_ids and not tokenizer.is_unknown(i) for i in key_stack.token_ids])
-    sinks[0] = True  # decoders without a start token park attention on whatever comes first
-    queries = readable_tokens(query_stack, tokenizer)
-    keys = queries if key_stack is query_stack else readable_tokens(key_stack, tokenizer)
-    return AttentionSource(tuple(records), queries, keys, sinks, cross=query_stack is not key_stack)
-
-
-def attention_sources(trace, tokenizer) -> dict[str, AttentionSource]:
-    """Every kind of attention the trace holds, keyed by the URL's `attn` values."""
-    decoder = trace.stack
-    sources = {"self": _source((layer.self_attn for layer in decoder.layers), decoder, decoder, tokenizer)}
-    if trace.encoder is not None:
-        encoder = trace.encoder
-        sources["cross"] = _source((layer.cross_attn for layer in decoder.layers), decoder, encoder, tokenizer)
-        sources["encoder"] = _source((layer.self_attn for layer in encoder.layers), encoder, encoder, tokenizer)
-    return sources
 
 
 def is_content(label: str) -> bool:
@@ -113,11 +70,6 @@ def long_text(t: int, s: int) -> bool:
     """A text the page draws as an image (viz.figures.attention.IMAGE_FROM_CELLS): there the 0–1 scale colours
     about one cell in a hundred and a query at the end is often a full stop or a line break."""
     return t * s > IMAGE_FROM_CELLS
-
-
-def markdown_literal(text: str) -> str:
-    """Token text inside st.markdown: every Markdown/LaTeX character shown as itself."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$&])", r"\\\1", text)
 
 
 def decoder_target(text: str) -> str:
@@ -358,11 +310,6 @@ def _line_window(query: int | None, t: int) -> slice:
     centre = t - 1 if query is None else query
     start = min(max(centre - LINE_WINDOW // 2, 0), t - LINE_WINDOW)
     return slice(start, start + LINE_WINDOW)
-
-
-def shown_weights(record, head: int | None) -> np.ndarray:
-    """(T, S) float32: one head's weights, or the mean over heads, produced by the trace alone."""
-    return np.asarray(record.mean_probs() if head is None else record.head_probs(head), dtype=np.float32)
 
 
 def _heatmap(source, record, layer, head, kind_name, mask, labels, hide, scale, query) -> str:

@@ -31,7 +31,7 @@ from viz import export, state
 from viz.figures.attention_math import make_scaling_figure, make_step_matrix_figure, make_value_mix_figure
 from viz.state import _
 from viz.tokens import labels_for
-from viz.views.controls import stepper
+from viz.views.controls import linked_int, stepper
 from viz.views.models import layer_and_head
 
 QUERY_OWNER = "_attention_math_query_of"  # the (model, text) the real head's query belongs to
@@ -40,13 +40,6 @@ QUERY_OWNER = "_attention_math_query_of"  # the (model, text) the real head's qu
 @st.cache_data(show_spinner=False, max_entries=256)
 def _example(n: int, d_k: int, seed: int, causal: bool):
     return worked_example(*random_inputs(n, d_k, seed), causal=causal)
-
-
-def linked_int(key: str) -> None:
-    """A whole number from the link into the session before its choice is settled (the link holds text)."""
-    raw = st.query_params.get(key)
-    if st.session_state.get(key) is None and raw is not None and raw.isdigit():
-        st.session_state[key] = int(raw)
 
 
 def _table(values, rows, cols) -> pd.DataFrame:

@@ -24,7 +24,6 @@ from viz.tokens import axis_labels, labels_for
 from viz.views.models import index_slider, models_where
 
 CHART = {"displayModeBar": False}
-TOKEN_OWNER = "_block_token_of"  # the (model, text) the token choice belongs to
 NORM_PLACES = {"attn": N_("the norm of the attention sub-layer"), "mlp": N_("the norm of the feed-forward sub-layer")}
 KIND_NAMES = {"layernorm": N_("LayerNorm"), "rmsnorm": N_("RMSNorm")}
 NORM_FORMULAS = {
@@ -62,21 +61,6 @@ def activity(name: str, text: str, layer: int, token: int) -> block_anatomy.Feed
 @st.cache_resource(max_entries=64, show_spinner=False)
 def text_sparsity(name: str, text: str) -> block_anatomy.Sparsity:
     return block_anatomy.text_sparsity(page_trace(name, text))
-
-
-def pick_token(labels: list[str], owner: tuple[str, str], default: int, label: str) -> int:
-    """The position studied, in the URL as `token`; a new text or model starts at `default`."""
-    value = st.session_state.get(state.TOKEN)
-    if value is None:  # a link, opened
-        raw = st.query_params.get(state.TOKEN)
-        value = int(raw) if raw is not None and raw.isdigit() else default
-    if st.session_state.get(TOKEN_OWNER) not in (None, owner) or not 0 <= int(value) < len(labels):
-        value = default
-    st.session_state[state.TOKEN], st.session_state[TOKEN_OWNER] = int(value), owner
-    chosen = st.selectbox(label, range(len(labels)), key=state.TOKEN, format_func=lambda i: f"#{i}  {labels[i]}",
-                          placeholder=_("Choose one"))
-    state.link(state.TOKEN, chosen, default)
-    return chosen
 
 
 # ---------------------------------------------------------------- the residual stream

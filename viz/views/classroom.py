@@ -29,6 +29,7 @@ import streamlit as st
 
 from core import N_
 from viz import classroom, export, state
+from viz.attention_sources import AVERAGE, HIDE_SINKS, attention_sources, shown_weights
 from viz.figures.attention import without_keys
 from viz.figures.classroom import make_guesses_figure, make_join_qr
 from viz.state import _
@@ -106,20 +107,18 @@ def _int(key: str, count: int) -> int:
 def attention_draft(trace, tokenizer) -> Draft:
     """Where the Attention page's chosen query token looks most, in the chosen layer and head (or the mean
     of the heads), among the keys it may see; attention sinks left out when the page hides them."""
-    from viz.views import attention as views  # the Attention page's own reading of its controls
-
-    sources = views.attention_sources(trace, tokenizer)
-    kind = st.session_state.get(views.KIND_KEY, "self")
+    sources = attention_sources(trace, tokenizer)
+    kind = st.session_state.get(state.ATTENTION, "self")
     source = sources.get(kind, sources["self"])
-    layer = _int(views.LAYER_KEY, source.n_layers)
-    head = None if st.session_state.get(views.MODE_KEY) == views.AVERAGE else _int(views.HEAD_KEY, source.n_heads)
+    layer = _int(state.LAYER, source.n_layers)
+    head = None if st.session_state.get(state.HEAD_MODE) == AVERAGE else _int(state.HEAD, source.n_heads)
     queries, keys = axis_labels(source.queries), axis_labels(source.keys)
-    chosen = st.session_state.get(views.QUERY_KEY)
+    chosen = st.session_state.get(state.QUERY)
     query = queries.index(chosen) if chosen in queries else len(queries) - 1
     record = source.records[layer]
-    weights, mask = views.shown_weights(record, head)[query : query + 1], np.asarray(record.mask, dtype=bool)
+    weights, mask = shown_weights(record, head)[query : query + 1], np.asarray(record.mask, dtype=bool)
     mask, shown = mask[query : query + 1], np.arange(len(keys))
-    if st.session_state.get(views.HIDE_KEY) and not source.sink_keys.all():
+    if st.session_state.get(HIDE_SINKS) and not source.sink_keys.all():
         weights, mask = without_keys(weights, mask, source.sink_keys)
         shown = shown[~source.sink_keys]
     row, allowed = np.nan_to_num(weights[0]), mask[0]

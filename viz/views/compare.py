@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.lessons import compare as core_compare
 from viz import export, state
+from viz.attention_sources import attention_sources, shown_weights
 from viz.figures.attention import make_attention_row_figure
 from viz.figures.compare import (
     make_attention_difference_figure,
@@ -22,9 +23,10 @@ from viz.figures.compare import (
     make_row_shift_figure,
 )
 from viz.loading import cached_model, get_trace, trace_or_error
+from viz.markdown import markdown_literal
 from viz.state import _
 from viz.tokens import axis_labels, label_of, labels_for
-from viz.views.attention import markdown_literal, shown_weights
+from viz.views import downloads
 
 MAP_MAX_TOKENS = 64  # the aligned difference map is drawn up to this many aligned tokens (one row beyond)
 SHIFT_TOP = 8  # the top tokens of either text in the distribution shift
@@ -82,8 +84,6 @@ def _ids(trace, which: str) -> list[int]:
 def attention_pair(trace1, trace2, tokenizer, kind: str, layer: int, head: int | None, query: int | None) -> None:
     """The chosen head's row for the chosen query in both texts, its change over aligned keys, and the aligned
     difference map of the whole head."""
-    from viz.views.attention import attention_sources
-
     st.subheader(_("Compare: the same head in text 2"))
     query_stack, key_stack = STACKS[kind]
     q_align = core_compare.align(_ids(trace1, query_stack), _ids(trace2, query_stack))
@@ -141,8 +141,6 @@ def attention_pair(trace1, trace2, tokenizer, kind: str, layer: int, head: int |
 def attention_after(trace, tokenizer, text: str, target: str | None):
     """What the Attention page's explorer draws after its figures: the downloads of the view, then, in compare
     mode, the second text's same head (called inside the explorer's fragment, so it follows every step)."""
-    from viz.views import downloads
-
     def after(kind: str, layer: int, head: int | None, query: int | None) -> None:
         downloads.attention(trace, text, target, kind, layer, head)
         text2 = state.text2()

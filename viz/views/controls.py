@@ -1,14 +1,17 @@
-"""Small controls shared by the pages of the mathematics: a number chosen along a range whose size
-depends on the data (merges learned, layers of a model), kept per scope and taken from the link."""
+"""Small controls shared by several pages: a number chosen along a range whose size depends on the data (merges
+learned, layers of a model), kept per scope and taken from the link; the token a page studies; a whole number
+read from the link before its choice is settled."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from viz import state
 from viz.state import _
 
 MEMORY = "_ranged_memory"  # (key, scope) -> the last value shown
 SCOPE = "_ranged_scope"  # key -> the scope its value belongs to
+TOKEN_OWNER = "_block_token_of"  # the (model, text) the token choice belongs to
 
 
 def settle_index(key: str, last: int, default: int, scope: str) -> int:
@@ -54,3 +57,25 @@ def stepper(label: str, key: str, last: int, help: str | None = None, first: int
     row.button("▶", key=f"{key}-next", help=_("Next"), on_click=step, args=(key, 1, last, first),
                disabled=value >= last)
     return chosen
+
+
+def pick_token(labels: list[str], owner: tuple[str, str], default: int, label: str) -> int:
+    """The position studied, in the URL as `token`; a new text or model starts at `default`."""
+    value = st.session_state.get(state.TOKEN)
+    if value is None:  # a link, opened
+        raw = st.query_params.get(state.TOKEN)
+        value = int(raw) if raw is not None and raw.isdigit() else default
+    if st.session_state.get(TOKEN_OWNER) not in (None, owner) or not 0 <= int(value) < len(labels):
+        value = default
+    st.session_state[state.TOKEN], st.session_state[TOKEN_OWNER] = int(value), owner
+    chosen = st.selectbox(label, range(len(labels)), key=state.TOKEN, format_func=lambda i: f"#{i}  {labels[i]}",
+                          placeholder=_("Choose one"))
+    state.link(state.TOKEN, chosen, default)
+    return chosen
+
+
+def linked_int(key: str) -> None:
+    """A whole number from the link into the session before its choice is settled (the link holds text)."""
+    raw = st.query_params.get(key)
+    if st.session_state.get(key) is None and raw is not None and raw.isdigit():
+        st.session_state[key] = int(raw)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.lessons import export as core_export
 from viz import export
+from viz.attention_sources import shown_weights
 from viz.state import _
 
 DISTRIBUTION_ROWS = 1_000  # the next-token CSV: the most likely tokens, not the whole vocabulary
@@ -19,8 +20,6 @@ def real_tokens(stack, text: str) -> list[str]:
 
 def attention(trace, text: str, target: str | None, kind: str, layer: int, head: int | None) -> None:
     """The shown head's (or the heads' mean) attention matrix with its tokens, and the whole trace."""
-    from viz.views.attention import shown_weights
-
     decoder_text = target or text
     stacks = {"self": (trace.stack, decoder_text, trace.stack, decoder_text),
               "cross": (trace.stack, decoder_text, trace.encoder, text),

@@ -23,9 +23,9 @@ from viz.figures.embeddings import (
     make_similarity_figure,
 )
 from viz.loading import get_model, model_or_error, trace_or_error
+from viz.markdown import markdown_literal
 from viz.state import _
 from viz.tokens import axis_labels, label_of, labels_for
-from viz.views.attention import markdown_literal
 from viz.views.controls import settle_index, stepper
 
 TOKEN_KEY, HIDDEN_KEY = state.TOKEN, state.HIDDEN

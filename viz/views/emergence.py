@@ -49,7 +49,7 @@ def _editable_grid() -> np.ndarray:
     edited = st.data_editor(
         pd.DataFrame(base, columns=columns), key=f"_life_editor_{st.session_state[VERSION]}", hide_index=True,
         # No text in the headers, only the editable mark: a number beside it needs more width than a cell has
-        # on a projector (10–16 were cut to "1").
+        # on a projector (10–16 would be cut to "1").
         column_config={c: st.column_config.CheckboxColumn(" ", width=28) for c in columns}, num_rows="fixed",
         height=ROW_PX * (base.shape[0] + 1) + 3,  # every row, no scrolling
     )

@@ -22,11 +22,12 @@ from core.lessons.decoding import (
 )
 from core.lessons.head_ranking import alignment_head
 from viz import export, state
+from viz.attention_sources import attention_sources
 from viz.figures.attention import make_attention_heatmap_figure
 from viz.figures.distribution import make_distribution_figure
+from viz.markdown import markdown_literal
 from viz.state import _, render
 from viz.tokens import axis_labels, labels_for
-from viz.views.attention import attention_sources, markdown_literal
 from viz.views.models import index_slider
 
 KINDS = {"encoder": N_("Encoder self-attention (both directions)"), "self": N_("Decoder masked self-attention"),

@@ -16,10 +16,10 @@ from core.lessons import logit_lens
 from viz import export, state
 from viz.figures.lens import make_candidate_lines_figure, make_lens_grid_figure, make_logit_attribution_figure
 from viz.loading import cached_model, page_trace
+from viz.markdown import markdown_literal as _md
 from viz.state import _
 from viz.tokens import label_of
-from viz.views.attention import markdown_literal as _md
-from viz.views.block import pick_token
+from viz.views.controls import pick_token
 
 CHART = {"displayModeBar": False}
 
@@ -71,7 +71,7 @@ def explorer(name: str, text: str, labels: list[str]) -> None:
         key="lens-lines", config=CHART)
     st.subheader(_("Who wrote the prediction"))
     st.markdown(state.explain("logit_attribution"))
-    # One equation a line: on one line they ran past a projector's right edge.
+    # One equation a line: on one line they would run past a projector's right edge.
     st.latex(r"\begin{aligned}\mathrm{logit}_v&=\sum_{c}\,c\cdot w+b\cdot u_v\\"
              r"w&=s\,(g\odot u_v)\ \text{(RMSNorm)},\quad w=s\,P(g\odot u_v)\ \text{(LayerNorm)}\\"
              r"s&=\frac{1}{\sqrt{\tfrac1d\sum_i h_{L,i}^2+\varepsilon}}\ \text{" + _("or") + r"}\ "

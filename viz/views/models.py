@@ -1,5 +1,5 @@
-"""Finding models by what they are (their architecture, their positions), never by name, and the layer and
-head sliders pages share."""
+"""Finding models by what they are (their architecture, their positions, their tokenizer), never by name, and the
+layer and head sliders pages share."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import streamlit as st
 from core import MODELS, ScopeError, model_shape, spec_of
 from viz import state
 from viz.glossary import NUMBERED_FROM_ZERO
+from viz.loading import model_or_error
 from viz.state import _
 
 
@@ -25,6 +26,18 @@ def models_where(test, preferred: str | None = None) -> list[str]:
         if test(config):
             found.append(name)
     return found
+
+
+def tokenizer_models() -> list[str]:
+    """One trained model per kind of tokenizer, in registry order: the tokenizers worth comparing."""
+    names, kinds = [], set()
+    for name, spec in MODELS.items():
+        if spec.trained and spec.available():
+            lm = model_or_error(name)
+            if lm is not None and lm.tokenizer.kind not in kinds:
+                kinds.add(lm.tokenizer.kind)
+                names.append(name)
+    return names
 
 
 def index_slider(label: str, key: str, count: int, scope: str) -> int:

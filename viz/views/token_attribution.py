@@ -11,7 +11,7 @@ from viz.figures.attribution import make_attribution_figure
 from viz.loading import rollout_row, token_removal
 from viz.state import _
 from viz.tokens import labels_for
-from viz.views.attention_math import linked_int
+from viz.views.controls import linked_int
 
 OWNER = "_attribution_position_of"  # the (model, text) the position belongs to
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import MODELS
 from viz import state
 from viz.glossary import tokenizer_name
 from viz.loading import model_or_error
@@ -22,18 +21,6 @@ from viz.tokens import (
 )
 
 INSPECT = "inspect"
-
-
-def tokenizer_models() -> list[str]:
-    """One trained model per kind of tokenizer, in registry order: the tokenizers worth comparing."""
-    names, kinds = [], set()
-    for name, spec in MODELS.items():
-        if spec.trained and spec.available():
-            lm = model_or_error(name)
-            if lm is not None and lm.tokenizer.kind not in kinds:
-                kinds.add(lm.tokenizer.kind)
-                names.append(name)
-    return names
 
 
 def show_counts(text: str, chips: list[TokenChip]) -> None:

@@ -21,7 +21,7 @@ from viz.loading import model_or_error
 from viz.state import _, render
 from viz.tokens import MAX_CHIPS, chips_for, chips_html, token_label
 from viz.views.controls import settle_index, stepper
-from viz.views.tokenization import tokenizer_models
+from viz.views.models import tokenizer_models
 
 CORPUS_KEY, MERGES_KEY, STEP_KEY = state.CORPUS, state.MERGES, state.STEP
 OWN_TEXT_KEY = "bpe_own_text"

@@ -18,7 +18,6 @@ from core.training import live_training as live
 from core.training.jobs import Job
 from viz import catalog, state
 from viz.state import _
-from viz.views import training
 
 KEPT = "_tr_kept"  # id(job) -> the name its model is kept under
 STUDY_PAGES = ("attention", "encoder_decoder", "next_token", "inside_block", "logit_lens")
@@ -41,13 +40,12 @@ def _study(job: Job, text: str) -> None:
         state.set_text(text)
 
 
-def study_offer(job: Job | None) -> None:
-    """Under "Try the model you trained": study it on every page, with what the person tried there."""
+def study_offer(job: Job | None, tried: str) -> None:
+    """Under "Try the model you trained": study it on every page, with what the person tried there (`tried`)."""
     if job is None or job.running or job.module is None:
         return
-    text = str(st.session_state.get(training.TRY) or "")
     st.subheader(_("Study it on every page"))
-    st.button("🔬 " + _("Study this model on the other pages"), key="tr_study", on_click=_study, args=(job, text),
+    st.button("🔬 " + _("Study this model on the other pages"), key="tr_study", on_click=_study, args=(job, tried),
               help=_("It becomes this session's model (sidebar: Model) and what you tried its text. Other people "
                      "do not see it; it is kept while this session lasts."))
     name = kept_name(job)

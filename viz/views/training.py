@@ -196,10 +196,11 @@ def show_attention(shot: Snapshot, job: Job, pair, key: str) -> None:
 # ---------------------------------------------------------------- the trained model
 
 
-def try_model(job: Job | None) -> None:
-    """After a job: its model answers the person's input, and its attention on that input."""
+def try_model(job: Job | None) -> str:
+    """After a job: its model answers the person's input, and its attention on that input; returns the input
+    ("" before a model is there)."""
     if job is None or job.running or job.module is None:
-        return
+        return ""
     st.subheader(_("Try the model you trained"))
     recipe = job.recipe
     if st.session_state.get(f"{TRY}-job") != id(job):  # a new model: an example it can read
@@ -212,7 +213,7 @@ def try_model(job: Job | None) -> None:
             answer = live.answer(job.module, recipe, job.task, typed)
         except ScopeError as exc:
             st.info(state.render(exc))
-            return
+            return typed
         pair = live.answer_pair(recipe, answer)
         kept = (id(job), typed, answer, pair, snapshot(job.module, job.task, job.view().step, pair))
         st.session_state[f"{TRY}-answer"] = kept
@@ -225,3 +226,4 @@ def try_model(job: Job | None) -> None:
     else:
         st.code(answer.text or "∅", language=None)
     show_attention(shot, job, pair, key="tr_try_attention")
+    return typed

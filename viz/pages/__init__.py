@@ -1,0 +1,1 @@
+"""The page scripts: st.navigation runs each one, and each opens itself through viz/frame.py `page`."""
