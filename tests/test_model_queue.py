@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from viz import loading
-from viz.model_queue import ModelQueue, default_slots, torch_threads
+from viz.model_queue import SMALL_PASS_TOKENS, ModelQueue, default_slots, pass_threads, torch_threads
 
 WAIT = 120  # seconds a test waits for a thread at most: a safety net, never a measure
 
@@ -33,6 +33,23 @@ def test_slots_and_threads_share_the_cores():
     assert torch.get_num_threads() >= 1
     with pytest.raises(ValueError):
         ModelQueue(0)
+
+
+def test_a_small_pass_runs_on_one_thread_a_large_one_on_the_cores_share_and_the_rest_on_one():
+    """Small passes gain little from a second thread and, on a busy machine, lose much; work outside the queue
+    (a page reading a trace) runs on one thread, so that sessions at once never ask for more than the cores."""
+    assert [pass_threads(n, 1, cores=2) for n in (1, SMALL_PASS_TOKENS - 1, SMALL_PASS_TOKENS, None)] == [1, 1, 2, 2]
+    assert pass_threads(10, 2, cores=16) == 1 and pass_threads(500, 2, cores=16) == 8
+    seen, before = [], torch.get_num_threads()
+    with loading.model_turn(3):
+        seen.append(torch.get_num_threads())
+    with loading.model_turn(500):
+        seen.append(torch.get_num_threads())
+    outside = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    outside.start()
+    outside.join()
+    assert seen == [1, torch_threads(loading.MODEL_QUEUE.slots), 1]
+    assert torch.get_num_threads() == before
 
 
 def test_a_second_thread_waits_as_number_one_and_runs_after_the_first():
