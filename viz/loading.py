@@ -12,6 +12,7 @@ thrashing them, and a waiting student sees their place in the queue, not a froze
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,7 +74,12 @@ def cached_model(name: str) -> LanguageModel:
 
 @st.cache_resource(show_spinner=False)
 def _installed_model(name: str) -> LanguageModel:
-    return load_model(name)
+    model = load_model(name)
+    # A model lives as long as the process: its many small objects (the vocabulary's among them) leave every later
+    # full collection, which then scans only what pages create.
+    gc.collect()
+    gc.freeze()
+    return model
 
 
 def get_model(name: str) -> LanguageModel:
