@@ -82,3 +82,46 @@ def test_a_generation_step_reruns_the_generation_alone_and_gives_generates_token
     expected = cached_model("smollm2-135m").generate(TEXT, 3)
     shown = page.locator(".nt-generated").evaluate_all("(chips) => chips.map((chip) => chip.title)")
     assert shown == [f"id {token}" for token in expected.ids]
+
+
+MOSAIC = ".st-key-attention-layer-mosaic .js-plotly-plot"
+HEAT_MAP_TITLE_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map((g) => g.layout?.title?.text || '')
+    .find((title) => title.includes('layer')) || ''"""
+
+
+def heat_map_title(page) -> str:
+    return page.evaluate(HEAT_MAP_TITLE_JS)
+
+
+def settle_on(page, fragment: str) -> None:
+    page.wait_for_function(f"() => ({HEAT_MAP_TITLE_JS})().replace(/<[^>]*>/g, '').endsWith({fragment!r})")
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stApp\"]')"
+                           ".getAttribute('data-test-script-state') === 'notRunning'")
+
+
+def click_tile(page, head: int) -> None:
+    """A click on the centre of a head's thumbnail, where the grid's invisible marker for it sits."""
+    page.locator(MOSAIC).scroll_into_view_if_needed()
+    x, y = page.evaluate("""([selector, head]) => {
+        const graph = document.querySelector(selector), layout = graph._fullLayout;
+        const marker = graph._fullData.find((trace) => trace.name === 'tiles');
+        const box = graph.getBoundingClientRect();
+        return [box.left + layout.xaxis._offset + layout.xaxis.l2p(marker.x[head]),
+                box.top + layout.yaxis._offset + layout.yaxis.l2p(marker.y[head])];
+    }""", [MOSAIC, head])
+    page.mouse.click(x, y)
+
+
+def test_a_head_step_leaves_the_thumbnails_drawn_and_a_tile_opens_its_head_every_time(server, page):
+    open_page(page, f"{server.url}/attention?model=smollm2-135m&lang=en&layer=1&head=0", MOSAIC)
+    page.evaluate(f"() => {{ document.querySelector({MOSAIC!r}).dataset.drawn = 'before the step'; }}")
+    page.locator(".st-key-head-next button").filter(visible=True).first.click()
+    settle_on(page, "layer 1, head 1")
+    # The same chart element: the browser did not draw the thumbnails again for a head step.
+    assert page.evaluate(f"() => document.querySelector({MOSAIC!r}).dataset.drawn") == "before the step"
+    click_tile(page, 4)
+    settle_on(page, "layer 1, head 4")
+    page.locator(".st-key-head-next button").filter(visible=True).first.click()
+    settle_on(page, "layer 1, head 5")
+    click_tile(page, 4)  # the same tile again: it opens again
+    settle_on(page, "layer 1, head 4")
