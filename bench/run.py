@@ -14,10 +14,12 @@ a warm-up of:
 Then greedy generation: tokens per second with our key/value cache, without it, and transformers'
 `generate` (float32, with its own cache), plus each model's load time and the peak resident memory of
 all models loaded together. Then the pages (bench/pages.py: head change, a new text per model, the
-Next-token page, every page's rerun) and the load test (bench/load.py: 10 browser sessions for 60 s against a
-real server; its p50/p95, errors, memory after/before, and the cold start to the first rendered page), each
-skippable (--no-pages, --no-load). Results are printed as Markdown tables, the last one "Speed figures in one
-place", and written to bench/results/.
+Next-token page, every page's rerun), the speed a teacher feels (bench/browser.py: headless Chromium, from a click
+to the painted result, for a generation step, a head or layer step, a page switch and a new short text; with
+--browser-baseline REF beside the code of a git revision) and the load test (bench/load.py: 10 browser sessions
+for 60 s against a real server; its p50/p95, errors, memory after/before, and the cold start to the first
+rendered page), each skippable (--no-pages, --no-browser, --no-load). Results are printed as Markdown tables,
+the last one "Speed figures in one place", and written to bench/results/.
 """
 
 from __future__ import annotations
@@ -273,8 +275,9 @@ def _value(figure: float | None, unit: str, digits: int = 0) -> str:
     return "–" if figure is None else f"{figure:,.{digits}f} {unit}"
 
 
-def summary_table(generation: list[dict], pages: dict | None, load: dict | None) -> str:
-    """Speed figures in one place: the page figures, generation, and the load test, "–" where not measured."""
+def summary_table(generation: list[dict], pages: dict | None, load: dict | None, clicks: dict | None = None) -> str:
+    """Speed figures in one place: the page figures, generation, the browser's click to paint, and the load test,
+    "–" where not measured."""
     pages, load = pages or {}, load or {}
     ms = lambda key: _value(pages.get(key), "ms")  # noqa: E731
     rows = [("cold start: `streamlit run` to the first rendered page (browser)",
@@ -285,6 +288,11 @@ def summary_table(generation: list[dict], pages: dict | None, load: dict | None)
              for name, value in (pages.get("new_text_by_model_ms") or {"smollm2-135m": pages.get("new_text_ms")}).items()]
     rows.append(("Next token, a new 1,500-character paragraph (server)", ms("next_token_paragraph_ms")))
     rows += [(f"generation, {g['model']}, key/value cache", _value(g["ours_tok_s"], "tok/s", 1)) for g in generation]
+    if clicks:
+        from bench import browser
+
+        rows += [(f"browser, click → painted: {target} (median over {models}; target ≤ {limit:,} ms)", f"{ms:,.0f} ms")
+                 for target, limit, models, ms in browser.target_medians(clicks)]
     if load:
         rss = load["rss_mb"]
         rows += [
@@ -307,6 +315,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--no-pages", action="store_true", help="skip the page benchmark (bench/pages.py)")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="skip click to paint in a real browser (bench/browser.py, about 15 minutes)")
+    parser.add_argument("--browser-baseline", metavar="REF",
+                        help="measure the code of this git revision beside this checkout in the browser bench")
     parser.add_argument("--no-load", action="store_true", help="skip the load test (bench/load.py, about 3 minutes)")
     args = parser.parse_args()
     gpu = torch.cuda.is_available() and args.device != "cpu"
@@ -329,6 +341,12 @@ def main() -> None:
         from bench import pages
 
         page_speed = pages.main()
+    clicks = None
+    if not gpu and not args.no_browser:  # a real server and Chromium
+        from bench import browser
+
+        clicks = browser.run(baseline=args.browser_baseline)
+        print(browser.table(clicks), flush=True)
     load_report = None
     if not gpu and not args.no_load:  # a real server and Chromium, as the page benchmark needs streamlit
         from bench import load
@@ -348,12 +366,15 @@ def main() -> None:
             f"Attention page, smollm2-135m, 64 tokens: change head {page_speed['head_change_ms']:.0f} ms, "
             f"new text {page_speed['new_text_ms']:.0f} ms (whole-page rerun on the server)\n"
         )
-    report += f"\nSpeed figures in one place ({machine()}):\n\n{summary_table(generation, page_speed, load_report)}\n"
+    if clicks:
+        report += f"\nIn the browser, click to painted result:\n\n{browser.table(clicks)}\n"
+    report += (f"\nSpeed figures in one place ({machine()}):\n\n"
+               f"{summary_table(generation, page_speed, load_report, clicks)}\n")
     print("\n" + report)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     summary = {"machine": machine(), "rows": rows, "generation": generation, "ablation": ablation, "peak_mb": memory,
-               "pages": page_speed, "load": load_report}
+               "pages": page_speed, "browser": clicks, "load": load_report}
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(summary, indent=1))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
 

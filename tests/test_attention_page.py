@@ -352,3 +352,23 @@ def test_the_sink_notice_says_the_heads_average_and_the_querys_own_row_apart():
     average = float(np.where(mask, probs, 0)[:, 0].sum() / np.where(mask, probs, 0).sum())
     assert f"**{average:.0%}**" in notice
     assert f"The row of “it” alone gives them **{float(probs[8, 0]):.0%}**" in notice
+
+
+def _mosaic_spec(at: AppTest) -> str:
+    specs = [chart.proto.spec for chart in at.get("plotly_chart") if "Click a head" in chart.proto.spec]
+    assert len(specs) == 1
+    return specs[0]
+
+
+def test_the_layers_thumbnails_stay_the_same_chart_through_a_head_step_and_change_with_the_layer():
+    """A head step sends the grid of the layer's thumbnails again byte for byte, so the browser leaves it as it is
+    (a changed chart is drawn anew); a layer step sends that layer's."""
+    at = _open("smollm2-135m", TEXT, layer="2", head="0")
+    before = _mosaic_spec(at)
+    at.session_state[HEAD_KEY] = 5
+    at.run()
+    assert _mosaic_spec(at) == before
+    at.session_state[LAYER_KEY] = 3
+    at.run()
+    after = _mosaic_spec(at)
+    assert after != before and json.loads(after)["layout"]["yaxis"]["ticktext"] == ["L3"]

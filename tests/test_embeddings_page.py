@@ -137,3 +137,16 @@ def test_a_single_line_compares_its_words_and_an_empty_text_asks_for_one():
     assert chart(at, "embeddings_similarity")["data"][0]["x"] == ["The", "cat", "sat", "on", "mat"]
     at = open_page("")
     assert any("Type a text" in i.value for i in at.info) and not at.get("plotly_chart")
+
+
+def test_only_the_open_projection_tab_is_drawn():
+    """A hidden 3-D scene is not sent: it cost the browser more than the rest of the page (software WebGL)."""
+    at = click_preset(open_page("Hello"), BANK.label)
+    ids = [c.proto.id for c in at.get("plotly_chart")]
+    assert any("embeddings_context-2d" in i for i in ids) and not any("-3d" in i for i in ids)
+    at.session_state["embeddings_context-tabs"] = "3-D"
+    at.run()
+    ids = [c.proto.id for c in at.get("plotly_chart")]
+    assert any("embeddings_context-3d" in i for i in ids) and not any("embeddings_context-2d" in i for i in ids)
+    scatter = chart(at, "embeddings_context-3d")
+    assert scatter["data"][0]["type"] == "scatter3d"

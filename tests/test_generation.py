@@ -182,3 +182,19 @@ def test_generate_step_appends_the_argmax_of_the_models_logits(classic):
     assert again.ids == decoder.generate_step(ids, Sampling(temperature=0.8, seed=3), step_rng(3, len(ids))).ids
     with pytest.raises(InputError, match="decoder"):
         classic.generate_step([1, 2], Sampling(), step_rng(0, 2))
+
+
+def test_an_unfinished_character_is_held_back_until_its_last_byte():
+    from core.runtime.generation import Unfinished, unfinished_character
+
+    cold = "冷".encode()  # E5 86 B7
+    assert unfinished_character([b" it", cold[:1]]) == Unfinished(1, cold[:1], 3)
+    assert unfinished_character([b" it", cold[:1], cold[1:2]]) == Unfinished(2, cold[:2], 3)
+    assert unfinished_character([b" it", cold[:1], cold[1:2], cold[2:]]) is None
+    # A token with a whole character and the first byte of the next is held with it; four-byte characters too.
+    assert unfinished_character(["好".encode() + cold[:1]]) == Unfinished(1, cold[:1], 3)
+    assert unfinished_character([b"ok", "😀".encode()[:2]]) == Unfinished(1, "😀".encode()[:2], 4)
+    # Bytes no character can begin with are not waited for: they will never complete.
+    assert unfinished_character([b"\x86"]) is None
+    assert unfinished_character([cold[:1], b"A"]) is None
+    assert unfinished_character([]) is None

@@ -7,12 +7,13 @@ Threads wait on events, never on the clock: the asserts are about order and plac
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 import torch
 
 from viz import loading
-from viz.model_queue import ModelQueue, default_slots, torch_threads
+from viz.model_queue import SMALL_PASS_TOKENS, ModelQueue, default_slots, pass_threads, torch_threads
 
 WAIT = 120  # seconds a test waits for a thread at most: a safety net, never a measure
 
@@ -33,6 +34,23 @@ def test_slots_and_threads_share_the_cores():
     assert torch.get_num_threads() >= 1
     with pytest.raises(ValueError):
         ModelQueue(0)
+
+
+def test_a_small_pass_runs_on_one_thread_a_large_one_on_the_cores_share_and_the_rest_on_one():
+    """Small passes gain little from a second thread and, on a busy machine, lose much; work outside the queue
+    (a page reading a trace) runs on one thread, so that sessions at once never ask for more than the cores."""
+    assert [pass_threads(n, 1, cores=2) for n in (1, SMALL_PASS_TOKENS - 1, SMALL_PASS_TOKENS, None)] == [1, 1, 2, 2]
+    assert pass_threads(10, 2, cores=16) == 1 and pass_threads(500, 2, cores=16) == 8
+    seen, before = [], torch.get_num_threads()
+    with loading.model_turn(3):
+        seen.append(torch.get_num_threads())
+    with loading.model_turn(500):
+        seen.append(torch.get_num_threads())
+    outside = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    outside.start()
+    outside.join()
+    assert seen == [1, torch_threads(loading.MODEL_QUEUE.slots), 1]
+    assert torch.get_num_threads() == before
 
 
 def test_a_second_thread_waits_as_number_one_and_runs_after_the_first():
@@ -208,3 +226,15 @@ def test_a_waiting_session_is_told_its_place_in_its_language(monkeypatch):
     assert shown[0] == "[zh] Waiting for the model: you are number 1 in the queue."
     assert shown[-1] is None and ran == [True]  # the notice goes once the session has its turn
     assert queue.running() == 0
+
+
+def test_no_full_collection_after_each_run_and_a_loaded_model_leaves_later_ones():
+    """Streamlit's collection after every run scanned some 350,000 objects once models were loaded and held every
+    thread for 0.35-0.5 s per click on the shared machine; a loaded model's objects are frozen out of later ones."""
+    import gc
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+    loading.cached_model("smollm2-135m")
+    assert gc.get_freeze_count() > 100_000

@@ -205,3 +205,61 @@ def test_the_progress_bar_goes_once_generation_is_done(at):
     at.button(key="nt_generate").click().run()
     assert not at.exception
     assert not at.get("progress")
+
+
+def _fresh_page(text: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.session_state["model"] = "smollm2-135m"
+    app.session_state["text"] = text
+    app.run()
+    return app.switch_page(PAGE).run()
+
+
+def test_clicks_give_the_tokens_generate_gives():
+    """Three clicks, each reading one new token with the session's key/value cache, give the greedy continuation
+    `generate` gives (the browser test checks that a click reruns the generation's fragment alone)."""
+    text = "A click on the button below asks the model for"
+    at = _fresh_page(text)
+    for _ in range(3):
+        at.button(key="nt_next").click().run()
+        assert not at.exception
+    expected = cached_model("smollm2-135m").generate(text, 3)
+    assert at.session_state[GEN_IDS] == expected.prompt_ids + expected.ids
+    assert at.html[0].proto.body.count("nt-generated") == 3
+
+
+def _byte_token(tokenizer, value: int) -> int:
+    return next(i for i in range(tokenizer.vocab_size) if tokenizer.token_bytes(i) == bytes([value]))
+
+
+def test_a_character_in_pieces_shows_once_whole_and_never_as_raw_bytes(monkeypatch):
+    """SmolLM2 spells 冷 (E5 86 B7) with up to three byte tokens: while only its first bytes are generated the
+    chips, the caption and the text to study show no <E5> or U+FFFD, only a character being written; the
+    third byte completes it and 冷 appears."""
+    import viz.views.generation as generation
+    from core.runtime.generation import Step, filter_distribution
+
+    text = "Cold in Chinese is"
+    at = _fresh_page(text)
+    tokenizer = cached_model("smollm2-135m").tokenizer
+    queue = [_byte_token(tokenizer, byte) for byte in "冷".encode()]
+
+    def one_byte(lm, ids, sampling, rng, cache=None):
+        logits = np.zeros(lm.tokenizer.vocab_size, dtype=np.float32)
+        token = queue.pop(0)
+        return Step(list(ids) + [token], token, logits, filter_distribution(logits, sampling))
+
+    monkeypatch.setattr(LanguageModel, "generate_step", one_byte)
+    for count in (1, 2):
+        at.button(key="nt_next").click().run()
+        chips = at.html[0].proto.body
+        assert "nt-unfinished" in chips and "<E5>" not in chips and "&lt;E5&gt;" not in chips and "冷" not in chips
+        assert any(f"{count} of its 3 bytes" in caption.value for caption in at.caption)
+        ids, start = at.session_state[GEN_IDS], at.session_state[GEN_START]
+        assert generation.continuation(tokenizer, text, ids, start) == text  # held back, not U+FFFD
+    at.button(key="nt_next").click().run()
+    chips = at.html[0].proto.body
+    assert "nt-unfinished" not in chips and "冷" in chips and "&lt;E" not in chips
+    assert chips.count("nt-generated") == 3
+    ids, start = at.session_state[GEN_IDS], at.session_state[GEN_START]
+    assert generation.continuation(tokenizer, text, ids, start) == text + "冷"

@@ -12,6 +12,7 @@ thrashing them, and a waiting student sees their place in the queue, not a froze
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,25 +23,29 @@ import torch
 
 from core import Capability, LanguageModel, ScopeError, Trace, load_model, spec_of, trained_model
 from core.engine.devices import device_name
+from core.training.jobs import use_threads_here
 
 from . import state
-from .model_queue import ModelQueue, default_slots, torch_threads
+from .model_queue import ModelQueue, default_slots, pass_threads
 from .state import _, render
 from .trace_cache import TraceCache, idle_seconds
 
 MAX_TIMINGS = 4096
 TRACE_CACHE_BYTES = 2 * 1024**3  # about four 2,048-token SmolLM2 traces in use, or hundreds of sentences
 
-# Half the cores run passes at once, each with the cores' share of threads: set once per process, at import
-# (core/training/jobs.py lowers it while a training job runs and puts this value back).
+# Half the cores run passes at once, each with the cores' share of threads (model_turn). Everything else a page
+# computes with torch (what it reads of a trace, outside the queue) runs on one thread, the process's default set
+# here: page runs of many sessions at once would otherwise ask for more threads than there are cores, and on a
+# busy machine every small product waits for its slowest thread (core/training/jobs.py leaves this default as it is).
 MODEL_QUEUE = ModelQueue(default_slots())
-torch.set_num_threads(torch_threads(MODEL_QUEUE.slots))
+torch.set_num_threads(1)
 
 
 @contextmanager
-def model_turn() -> Iterator[None]:
+def model_turn(tokens: int | None = None) -> Iterator[None]:
     """Run the block when the queue gives this session a turn; meanwhile say the session's place in it. The
-    notice is drawn again every poll, so a rerun of the waiting page (a new click) takes it out of the queue."""
+    notice is drawn again every poll, so a rerun of the waiting page (a new click) takes it out of the queue.
+    The block runs on the threads a pass over `tokens` new tokens deserves (model_queue.pass_threads)."""
     notice = None
 
     def waiting(place: int) -> None:
@@ -52,7 +57,12 @@ def model_turn() -> Iterator[None]:
     with MODEL_QUEUE.turn(waiting):
         if notice is not None:
             notice.empty()
-        yield
+        own = torch.get_num_threads()  # a page's thread: the default, which the pass's threads leave as it is
+        use_threads_here(pass_threads(tokens, MODEL_QUEUE.slots))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(own)  # this thread's count, and the default it already was
 
 
 def cached_model(name: str) -> LanguageModel:
@@ -64,7 +74,12 @@ def cached_model(name: str) -> LanguageModel:
 
 @st.cache_resource(show_spinner=False)
 def _installed_model(name: str) -> LanguageModel:
-    return load_model(name)
+    model = load_model(name)
+    # A model lives as long as the process: its many small objects (the vocabulary's among them) leave every later
+    # full collection, which then scans only what pages create.
+    gc.collect()
+    gc.freeze()
+    return model
 
 
 def get_model(name: str) -> LanguageModel:
@@ -82,7 +97,7 @@ def get_trace(name: str, text: str, target: str | None = None) -> Trace:
     trace = cache.get(key)
     if trace is None:
         lm = get_model(name)
-        with model_turn(), st.spinner(_("Running the model…")):
+        with model_turn(len(lm.encode(text)[0].ids)), st.spinner(_("Running the model…")):
             start = time.perf_counter()
             trace = lm.trace(text, target=target, dtype=np.float16)
             timings = model_seconds()
@@ -168,7 +183,7 @@ def get_ablated(name: str, text: str, heads: tuple[tuple[int, tuple[int, ...]], 
     run = cache.get(key)
     if run is None:
         lm, trace = get_model(name), get_trace(name, text)
-        with model_turn(), st.spinner(_("Running the model with heads switched off…")):
+        with model_turn(len(trace.token_ids)), st.spinner(_("Running the model with heads switched off…")):
             run = cache.put(key, run_ablated(lm, trace, ablation_of(dict(heads), mode)))
     return run
 
@@ -186,7 +201,7 @@ def token_removal(name: str, text: str, position: int, _lm: LanguageModel, _ids:
     """The removal measure of one position (core/lessons/attribution.py), once per (model, text, position)."""
     from core.lessons.attribution import token_removal as measure
 
-    with model_turn():
+    with model_turn(len(_ids)):
         return measure(_lm, _ids, position)
 
 

@@ -14,6 +14,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 POLL_S = 0.5  # a waiter looks at its place at least this often, so a page can also notice a rerun
+# A pass over fewer new tokens than this runs on one thread. Its matrix products take well under a millisecond
+# each, so a second thread saves little, and on a busy machine every product waits for the slower of the two:
+# measured on the shared 2-core machine (load 14), a SmolLM2 generation step took 4.0-4.6 s on two threads and
+# 0.23-0.30 s on one, a 14-token Gemma 3 trace 2.0-2.5 s against 0.5-0.7 s.
+SMALL_PASS_TOKENS = 64
 
 
 def default_slots(cores: int | None = None) -> int:
@@ -24,6 +29,12 @@ def default_slots(cores: int | None = None) -> int:
 def torch_threads(slots: int, cores: int | None = None) -> int:
     """Threads per forward pass so that `slots` passes at once use the cores and no more."""
     return max(1, (cores or os.cpu_count() or 1) // slots)
+
+
+def pass_threads(tokens: int | None, slots: int, cores: int | None = None) -> int:
+    """Threads for a pass over `tokens` new tokens (None: not known, a large one): one for a small pass, else
+    the pass's share of the cores."""
+    return 1 if tokens is not None and tokens < SMALL_PASS_TOKENS else torch_threads(slots, cores)
 
 
 class ModelQueue:

@@ -12,7 +12,9 @@ new token costs one position: the model reads the new token, not the whole text 
 
 from __future__ import annotations
 
+import codecs
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -157,3 +159,32 @@ class Generation:
     def ids(self) -> list[int]:
         """The continuation's token ids."""
         return [token.token_id for token in self.tokens]
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """The end of a continuation that does not yet spell a whole character."""
+
+    tokens: int  # how many tokens at the end hold its bytes
+    data: bytes  # the character's bytes so far
+    size: int  # how many bytes the whole character has
+
+
+def unfinished_character(pieces: Sequence[bytes]) -> Unfinished | None:
+    """The character a continuation's bytes (one `bytes` per token) break off in, or None if they end on a whole
+    character. A byte-level vocabulary spells a Chinese character's three bytes with up to three tokens: until
+    the last of them is generated, the first ones are the beginning of a character, not text. Bytes that can
+    never begin a character (a stray continuation byte) are not waited for."""
+    data = b"".join(pieces)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    decoder.decode(data, final=False)  # keeps back a valid beginning of a character, and only that
+    waiting = decoder.getstate()[0]
+    if not waiting:
+        return None
+    tokens, covered = 0, 0
+    for piece in reversed(pieces):
+        if covered >= len(waiting):
+            break
+        tokens, covered = tokens + 1, covered + len(piece)
+    lead = waiting[0]
+    return Unfinished(tokens, waiting, 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4)

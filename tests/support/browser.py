@@ -83,12 +83,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_server(log: Path, extra_args: Sequence[str] = (), port: int | None = None) -> Server:
+def start_server(log: Path, extra_args: Sequence[str] = (), port: int | None = None, root: Path = REPO) -> Server:
     """Start `streamlit run app.py` from the repo root and return once it answers its health check.
-    `extra_args`: more `--section.option value` pairs (the load test shortens the disconnected sessions' TTL)."""
+    `extra_args`: more `--section.option value` pairs (the load test shortens the disconnected sessions' TTL);
+    `root`: another checkout of the app (bench/browser.py measures an older revision beside this one)."""
     port = port or free_port()
     command = [
-        str(REPO / ".venv" / "bin" / "streamlit"), "run", "app.py",
+        str(root / ".venv" / "bin" / "streamlit"), "run", "app.py",
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
@@ -99,7 +100,7 @@ def start_server(log: Path, extra_args: Sequence[str] = (), port: int | None = N
     log.parent.mkdir(parents=True, exist_ok=True)
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server.
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT)
     server = Server(process, port, log)
     deadline = time.monotonic() + SERVER_START_DEADLINE_S
     while time.monotonic() < deadline:

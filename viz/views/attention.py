@@ -19,6 +19,7 @@ from core import N_
 from core.lessons.head_ranking import HeadScore, parking_keys, worth_a_look
 from viz import export, state
 from viz.attention_sources import AVERAGE, HIDE_SINKS, ONE_HEAD, AttentionSource, attention_sources, shown_weights
+from viz.figures import palette
 from viz.figures.attention import (
     IMAGE_FROM_CELLS,
     INSTANT_HEADS_MAX_CELLS,
@@ -199,38 +200,59 @@ def _open_tile(chart_key: str, layout, n_heads: int, layer: int | None) -> None:
         head = index
     st.session_state[LAYER_KEY], st.session_state[HEAD_KEY] = layer, head
     st.session_state[MODE_KEY] = ONE_HEAD
+    st.session_state[TILES_OPENED] = st.session_state.get(TILES_OPENED, 0) + 1
 
 
-def _mosaic(chart_key: str, thumbs, n_cols: int, names, rows, cols, current, title, tile_px, n_heads, layer):
-    layout = mosaic_layout(thumbs, n_cols)
-    figure = make_attention_mosaic_figure(thumbs, layout, tile_names=names, row_labels=rows, col_labels=cols,
-                                          current=current, title=title, tile_px=tile_px, _=_)
+MOSAIC = "_attention_mosaic"  # the grid of thumbnails drawn last, and what it shows
+TILES_OPENED = "_attention_tiles_opened"  # clicks that opened a tile: each gives the grid a fresh selection
+
+
+def _mosaic(chart_key: str, source: AttentionSource, layer: int | None, make, n_heads: int) -> None:
+    """A grid of thumbnails, `make()` -> (figure, layout). It marks no open head, so a head step sends the same
+    figure again, which the browser leaves as it is (a changed figure is drawn anew, about a tenth of a step's
+    work in the browser); the session keeps the last one rather than building it again."""
+    opened = st.session_state.get(TILES_OPENED, 0)
+    shown = (chart_key, layer, id(source.records[layer or 0]), tuple(source.queries), tuple(source.keys),
+             state.language(), palette.current().name, opened)
+    memo = st.session_state.get(MOSAIC)
+    if memo is None or memo[0] != shown:
+        figure, layout = make()
+        # The browser keeps a chart's selection while the chart stays the same: after a click has opened a tile,
+        # a new chart, so that a click on that tile again opens it again.
+        figure.layout.meta = opened
+        memo = st.session_state[MOSAIC] = (shown, figure, layout)
+    _, figure, layout = memo
     export.chart(figure, key=chart_key, on_select=partial(_open_tile, chart_key, layout, n_heads, layer),
                     selection_mode="points", config={"displayModeBar": False}, width="content")
+
+
+def _mosaic_figure(thumbs, n_cols: int, names, rows, cols, title: str, tile_px: int):
+    layout = mosaic_layout(thumbs, n_cols)
+    return make_attention_mosaic_figure(thumbs, layout, tile_names=names, row_labels=rows, col_labels=cols,
+                                        title=title, tile_px=tile_px, _=_), layout
 
 
 GRID_NONE, GRID_LAYER, GRID_MODEL = N_("None"), N_("All heads of this layer"), N_("Every layer × head (model view)")
 
 
-def _grids(source: AttentionSource, layer: int, head: int | None) -> None:
-    """One grid of thumbnails at a time: each is a large figure, rebuilt on every step."""
+def _grids(source: AttentionSource, layer: int) -> None:
+    """One grid of thumbnails at a time: each is a large figure, built again only for a new layer or text."""
     heads = range(source.n_heads)
     grid = st.segmented_control(_("Thumbnails"), (GRID_LAYER, GRID_MODEL, GRID_NONE), default=GRID_LAYER,
                                 key="attention_grid", format_func=state.translator())
     tile = _("layer {layer}, head {head}")
     if grid == GRID_LAYER:
-        record = source.records[layer]
-        _mosaic("attention-layer-mosaic", record.thumbnails(THUMBNAIL_CELLS), source.n_heads,
-                [tile.format(layer=layer, head=h) for h in heads], [f"L{layer}"], [f"h{h}" for h in heads], head,
-                _("Click a head to open it"), 90, source.n_heads, layer)
+        _mosaic("attention-layer-mosaic", source, layer, lambda: _mosaic_figure(
+            source.records[layer].thumbnails(THUMBNAIL_CELLS), source.n_heads,
+            [tile.format(layer=layer, head=h) for h in heads], [f"L{layer}"], [f"h{h}" for h in heads],
+            _("Click a head to open it"), 90), source.n_heads)
     elif grid == GRID_MODEL:
-        thumbs = np.concatenate([r.thumbnails(THUMBNAIL_CELLS) for r in source.records])
-        current = None if head is None else layer * source.n_heads + head
-        _mosaic("attention-model-mosaic", thumbs, source.n_heads,
-                [tile.format(layer=i, head=h) for i in range(source.n_layers) for h in heads],
-                [f"L{i}" for i in range(source.n_layers)], [f"h{h}" for h in heads], current,
-                _("{layers} layers × {heads} heads: click one to open it").format(
-                    layers=source.n_layers, heads=source.n_heads), 30, source.n_heads, None)
+        _mosaic("attention-model-mosaic", source, None, lambda: _mosaic_figure(
+            np.concatenate([r.thumbnails(THUMBNAIL_CELLS) for r in source.records]), source.n_heads,
+            [tile.format(layer=i, head=h) for i in range(source.n_layers) for h in heads],
+            [f"L{i}" for i in range(source.n_layers)], [f"h{h}" for h in heads],
+            _("{layers} layers × {heads} heads: click one to open it").format(
+                layers=source.n_layers, heads=source.n_heads), 30), source.n_heads)
     if grid in (GRID_LAYER, GRID_MODEL):
         st.caption(_("Thumbnails show the raw weights, averaged over blocks of tokens for long texts."))
 
@@ -409,6 +431,6 @@ def explorer(trace, tokenizer, focus: str | None = None, model_seconds: float | 
             export.chart(make_attention_row_figure(
                 weights[query], mask[query], shown_keys, _=_, subtitle=name,
                 title=_("Where does “{token}” look?").format(token=query_labels[query])))
-    _grids(source, layer, head)
+    _grids(source, layer)
     if after is not None:
         after(kind, layer, head, query)

@@ -144,12 +144,16 @@ def _md(text: str) -> str:
     return markdown_literal(text)
 
 
+@st.fragment
 def projection_tabs(points: np.ndarray, labels: list[str], key: str, *, groups=None, highlight=None,
                     unit: bool = False, title: str = "") -> None:
-    """The points on their first principal axes, in 2-D and in 3-D."""
+    """The points on their first principal axes, in 2-D and in 3-D. Only the open tab is drawn, and choosing the
+    other reruns this alone: a hidden 3-D scene cost the browser more than the rest of the page (software WebGL)."""
     projection = emb.pca(points, 3, unit=unit)
-    flat, deep = st.tabs(["2-D", "3-D"])
-    for tab, dims in ((flat, 2), (deep, 3)):
+    tabs = st.tabs(["2-D", "3-D"], key=f"{key}-tabs", on_change="rerun")
+    for tab, dims in zip(tabs, (2, 3)):
+        if tab.open is False:
+            continue
         with tab:
             export.chart(make_projection_figure(projection.coords[:, :dims], labels, groups=groups,
                                                    highlight=highlight, explained=projection.explained, title=title,

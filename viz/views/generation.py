@@ -14,9 +14,18 @@ import pandas as pd
 import streamlit as st
 
 from core import N_, InputError
-from core.runtime.generation import GenerationCache, Sampling, filter_distribution, softmax, step_rng
-from viz import export, state
+from core.runtime.generation import (
+    GenerationCache,
+    Sampling,
+    Unfinished,
+    filter_distribution,
+    softmax,
+    step_rng,
+    unfinished_character,
+)
+from viz import export, frame, state
 from viz.figures.distribution import make_distribution_figure, make_token_loss_figure
+from viz.i18n import Translate, identity
 from viz.loading import model_turn
 from viz.state import _, render
 from viz.tokens import LOSS_CEILING_NATS, candidate_label, candidate_note, label_of, labels_for, loss_text_html, open_bytes
@@ -26,6 +35,7 @@ BARS_KEY, DECODING_KEY, STEPS_KEY = "nt_bars", "nt_decoding", "nt_steps"
 GEN_PROMPT, GEN_MODEL, GEN_IDS, GEN_START, GEN_LAST = "gen_prompt", "gen_model", "gen_ids", "gen_start", "gen_last"
 # The keys and values of what the continuation has read: each click reads one new token, not the whole text.
 GEN_CACHE = "gen_cache"
+GENERATION = "nt-generation"  # the generation's fragment: a click in it reruns it alone, never the page around it
 GREEDY, SAMPLE = N_("Greedy (most likely)"), N_("Sample")
 LOSS_BARS_MAX = 40  # beyond this many tokens the per-token loss is coloured text, not bars
 
@@ -36,6 +46,7 @@ SEED_ROUNDED = (0.8, 0.18, 0.02)
 
 PROMPT_STYLE = "background:#f1f3f6;border:1px solid #ccd;"
 GENERATED_STYLE = "background:#ffe08a;border:1px solid #d4a017;font-weight:600;"
+UNFINISHED_STYLE = "background:#fff7d6;border:1px dashed #d4a017;"
 
 
 def current_sampling() -> Sampling:
@@ -151,8 +162,9 @@ def _advance(lm, steps: int) -> None:
     bar = st.progress(0.0, text=_("Generating {count} tokens…").format(count=steps)) if steps > 1 else None
     for done in range(1, steps + 1):
         try:
-            with model_turn():
-                step = lm.generate_step(ids, sampling, step_rng(sampling.seed, len(ids)), st.session_state[GEN_CACHE])
+            cache = st.session_state[GEN_CACHE]
+            with model_turn(len(ids) - len(cache.ids)):  # usually one new token; the whole prompt at first
+                step = lm.generate_step(ids, sampling, step_rng(sampling.seed, len(ids)), cache)
         except InputError as exc:
             st.warning(render(exc))
             break
@@ -168,29 +180,58 @@ def _advance(lm, steps: int) -> None:
         bar.empty()
 
 
-def _continuation(tokenizer) -> str:
-    ss = st.session_state
-    return ss[GEN_PROMPT] + tokenizer.decode(ss[GEN_IDS][ss[GEN_START]:])
+def _unfinished(tokenizer, ids: list[int], start: int) -> Unfinished | None:
+    """The character the generated tokens break off in, if any: its bytes are held back until it is whole."""
+    return unfinished_character([tokenizer.token_bytes(i) for i in ids[start:]])
+
+
+def continuation(tokenizer, prompt: str, ids: list[int], start: int) -> str:
+    """The prompt and what was generated after it, as text: a character still being written is left out."""
+    generated = ids[start:]
+    unfinished = _unfinished(tokenizer, ids, start)
+    return prompt + tokenizer.decode(generated[: len(generated) - unfinished.tokens] if unfinished else generated)
 
 
 def _study(tokenizer) -> None:
-    state.set_text(_continuation(tokenizer))
+    ss = st.session_state
+    state.set_text(continuation(tokenizer, ss[GEN_PROMPT], ss[GEN_IDS], ss[GEN_START]))
+    st.rerun()  # every page studies the new text: the whole app, not the generation alone
 
 
-def token_chips(tokenizer, ids: list[int], start: int) -> str:
-    """The prompt's tokens plain and the generated ones highlighted, as escaped HTML."""
-    chips = []
-    for position, (token_id, label) in enumerate(zip(ids, labels_for(tokenizer, ids))):
-        generated = position >= start
-        chips.append(
-            f'<span class="nt-chip{" nt-generated" if generated else ""}" title="id {token_id}" '
-            f'style="{GENERATED_STYLE if generated else PROMPT_STYLE}border-radius:4px;padding:1px 4px;margin:2px;'
-            f'display:inline-block;font-family:monospace">{html.escape(label)}</span>'
-        )
+def _open_attention() -> None:
+    """A button, not a page link: this fragment may run without the page's navigation around it."""
+    st.session_state[frame.GO] = "attention"
+    st.rerun()
+
+
+def _chip(label: str, style: str, css_class: str, title: str) -> str:
+    return (f'<span class="{css_class}" title="{html.escape(title, quote=True)}" style="{style}border-radius:4px;'
+            f'padding:1px 4px;margin:2px;display:inline-block;font-family:monospace">{html.escape(label)}</span>')
+
+
+def token_chips(tokenizer, ids: list[int], start: int, _: Translate = identity) -> str:
+    """The prompt's tokens plain and the generated ones highlighted, as escaped HTML. Generated tokens that hold
+    only the beginning of a character wait, as one dashed chip, until the character is whole."""
+    unfinished = _unfinished(tokenizer, ids, start)
+    shown = ids[: len(ids) - unfinished.tokens] if unfinished else ids
+    chips = [_chip(label, GENERATED_STYLE if position >= start else PROMPT_STYLE,
+                   "nt-chip nt-generated" if position >= start else "nt-chip", f"id {token_id}")
+             for position, (token_id, label) in enumerate(zip(shown, labels_for(tokenizer, shown)))]
+    if unfinished:
+        chips.append(_chip("…", UNFINISHED_STYLE, "nt-chip nt-generated nt-unfinished", _unfinished_note(unfinished, _)))
     return f'<div style="line-height:1.9">{"".join(chips)}</div>'
 
 
+def _unfinished_note(unfinished: Unfinished, _: Translate) -> str:
+    return _("A character being written: {count} of its {size} bytes so far ({bytes}); it shows once the rest "
+             "are generated.").format(count=len(unfinished.data), size=unfinished.size,
+                                      bytes=unfinished.data.hex(" ").upper())
+
+
+@st.fragment(key=GENERATION)
 def generation_section(lm, prompt: str) -> None:
+    """A fragment: a click generates a token (about 35 ms with the key/value cache) and reruns this part of the page
+    alone, not the playground, the loss chart and the rest around it."""
     st.subheader(_("Generate, one token at a time"))
     if not _start(lm, prompt):
         return
@@ -208,8 +249,11 @@ def generation_section(lm, prompt: str) -> None:
         _advance(lm, int(st.session_state[STEPS_KEY]))
     restart.button(_("Start over"), key="nt_restart", on_click=_restart)
     ss = st.session_state
-    st.html(token_chips(lm.tokenizer, ss[GEN_IDS], ss[GEN_START]))
+    st.html(token_chips(lm.tokenizer, ss[GEN_IDS], ss[GEN_START], _))
     st.caption(_("Grey chips are your text; yellow chips are what the model generated."))
+    unfinished = _unfinished(lm.tokenizer, ss[GEN_IDS], ss[GEN_START])
+    if unfinished:
+        st.caption(_unfinished_note(unfinished, _))
     if ss[GEN_LAST] is not None:
         step, sampling = ss[GEN_LAST]
         before = open_bytes(lm.tokenizer, step.ids[:-1])  # the step may finish a character the one before began
@@ -217,4 +261,5 @@ def generation_section(lm, prompt: str) -> None:
         distribution_chart(lm.tokenizer, step.logits, sampling, key="nt_last_step", context=before,
                            title=_("Last step: chose “{token}”").format(token=chosen))
         st.button(_("Study this text on the other pages"), key="nt_study", on_click=_study, args=(lm.tokenizer,))
-        st.page_link("viz/pages/attention.py", label=_("Then see what the generated tokens attended to"), icon="👀")
+        st.button(_("Then see what the generated tokens attended to"), key="nt_to_attention", icon="👀",
+                  type="tertiary", on_click=_open_attention)
