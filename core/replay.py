@@ -245,13 +245,16 @@ class AttentionReplay:
                                                      self._rotary())))
         return self.stack.cached(self._key("qkv"), compute)
 
-    def weights(self, heads: slice = ALL, queries: slice = ALL) -> tuple[torch.Tensor, torch.Tensor]:
+    def weights(self, heads: slice = ALL, queries: slice = ALL, keys: slice = ALL) -> tuple[torch.Tensor, torch.Tensor]:
         """(scores, probs) of some heads and query rows, (1, heads, queries, S), as `attention` computes them:
-        keys repeated per query head first, so that one head's product is the forward's product of that head."""
+        keys repeated per query head first, so that one head's product is the forward's product of that head.
+        `keys` leaves out keys every chosen query has masked (a causal block's later keys): the same probabilities."""
         allowed = self._allowed()
-        k = repeat_kv(self.projections()["k"], self.attn.groups)[:, heads]  # (1, heads, S, hs)
+        k = repeat_kv(self.projections()["k"], self.attn.groups)[:, heads, keys]  # (1, heads, S, hs)
         if allowed is not None and allowed.size(-2) > 1:
             allowed = allowed[..., queries, :]
+        if allowed is not None:
+            allowed = allowed[..., keys]
         q = self.projections()["q"][:, heads, queries]  # (1, heads, queries, hs)
         return attention_weights(q, k, allowed, self.attn.scale)
 
