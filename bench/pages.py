@@ -5,7 +5,10 @@
     every other installed model (MiniLM, Gemma 3, the untrained classic: a new text per model);
   - Attention page: changing the head on a 1,024-token text (the heat map is an image of the one head);
   - Next-token page: a new 1,500-character paragraph (about 300 tokens) on SmolLM2;
-  - every page of the catalogue: a rerun once its trace is cached (the same sentence throughout).
+  - every page of the catalogue: a rerun once its trace is cached (the same sentence throughout);
+  - every page of the catalogue on a long Chinese text (about 1,500 tokens) on SmolLM2 and Gemma 3: its first
+    render once the trace exists (a fresh trace per page, so nothing another page derived from it is reused),
+    and its rerun when one view control changes (`VIEW_CONTROLS`; a plain rerun where a page has none).
 
 AppTest reruns the whole page script, so these are upper bounds of what the
 layer/head fragment alone costs in the browser session.
@@ -24,6 +27,15 @@ MODEL = "smollm2-135m"
 N_TOKENS = 64
 LONG_TOKENS = 1_024
 PARAGRAPH_CHARS = 1_500
+LONG_PAGE_TOKENS = 1_500
+LONG_PAGE_MODELS = ("smollm2-135m", "gemma3-270m")
+# A widget of each page that changes the view, not the model's input: stepped to a new value for each rerun.
+VIEW_CONTROLS = {
+    "tokenization": "inspect-{model}", "tokenizer_training": "step", "embeddings": "hidden",
+    "positional_encoding": "head", "attention_math": "head", "attention": "head", "masks": "head",
+    "multi_head": "layer", "inside_block": "layer", "logit_lens": "token", "next_token": "nt_bars",
+    "emergence": "life_speed",
+}
 
 
 def texts(lm, count: int) -> list[str]:
@@ -83,6 +95,8 @@ def main(repeats: int = 7) -> dict:
         print(f"  Attention page, a new {N_TOKENS}-token text on {name}: {ms:.0f} ms")
     for page, ms in result["rerun_ms"].items():
         print(f"  {page}: rerun with the trace cached {ms:.0f} ms")
+    result["long_text"] = long_text_pages(repeats=3)
+    print(long_text_table(result["long_text"]), flush=True)
     return result
 
 
@@ -99,6 +113,85 @@ def page_reruns(text: str, repeats: int) -> dict[str, float]:
         at.switch_page(page.script).run()  # computes and caches what the page needs
         times[page.id] = statistics.median(timed_run(at) for _ in range(repeats))
     return times
+
+
+def chinese_text(lm, tokens: int = LONG_PAGE_TOKENS, skip: int = 0) -> str:
+    """About `tokens` tokens of Chinese prose for `lm` (the pages' own Chinese explanations, joined), starting
+    `skip` characters in: a different `skip` is a different text, so a new trace."""
+    corpus = "\n".join(path.read_text() for path in sorted((ROOT / "viz" / "explanations").glob("*.zh.md")))
+    corpus = corpus[skip:]
+    low, high = 1, len(corpus)
+    while low < high:  # the longest prefix within `tokens` tokens
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if len(lm.tokenizer.encode(corpus[:middle]).ids) <= tokens else (low, middle - 1)
+    return corpus[:low]
+
+
+def change_view(at: AppTest, key: str) -> bool:
+    """Step the slider or selectbox `key` to its next value (wrapping); False where the page has no such widget."""
+    for slider in at.slider:
+        if slider.key == key:
+            slider.set_value(slider.value + 1 if slider.value < slider.max else slider.min)
+            return True
+    for box in at.selectbox:
+        if box.key == key and box.options:
+            box.select_index((box.index + 1) % len(box.options))
+            return True
+    return False
+
+
+def long_text_pages(repeats: int, models=LONG_PAGE_MODELS, pages=None) -> dict[str, dict[str, dict]]:
+    """{model: {page: {"tokens", "first_s", "view_ms", "control"}}}: every page on a Chinese text of about
+    LONG_PAGE_TOKENS tokens. For each page a new text is traced first (outside the timing), so "first_s" is
+    the page's own work once the trace exists; "view_ms" the median rerun after a view control's change."""
+    import numpy as np
+
+    from core.runtime.registry import available_models
+    from viz import catalog
+    from viz.loading import get_model, trace_cache
+
+    results = {}
+    for name in models:
+        if not available_models().get(name):
+            continue
+        lm, rows = get_model(name), {}
+        for index, page in enumerate(catalog.PAGES if pages is None else [catalog.BY_ID[p] for p in pages]):
+            text = chinese_text(lm, skip=7 * index)
+            trace_cache().clear()  # one long trace at a time: the page's own, made before the clock starts
+            trace_cache().put((name, text, None), lm.trace(text, dtype=np.float16))
+            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+            at.session_state["model"] = name
+            at.session_state["text"] = text
+            at.switch_page(page.script)
+            first = timed_run(at)
+            control = VIEW_CONTROLS.get(page.id, "").format(model=name)
+            views = []
+            for _ in range(repeats):
+                changed = bool(control) and change_view(at, control)
+                views.append(timed_run(at))
+            rows[page.id] = {"tokens": len(lm.tokenizer.encode(text).ids), "first_s": first,
+                             "view_ms": 1e3 * statistics.median(views), "control": control if changed else "rerun"}
+            print(f"  long text, {name}, {page.id}: first render {first:.1f} s, "
+                  f"{rows[page.id]['control']} {rows[page.id]['view_ms']:.0f} ms", flush=True)
+        results[name] = rows
+    trace_cache().clear()
+    return results
+
+
+def long_text_table(results: dict[str, dict[str, dict]]) -> str:
+    """Markdown: one row per page, per model its first render (trace cached) and a view control's rerun."""
+    models = list(results)
+    tokens = ", ".join(f"{name} {next(iter(rows.values()))['tokens']:,}" for name, rows in results.items() if rows)
+    head = "| page | " + " | ".join(f"{name}: first render / view change" for name in models) + " |"
+    lines = [f"Every page on a long Chinese text (tokens: {tokens}); first render once the trace exists, then "
+             "the rerun after a view control (median):", "", head, "|---|" + "---|" * len(models)]
+    for page in dict.fromkeys(page for rows in results.values() for page in rows):
+        cells = []
+        for name in models:
+            row = results[name].get(page)
+            cells.append("–" if row is None else f"{row['first_s']:.1f} s / {row['view_ms']:.0f} ms ({row['control']})")
+        lines.append(f"| {page} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def new_text_by_model(repeats: int) -> dict[str, float]:
@@ -154,4 +247,9 @@ def next_token_paragraph(repeats: int) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:2] == ["--long"]:  # `python -m bench.pages --long [page …]`: the long-text table alone
+        print(long_text_table(long_text_pages(repeats=3, pages=sys.argv[2:] or None)))
+    else:
+        main()

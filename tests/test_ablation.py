@@ -8,7 +8,7 @@ import torch
 
 from core.lessons.ablation import HeadAblation, ablation_of, run_ablated
 from core.lessons.attribution import (
-    _removal_masks,
+    MAX_REMOVED,
     add_residual,
     removable,
     rollout,
@@ -17,6 +17,7 @@ from core.lessons.attribution import (
     trace_rollout,
 )
 from tests.support.models import loaded
+from tests.support.small_models import small_lm
 
 TEXT = "The animal didn't cross the street because it was too tired"
 LAYER, HEADS = 3, (1, 4)
@@ -131,7 +132,39 @@ def test_the_trace_rollout_uses_the_heads_mean(smollm):
     np.testing.assert_allclose(row, rollout(mean)[position], atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["llama", "gemma"])
+def test_the_rollout_computed_in_blocks_of_queries_equals_the_whole_matrices(kind, monkeypatch):
+    """Blocks of 5 queries (each only up to its last query's key), on a sliding-window model too."""
+    import core.lessons.attribution
+
+    monkeypatch.setattr(core.lessons.attribution, "ROLLOUT_ROWS", 5)
+    lm = small_lm(kind)
+    trace = lm.trace("Which tokens fed the prediction?", dtype=np.float32)
+    mean = [layer.self_attn.probs.astype(np.float64).mean(axis=0) for layer in trace.layers]
+    for position in (0, 4, 5, 17, len(trace.token_ids) - 1):
+        np.testing.assert_allclose(trace_rollout(trace, position), rollout(mean)[position], atol=1e-6)
+
+
 # ---------------------------------------------------------------- token removal
+
+
+def _removal_masks(t: int, removed, device) -> torch.Tensor:
+    """(n, 1, T, T) bool: in row b, no query but removed[b] itself may attend to key removed[b] (the whole
+    prefix run again: the reference the cached removal runs are held to)."""
+    allowed = torch.ones(len(removed), 1, t, t, dtype=torch.bool, device=device)
+    for b, j in enumerate(removed):
+        allowed[b, 0, :, j] = False
+        allowed[b, 0, j, j] = True
+    return allowed
+
+
+def _recomputed(lm, ids, position: int, removed, target: int) -> np.ndarray:
+    """log P(target | j removed) − log P(target) for each j, each by the whole prefix run again, float64."""
+    prefix = torch.tensor([ids[: position + 1]])
+    with torch.inference_mode():
+        base = torch.log_softmax(lm.module(prefix).logits[0, -1].double(), -1)[target]
+        out = lm.module(prefix.expand(len(removed), -1), also_allowed=_removal_masks(position + 1, removed, "cpu"))
+        return (torch.log_softmax(out.logits[:, -1].double(), -1)[:, target] - base).numpy()
 
 
 def test_removal_masks_hide_one_key_from_every_other_query():
@@ -143,8 +176,9 @@ def test_removal_masks_hide_one_key_from_every_other_query():
 
 def test_removal_is_bounded():
     assert removable(10) == list(range(10))
-    assert removable(200) == list(range(200 - 40, 200))  # 8,192 // 201 = 40
-    assert len(removable(2000)) == 4 and len(removable(100, max_removed=5)) == 5
+    assert removable(200) == list(range(200 - MAX_REMOVED, 200)) and MAX_REMOVED == 64
+    assert removable(2047) == list(range(2047 - 64, 2047))  # the end of a 2,048-token text: the nearest 64
+    assert len(removable(100, max_removed=5)) == 5 and removable(1) == [0]
 
 
 def test_token_removal_equals_separate_runs(smollm):
@@ -163,6 +197,28 @@ def test_token_removal_equals_separate_runs(smollm):
             delta = torch.log_softmax(out.logits[0, -1].double(), -1)[result.target] - base[result.target]
             assert result.delta[j] == pytest.approx(float(delta), abs=2e-4)
     assert np.abs(result.delta).max() > 0.01
+    from_trace = token_removal(lm, trace.token_ids, position, trace=trace)
+    assert from_trace.target == result.target
+    np.testing.assert_allclose(from_trace.delta, result.delta, atol=1e-5)
+    assert from_trace.log_prob == pytest.approx(result.log_prob, abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["llama", "gemma"])
+def test_cached_removal_runs_equal_the_whole_prefix_run_again(kind):
+    """Every one of the 64 nearest tokens, on a text longer than them, and for Gemma's layout past its sliding
+    window (5 positions here): the runs that start from the cache give the full recomputation's numbers."""
+    lm = small_lm(kind)
+    ids = lm.tokenizer.encode("Removing a token changes nothing before it, only after it. " * 2).ids
+    position = len(ids) - 3
+    trace = lm.trace(ids, dtype=np.float32)
+    for source in (None, trace):
+        result = token_removal(lm, ids, position, trace=source)
+        assert list(result.removed) == list(range(position - 64, position)) and result.skipped == position - 64
+        expected = _recomputed(lm, ids, position, list(result.removed), result.target)
+        np.testing.assert_allclose(result.delta, expected, rtol=1e-4, atol=1e-5)
+        assert np.abs(expected).max() > 1e-3  # the tokens matter: equal numbers are not both zero
+    with pytest.raises(ValueError):
+        token_removal(lm, ids[1:], position, trace=trace)
 
 
 def test_each_heads_share_of_the_output_sums_to_the_traces_output(smollm):

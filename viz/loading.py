@@ -196,15 +196,6 @@ def rollout_row(name: str, text: str, position: int, _trace: Trace) -> np.ndarra
     return trace_rollout(_trace, position)
 
 
-@st.cache_resource(show_spinner=False, max_entries=64, ttl=idle_seconds())
-def token_removal(name: str, text: str, position: int, _lm: LanguageModel, _ids: tuple[int, ...]):
-    """The removal measure of one position (core/lessons/attribution.py), once per (model, text, position)."""
-    from core.lessons.attribution import token_removal as measure
-
-    with model_turn(len(_ids)):
-        return measure(_lm, _ids, position)
-
-
 # ---------------------------------------------------------------- training jobs (Watch a Transformer learn)
 
 

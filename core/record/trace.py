@@ -79,6 +79,8 @@ class HeadReplay(Protocol):
 
     def mean_probs(self) -> np.ndarray: ...  # (T, S) float32
 
+    def mean_probs_block(self, start: int, stop: int, keys: int) -> np.ndarray: ...  # (stop - start, keys) float32
+
     def thumbnails(self, cells: int) -> np.ndarray: ...  # (nh, h, w) float32
 
     def key_means(self, samples: int) -> np.ndarray: ...  # (nh, S) float32
@@ -193,6 +195,12 @@ class AttentionRecord(_Record):
         if self.replay is not None:
             return self.replay.mean_probs()
         return np.asarray(self.probs, dtype=np.float32).mean(axis=0)
+
+    def mean_probs_block(self, start: int, stop: int, keys: int) -> np.ndarray:
+        """(stop - start, keys) float32: mean_probs()[start:stop, :keys], computed for those rows and keys alone."""
+        if self.replay is not None:
+            return self.replay.mean_probs_block(start, stop, keys)
+        return np.asarray(self.probs[:, start:stop, :keys], dtype=np.float32).mean(axis=0)
 
     def thumbnails(self, cells: int = 24) -> np.ndarray:
         """(nh, h, w) float32, h, w <= cells: each head's block means over allowed cells, NaN where a whole

@@ -130,6 +130,7 @@ class LanguageModel:
         head_ablation: Mapping[int, HeadAblation] | None = None,
         also_allowed: torch.Tensor | None = None,
         positions: bool = True,
+        cache: DecoderCache | None = None,
     ) -> TransformerOutput:
         """One forward pass of a batch of ids (B, T), on the model's device, with the engine's records and
         interventions (`Transformer.forward`): what an experiment runs that a trace does not."""
@@ -137,7 +138,19 @@ class LanguageModel:
             return None if values is None else torch.as_tensor(values, device=self.device)
         return self.module(on_device(ids), key_is_real=key_is_real, source_ids=on_device(source_ids),
                            capture=capture, logits_for=logits_for, checkpoints=checkpoints,
-                           head_ablation=head_ablation, also_allowed=also_allowed, positions=positions)
+                           head_ablation=head_ablation, also_allowed=also_allowed, positions=positions, cache=cache)
+
+    @torch.inference_mode()
+    def prefix_run(self, ids: Sequence[int], trace: Trace | None = None) -> tuple[DecoderCache, torch.Tensor]:
+        """A decoder's keys and values of `ids` (every layer) and its (vocab,) logits after the last id: read from
+        `trace` when it is a lazy trace of a text these ids begin, else one forward pass."""
+        if trace is not None and isinstance(trace.replay, Replay):
+            found = trace.replay.prefix_cache(ids)
+            if found is not None:
+                return found
+        cache = DecoderCache(self.config.n_layers)
+        out = self.run(torch.tensor([list(ids)], device=self.device), cache=cache, logits_for="last")
+        return cache, out.logits[0, -1]
 
     def replay(self, out: TransformerOutput, dtype: np.dtype | type | str,
                cache_bytes: int = CACHE_BYTES) -> Replay:

@@ -15,12 +15,14 @@ device; only what a page reads is copied.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from core.engine.attention import attention_weights, full_mask, repeat_kv
 from core.engine.masks import padding_allowed
-from core.engine.model import StackCheckpoints, Transformer
+from core.engine.model import DecoderCache, StackCheckpoints, Transformer
 from core.record.losses import TokenLosses, next_token_losses
 from core.record.trace import (
     AttentionRecord,
@@ -106,6 +108,20 @@ class Replay:
             out, norm = self.kept["stack"].out, self.module.stack.norm
             return out if norm is None else norm(out)
         return self.cache.get(("final32",), compute)
+
+    def prefix_cache(self, ids: Sequence[int]) -> tuple[DecoderCache, torch.Tensor] | None:
+        """Every layer's keys and values of the first len(ids) positions, projected again from the residual
+        stream kept (the forward pass's own numbers), and the logits after the last of them; None when `ids`
+        do not begin the traced text. A run of the later positions continues from this cache."""
+        kept, stack, n = self.kept["stack"], self.module.stack, len(ids)
+        if kept.ids[0, :n].tolist() != list(ids):
+            return None
+        embedded = stack.embed(kept.ids[:, :n])
+        cache = DecoderCache(len(stack.layers))
+        for block, kind, (resid_pre, _, _), layer in zip(stack.layers, stack.kinds, kept.streams, cache.layers):
+            _, k, v = block.self_attn.project(block.attention_input(resid_pre[:, :n]), rotary=embedded.rotary_for(kind))
+            layer.extend(k, v)
+        return cache, self.module.vocab_logits(self.final_hidden()[:, n - 1 : n])[0, -1]
 
     def logits(self) -> Lazy:
         """(T, vocab) float32, produced from the final hidden states when first read."""
@@ -288,13 +304,16 @@ class AttentionReplay:
                                                      self._rotary())))
         return self.stack.cached(self._key("qkv"), compute)
 
-    def weights(self, heads: slice = ALL, queries: slice = ALL) -> tuple[torch.Tensor, torch.Tensor]:
+    def weights(self, heads: slice = ALL, queries: slice = ALL, keys: slice = ALL) -> tuple[torch.Tensor, torch.Tensor]:
         """(scores, probs) of some heads and query rows, (1, heads, queries, S), as `attention` computes them:
-        keys repeated per query head first, so that one head's product is the forward's product of that head."""
+        keys repeated per query head first, so that one head's product is the forward's product of that head.
+        `keys` leaves out keys every chosen query has masked (a causal block's later keys): the same probabilities."""
         allowed = self._allowed()
-        k = repeat_kv(self.projections()["k"], self.attn.groups)[:, heads]  # (1, heads, S, hs)
+        k = repeat_kv(self.projections()["k"], self.attn.groups)[:, heads, keys]  # (1, heads, S, hs)
         if allowed is not None and allowed.size(-2) > 1:
             allowed = allowed[..., queries, :]
+        if allowed is not None:
+            allowed = allowed[..., keys]
         q = self.projections()["q"][:, heads, queries]  # (1, heads, queries, hs)
         return attention_weights(q, k, allowed, self.attn.scale)
 
@@ -390,6 +409,10 @@ class AttentionReplay:
             total = sum(probs for probs, _ in self._each_head())
             return (total / self.attn.n_heads).cpu().numpy()
         return self.stack.cached(self._key("mean"), compute)
+
+    def mean_probs_block(self, start: int, stop: int, keys: int) -> np.ndarray:
+        _, probs = self.weights(queries=slice(start, stop), keys=slice(0, keys))  # (1, nh, rows, keys)
+        return probs[0].float().mean(dim=0).cpu().numpy()
 
     def key_means(self, samples: int) -> np.ndarray:
         def compute():

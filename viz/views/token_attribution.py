@@ -5,15 +5,26 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core import LanguageModel, Trace
 from core.lessons.attribution import MAX_REMOVED
+from core.lessons.attribution import token_removal as measure
 from viz import export, state
 from viz.figures.attribution import make_attribution_figure
-from viz.loading import rollout_row, token_removal
+from viz.loading import model_turn, rollout_row
 from viz.state import _
 from viz.tokens import labels_for
+from viz.trace_cache import idle_seconds
 from viz.views.controls import linked_int
 
 OWNER = "_attribution_position_of"  # the (model, text) the position belongs to
+
+
+@st.cache_resource(show_spinner=False, max_entries=64, ttl=idle_seconds())
+def token_removal(name: str, text: str, position: int, _lm: LanguageModel, _trace: Trace):
+    """The removal measure of one position, once per (model, text, position): its runs start from the keys and
+    values the trace's residual stream gives, so the text before the removed tokens is never run again."""
+    with model_turn():
+        return measure(_lm, _trace.token_ids, position, trace=_trace)
 
 
 def _position(tokens: list[str], owner: tuple) -> int:
@@ -40,7 +51,7 @@ def attribution_section(lm, trace, text: str) -> None:
     position = _position(tokens, (lm.name, tuple(trace.token_ids)))
     rollout = rollout_row(lm.name, text, position, trace)
     with st.spinner(_("Running the model once per removed token…")):
-        removal = token_removal(lm.name, text, position, lm, tuple(trace.token_ids))
+        removal = token_removal(lm.name, text, position, lm, trace)
     predicted = labels_for(lm.tokenizer, [removal.target])[0]
     st.markdown(_("After **{token}** the model predicts **{predicted}** with probability {p:.3f}.").format(
         token=tokens[position].replace("*", r"\*"), predicted=predicted.replace("*", r"\*"),
