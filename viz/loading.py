@@ -82,16 +82,27 @@ def get_trace(name: str, text: str, target: str | None = None) -> Trace:
     trace = cache.get(key)
     if trace is None:
         lm = get_model(name)
-        with model_turn(), st.spinner(_("Running the model…")):
-            start = time.perf_counter()
-            trace = lm.trace(text, target=target, dtype=np.float16)
-            timings = model_seconds()
-            timings[key] = time.perf_counter() - start
-            if len(timings) > MAX_TIMINGS:  # oldest first: a dict keeps insertion order
-                del timings[next(iter(timings))]
-            trace = cache.put(key, trace)
+        # Sessions asking for the same trace at once (a class following the teacher's new text) wait for the
+        # first one's pass and read its result: one forward pass per (model, text), not one per student.
+        with st.spinner(_("Running the model…")), cache.computing(key):
+            trace = cache.get(key)
+            if trace is None:
+                trace = _traced(lm, cache, key)
     st.session_state[state.TRACED] = (key, len(trace.token_ids))
     return trace
+
+
+def _traced(lm: LanguageModel, cache: TraceCache, key: tuple) -> Trace:
+    """Run the model for a trace in the model queue's turn, time it, and store it."""
+    _name, text, target = key
+    with model_turn():
+        start = time.perf_counter()
+        trace = lm.trace(text, target=target, dtype=np.float16)
+        timings = model_seconds()
+        timings[key] = time.perf_counter() - start
+        if len(timings) > MAX_TIMINGS:  # oldest first: a dict keeps insertion order
+            del timings[next(iter(timings))]
+        return cache.put(key, trace)
 
 
 @st.cache_resource

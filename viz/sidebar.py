@@ -9,6 +9,7 @@ from core import MODELS, Capability, ScopeError, model_shape, spec_of
 from . import export, i18n, state
 from .loading import device_label, licence_text, model_or_error
 from .state import _
+from .views import follow
 
 
 def model_summary(config, n_params: int) -> str:
@@ -88,6 +89,7 @@ def render() -> None:
         _language_picker()
         st.toggle(_("Presenter mode"), key=state.PRESENT, bind="query-params",
                   help=_("Large type and a wide page, for a projector."))
+        follow.sidebar()
         names = state.model_names()
         if st.session_state.get(state.MODEL, names[0]) not in names:  # a trained model the registry let go
             st.session_state[state.MODEL] = state.default_model()

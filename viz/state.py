@@ -55,6 +55,7 @@ TR_TASK, TR_LAYERS, TR_D, TR_HEADS = "tr_task", "tr_layers", "tr_d", "tr_heads"
 TR_STEPS, TR_BATCH, TR_SOURCE = "tr_steps", "tr_batch", "tr_text"
 TR_BATCHES = (8, 16, 32, 64, 128)
 CLASS, ROLE = "class", "role"  # predict, then reveal: a question's class code; who opened it (viz.views.classroom)
+FOLLOW, LEAD = "follow", "lead"  # follow the presenter: the class a student's screen follows; the one a teacher's leads
 ROLES = ("teacher", "student")
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 # The Chinese default, for a model that reads Chinese: its last token 她 looks back at 小红 (not 小明) in
@@ -153,6 +154,10 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(CLASS, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
              "a class code of 4 capital letters and digits"),
     UrlParam(ROLE, lambda raw: raw in ROLES, " / ".join(ROLES)),
+    UrlParam(FOLLOW, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
+             "a class code of 4 capital letters and digits"),
+    UrlParam(LEAD, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
+             "a class code of 4 capital letters and digits"),
 )}
 
 
@@ -263,7 +268,7 @@ INDEX_NAMES = {LAYER: N_("layer"), HEAD: N_("head"), PE_DIM: N_("dimension"), LA
 
 
 # What the lesson path carries from one stop to the next; any other choice belongs to the page left.
-LESSON_CARRIES = (LANG, PRESENT, MODEL, TEXT, TEXT2, COMPARE, CLASS, ROLE)
+LESSON_CARRIES = (LANG, PRESENT, MODEL, TEXT, TEXT2, COMPARE, CLASS, ROLE, FOLLOW, LEAD)
 
 
 def forget_view() -> None:
