@@ -10,14 +10,18 @@ real browsers.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
+import browser_support as browsers
 import pytest
+from playwright.sync_api import sync_playwright
 from streamlit.testing.v1 import AppTest
 
 from viz import classroom, i18n, state
@@ -388,3 +392,162 @@ def test_an_unreachable_database_pauses_the_classroom_with_a_notice_and_every_pa
     assert said["en"] in warnings(teacher) and state.CLASS not in teacher.query_params
     for page in ("viz/pages/overview.py", TOKENIZATION, "viz/pages/positional_encoding.py"):
         no_exception(open_app(page, {"model": MODEL}))
+
+
+# ---------------------------------------------------------------- a class in real browsers
+
+FOLLOW_DEADLINE_MS = 60_000  # a readiness deadline for a busy machine, not a speed target (bench/load.py times it)
+PROJECTOR = {"width": 1280, "height": 720}
+# The layer and head the Attention page's sliders show ("4,2"), as drawn (a phone draws figures below the fold
+# only when scrolled to; the sliders are drawn at once).
+SHOWN_JS = """() => {
+    const value = (key) => document.querySelector(`.st-key-${key} [role="slider"]`)?.getAttribute('aria-valuenow');
+    const layer = value('layer'), head = value('head');
+    return layer == null || head == null ? null : `${layer},${head}`;
+}"""
+BAR = '[data-testid="stMain"] .st-key-follow-bar'
+
+
+@pytest.fixture(scope="module")
+def class_server(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('follow') / 'browser.sqlite3'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(classroom.DATABASE_URL_ENV, url)
+        server = browsers.start_server(browsers.ARTIFACTS / "follow-server.log")
+    yield server
+    server.stop()
+
+
+def browser_tab(browser, width: int, height: int, locale: str):
+    context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
+    context.set_default_timeout(browsers.PAGE_DEADLINE_MS)
+    return context.new_page()
+
+
+def shown_head(tab) -> str | None:
+    return tab.evaluate(SHOWN_JS)
+
+
+def url_params(tab) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(tab.url).query))
+
+
+def reaches(tab, teacher, keys=(state.LAYER, state.HEAD)) -> None:
+    """Wait until the student's page shows the teacher's head (and its URL the teacher's choices)."""
+    browsers.wait_until_settled(teacher)
+    head, wanted = shown_head(teacher), {key: url_params(teacher).get(key) for key in keys}
+    tab.wait_for_function(f"() => ({SHOWN_JS})() === {json.dumps(head)}", timeout=FOLLOW_DEADLINE_MS)
+    tab.wait_for_function(f"""() => {{ const query = new URLSearchParams(location.search);
+        return {json.dumps(wanted)} && Object.entries({json.dumps(wanted)})
+            .every(([key, value]) => query.get(key) === value); }}""", timeout=FOLLOW_DEADLINE_MS)
+    browsers.wait_until_settled(tab)
+
+
+def open_sidebar_section(tab, language: str) -> None:
+    expand = tab.locator('[data-testid="stExpandSidebarButton"]')
+    if expand.count() and expand.first.is_visible():  # presenter mode folds the sidebar away
+        expand.first.click()
+    label = i18n.translator(language)("Follow the presenter")
+    tab.locator('[data-testid="stSidebar"] [data-testid="stExpander"] summary').filter(has_text=label).click()
+
+
+def bar_says(tab, text: str) -> None:
+    tab.wait_for_function(f"() => document.querySelector('{BAR}')?.innerText.includes({json.dumps(text)})",
+                          timeout=FOLLOW_DEADLINE_MS)
+
+
+def test_a_teacher_and_two_students_in_browsers(class_server):
+    """A teacher at a projector (Chinese, presenter mode) leads; a phone (Chinese, by the link) and a laptop
+    (English, typing the code) follow each move: a head, a text, a page. One breaks away: the teacher's next move
+    no longer reaches it, its own move does not reach the teacher, and one click brings it back."""
+    server, zh = class_server, i18n.translator("zh")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browsers.CHROMIUM, args=browsers.CHROMIUM_ARGS)
+        try:
+            teacher = browser_tab(browser, **PROJECTOR, locale="zh-CN")
+            browsers.open_page(teacher, f"{server.url}/attention?model={MODEL}&lang=zh&present=true&q=it",
+                               ".st-key-head-next")
+            open_sidebar_section(teacher, "zh")
+            teacher.locator(".st-key-follow-lead button").first.click()
+            code_box = teacher.locator('[data-testid="stSidebar"] [data-testid="stMetricValue"]')
+            code_box.wait_for()
+            code = code_box.inner_text().strip()
+            assert classroom.is_code(code) and url_params(teacher)[state.LEAD] == code
+            link = teacher.locator('[data-testid="stSidebar"] .classroom-link').inner_text()
+            assert f"follow={code}" in link
+
+            phone = browser_tab(browser, 390, 844, "zh-CN")
+            phone.goto(f"{server.url}/?follow={code}&lang=zh", wait_until="domcontentloaded")
+            reaches(phone, teacher)
+            laptop = browser_tab(browser, 1280, 800, "en-US")
+            browsers.open_page(laptop, f"{server.url}/tokenization?lang=en", '[data-testid="stSidebar"]')
+            open_sidebar_section(laptop, "en")
+            laptop.locator(".st-key-follow_join input").fill(code.lower())
+            laptop.locator(".st-key-follow-join button").first.click()
+            reaches(laptop, teacher)
+            students = (phone, laptop)
+            bar_says(teacher, zh("Class **{code}**: {following} following, {exploring} exploring on their own")
+                     .replace("**", "").format(code=code, following=2, exploring=0))
+            browsers.wait_until_settled(teacher)
+            shot(teacher, "follow-teacher-1280x720-zh")
+
+            # Each move of the teacher's reaches both: a head, a layer, a text, a page.
+            for key in ("head-next", "layer-next"):
+                teacher.locator(f".st-key-{key} button").filter(visible=True).first.click()
+                for student in students:
+                    reaches(student, teacher)
+            shot(phone, "follow-student-390-zh")
+            text = "The trophy didn't fit in the suitcase because it was too big"
+            box = teacher.locator('[data-testid="stSidebar"] textarea').first
+            box.fill(text)
+            box.press("Control+Enter")
+            for student in students:
+                student.wait_for_function(
+                    f"() => [...document.querySelectorAll('textarea')].some((box) => box.value === {json.dumps(text)})",
+                    timeout=FOLLOW_DEADLINE_MS)
+                reaches(student, teacher)
+            for student in students:
+                assert url_params(student)[state.TEXT] == text, "the student's URL carries the teacher's text"
+
+            # The laptop breaks away: the teacher's next head reaches the phone only.
+            laptop.locator(".st-key-follow-away button").first.click()
+            laptop.wait_for_selector(".st-key-follow-again button")
+            browsers.wait_until_settled(laptop)
+            assert state.FOLLOW not in url_params(laptop)
+            own = shown_head(laptop)
+            teacher.locator(".st-key-head-next button").filter(visible=True).first.click()
+            reaches(phone, teacher)
+            bar_says(teacher, zh("Class **{code}**: {following} following, {exploring} exploring on their own")
+                     .replace("**", "").format(code=code, following=1, exploring=1))
+            assert shown_head(laptop) == own, "exploring: the teacher's move does not reach it"
+            # Its own move reaches neither the teacher nor the phone.
+            seen, teacher_url = shown_head(teacher), teacher.url
+            laptop.locator(".st-key-head-previous button").filter(visible=True).first.click()
+            laptop.wait_for_function(f"() => ({SHOWN_JS})() !== {json.dumps(own)}")
+            browsers.wait_until_settled(laptop)
+            time.sleep(2 * follow.FOLLOW_POLL_S + follow.LEAD_POLL_S)  # long enough for a leak to show
+            assert shown_head(teacher) == seen and teacher.url == teacher_url
+            assert shown_head(phone) == seen
+            shot(laptop, "follow-student-exploring-1280-en")
+            # One click, and it follows again, at once.
+            laptop.locator(".st-key-follow-again button").first.click()
+            reaches(laptop, teacher)
+
+            # A page: the teacher goes on along the lesson path.
+            teacher.locator(".st-key-lesson-next button").first.click()
+            teacher.wait_for_function("() => !location.pathname.endsWith('/attention')")
+            browsers.wait_until_settled(teacher)
+            path = teacher.evaluate("() => location.pathname")
+            for student in students:
+                student.wait_for_function(f"() => location.pathname === {json.dumps(path)}", timeout=FOLLOW_DEADLINE_MS)
+                browsers.wait_until_settled(student)
+                assert student.locator('[data-testid="stException"]').count() == 0
+                assert url_params(student)[state.MODEL] == MODEL
+            assert teacher.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
+def shot(tab, name: str) -> None:
+    browsers.ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(browsers.ARTIFACTS / f"{name}.png"))

@@ -19,9 +19,10 @@ from contextlib import contextmanager
 import numpy as np
 import streamlit as st
 import torch
+from streamlit.logger import get_logger
 
 from core import Capability, LanguageModel, ScopeError, Trace, load_model, spec_of, trained_model
-from core.devices import device_name
+from core.devices import device_name, resolve_device
 
 from . import state
 from .model_queue import ModelQueue, default_slots, torch_threads
@@ -29,6 +30,8 @@ from .state import _, render
 from .trace_cache import TraceCache, idle_seconds
 
 MAX_TIMINGS = 4096
+DTYPE = "float32"  # the precision the app's models compute in (bfloat16 is slow on CPUs without AVX-512-BF16)
+LOG = get_logger(__name__)
 TRACE_CACHE_BYTES = 2 * 1024**3  # about four 2,048-token SmolLM2 traces in use, or hundreds of sentences
 
 # Half the cores run passes at once, each with the cores' share of threads: set once per process, at import
@@ -64,7 +67,17 @@ def cached_model(name: str) -> LanguageModel:
 
 @st.cache_resource(show_spinner=False)
 def _installed_model(name: str) -> LanguageModel:
-    return load_model(name)
+    start = time.perf_counter()
+    lm = load_model(name, dtype=DTYPE)
+    LOG.info("Loaded the model %s in %.1f s", name, time.perf_counter() - start)  # the server's log: cold start
+    return lm
+
+
+def runs_on(name: str) -> tuple[str, str]:
+    """(device, precision) the model runs on here, without loading it: a model trained in this session says its
+    own, an installed one what `_installed_model` gives it."""
+    kept = trained_model(name)
+    return (device_name(kept.device), kept.info.dtype) if kept is not None else (device_name(resolve_device()), DTYPE)
 
 
 def get_model(name: str) -> LanguageModel:
@@ -154,10 +167,6 @@ def trace_or_error(name: str, text: str, target: str | None = None) -> Trace | N
     for note in trace.notes:
         st.warning(render(note))
     return trace
-
-
-def device_label(lm: LanguageModel) -> str:
-    return device_name(lm.device)
 
 
 # ---------------------------------------------------------------- interventions, cached like traces
