@@ -480,7 +480,7 @@ def test_a_teacher_and_two_students_in_browsers(class_server):
             phone.goto(f"{server.url}/?follow={code}&lang=zh", wait_until="domcontentloaded")
             reaches(phone, teacher)
             laptop = browser_tab(browser, 1280, 800, "en-US")
-            browsers.open_page(laptop, f"{server.url}/tokenization?lang=en", '[data-testid="stSidebar"]')
+            browsers.open_page(laptop, f"{server.url}/positional_encoding?lang=en", '[data-testid="stSidebar"]')
             open_sidebar_section(laptop, "en")
             laptop.locator(".st-key-follow_join input").fill(code.lower())
             laptop.locator(".st-key-follow-join button").first.click()
