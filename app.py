@@ -8,13 +8,16 @@ import pandas  # noqa: F401  (imported whole before any session thread: Plotly r
 import streamlit as st
 
 from viz import frame, sidebar, url
+from viz.views import follow
 
 st.set_page_config(page_title="TransformerScope", page_icon="🔭", layout="wide",
                    initial_sidebar_state=frame.sidebar_state())
 frame.say_errors_in_the_viewers_language()
 url.check_url()
 page = frame.navigation()
+follow.bar(frame.entry_of(page))  # a student's screen that follows the teacher takes the teacher's view here
 sidebar.render()
 frame.decorate()
 url.show_notices()
 page.run()
+follow.publish()  # a teacher's screen that leads a class: its view, if this run changed it

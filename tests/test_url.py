@@ -74,6 +74,8 @@ ROUND_TRIPS = {
     state.TR_SOURCE: (TRAINING, "smollm2-135m", "own", "own"),
     state.CLASS: (ATTENTION, "smollm2-135m", "ABCD", "ABCD"),
     state.ROLE: (NEXT_TOKEN, "smollm2-135m", "teacher", "teacher"),
+    state.FOLLOW: (ATTENTION, "smollm2-135m", "ABCD", "ABCD"),
+    state.LEAD: (OVERVIEW, "smollm2-135m", "ABCD", "ABCD"),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 

@@ -14,6 +14,15 @@ an expired one is refused, and purged with its guesses whenever a question is op
 A teacher's next question may keep the class's code (when it is free), so that students who follow the
 code see it open. `status` is the cheap look-up that students' pages poll.
 
+Follow the presenter: a lesson holds the view a teacher's screen shows (its page and the URL's choices, see
+viz/views/follow.py) under a class code, and a version that grows with every change; students' pages poll
+`lesson_version` (one indexed row's one column) and read the view only when it has changed. Each student's
+page sends a heartbeat every few seconds (a random id per browser session, following or exploring, when):
+the teacher's screen counts the recent ones. Nothing else is stored about a student.
+
+A database that cannot be reached, is read-only or stays locked raises `DatabaseUnavailable` (a
+ClassroomError, said to the person) from every method, the original error logged on the server.
+
 The join link: the address the teacher's browser reached, unless that is this computer's own name
 (localhost), which a student's device cannot reach: then the computer's address on the local network,
 read from its network interfaces (no packet is sent).
@@ -23,20 +32,22 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 import os
 import secrets
 import socket
 import struct
 import tempfile
+import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import JSON, Boolean, DateTime, Integer, String, UniqueConstraint, create_engine, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core import N_
@@ -51,6 +62,12 @@ MAX_OPTION_CHARS = 80
 MAX_SUBJECT_CHARS = 200
 MAX_NICKNAME_CHARS = 24
 KINDS = ("attention", "next_token")
+LESSON_LIFETIME = timedelta(hours=2)  # after the teacher's last change
+HEARTBEAT = timedelta(seconds=5)  # how often a student's page says it is there
+PRESENT = 3 * HEARTBEAT  # counted as in the class while its last heartbeat is this recent
+SQLITE_BUSY_S = 2  # a locked SQLite file is given up on after this (sqlite3's default, 5 s, stalls a page)
+LOG = logging.getLogger(__name__)
+LOG_EVERY_S = 60  # a database that stays unreachable is logged once a minute, not at every poll
 
 
 def default_database_url() -> str:
@@ -111,6 +128,27 @@ class QuestionRow(Base):
     revealed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class LessonRow(Base):
+    __tablename__ = "transformerscope_lessons"
+
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH), primary_key=True)
+    view: Mapped[dict] = mapped_column(JSON)  # the page and the choices the teacher's screen shows
+    version: Mapped[int] = mapped_column(Integer)  # grows with every published change
+    created: Mapped[datetime] = mapped_column(DateTime)
+    expires: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class FollowerRow(Base):
+    __tablename__ = "transformerscope_followers"
+    __table_args__ = (UniqueConstraint("code", "viewer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+    viewer: Mapped[str] = mapped_column(String(64))  # a random id kept by one browser session
+    following: Mapped[bool] = mapped_column(Boolean)  # False: exploring on their own
+    seen: Mapped[datetime] = mapped_column(DateTime)
+
+
 class GuessRow(Base):
     __tablename__ = "transformerscope_guesses"
     __table_args__ = (UniqueConstraint("code", "voter"),)
@@ -159,6 +197,41 @@ class NotAnOption(ClassroomError):
     message = N_("That is not one of the answers to choose from.")
 
 
+class NoSuchLesson(ClassroomError):
+    message = N_("No teacher leads a class under the code {code}.")
+
+
+class DatabaseUnavailable(ClassroomError):
+    message = N_("The class's database cannot be reached just now, so predict-then-reveal and following the "
+                 "teacher are paused; everything else works. The server's log says why; this page tries again by "
+                 "itself.")
+
+
+_logged: dict[tuple[str, str], float] = {}
+
+
+def _unavailable(url: str, error: Exception) -> DatabaseUnavailable:
+    """The error said to a person; the original logged on the server (once a minute per database and kind)."""
+    kind, now = type(error).__name__, time.monotonic()
+    if now - _logged.get((url, kind), -LOG_EVERY_S) >= LOG_EVERY_S:
+        _logged[(url, kind)] = now
+        LOG.warning("The classroom database is unavailable: %s: %s", kind, str(error).splitlines()[0][:300])
+    return DatabaseUnavailable()
+
+
+def _guarded(method: Callable) -> Callable:
+    """A Store method whose database errors (unreachable, read-only, locked) become DatabaseUnavailable."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (SQLAlchemyError, OSError) as error:
+            raise _unavailable(self.url, error) from error
+
+    return guarded
+
+
 def _question(row: QuestionRow) -> Question:
     return Question(row.code, row.kind, row.subject, dict(row.detail), tuple(row.options), row.answer,
                     tuple(float(s) for s in row.shares), row.expires, bool(row.revealed), row.created)
@@ -169,9 +242,14 @@ class Store:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = create_engine(url, pool_pre_ping=True)
-        Base.metadata.create_all(self.engine)
+        try:
+            sqlite = url.startswith("sqlite")
+            self.engine = create_engine(url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_S} if sqlite else {})
+            Base.metadata.create_all(self.engine)
+        except (SQLAlchemyError, OSError) as error:  # a bad URL, a missing driver, a file that cannot be made
+            raise _unavailable(url, error) from error
 
+    @_guarded
     def purge(self, now: datetime | None = None) -> int:
         """Delete expired questions and their guesses; returns how many questions went."""
         now = now or _now()
@@ -182,6 +260,7 @@ class Store:
                 session.execute(delete(QuestionRow).where(QuestionRow.code.in_(expired)))
         return len(expired)
 
+    @_guarded
     def open_question(self, kind: str, subject: str, options: Sequence[str], answer: int,
                       shares: Sequence[float], detail: dict | None = None, *, now: datetime | None = None,
                       lifetime: timedelta = LIFETIME, prefer: str | None = None) -> str:
@@ -208,6 +287,7 @@ class Store:
                 continue
         raise RuntimeError("no free class code")
 
+    @_guarded
     def question(self, code: str, now: datetime | None = None) -> Question:
         """The open question under `code`; NoSuchQuestion or QuestionExpired (then purged) otherwise."""
         now = now or _now()
@@ -221,6 +301,7 @@ class Store:
             raise QuestionExpired(code)
         return found
 
+    @_guarded
     def status(self, code: str, now: datetime | None = None) -> tuple[datetime, bool] | None:
         """(created, revealed) of the open question under `code`, None when there is none: one indexed row's
         two columns, for pages that poll (nothing is purged here)."""
@@ -233,6 +314,7 @@ class Store:
             return None
         return row.created, bool(row.revealed)
 
+    @_guarded
     def guess(self, code: str, voter: str, choice: int, nickname: str | None = None,
               now: datetime | None = None) -> None:
         """A device's guess; its earlier guess on the same question is replaced."""
@@ -248,6 +330,7 @@ class Store:
             else:
                 row.choice, row.nickname, row.sent = choice, clean_nickname(nickname), now
 
+    @_guarded
     def tally(self, code: str, now: datetime | None = None) -> list[int]:
         """How many guesses each option has."""
         question = self.question(code, now)
@@ -258,20 +341,117 @@ class Store:
                     counts[choice] += 1
         return counts
 
+    @_guarded
     def nicknames(self, code: str) -> list[str]:
         with Session(self.engine) as session:
             return sorted(n for n in session.scalars(select(GuessRow.nickname).where(GuessRow.code == code)) if n)
 
+    @_guarded
     def reveal(self, code: str, now: datetime | None = None) -> None:
         self.question(code, now)
         with Session(self.engine) as session, session.begin():
             session.get(QuestionRow, code).revealed = True
 
+    @_guarded
     def close(self, code: str) -> None:
         """The teacher is done: the question and its guesses go."""
         with Session(self.engine) as session, session.begin():
             session.execute(delete(GuessRow).where(GuessRow.code == code))
             session.execute(delete(QuestionRow).where(QuestionRow.code == code))
+
+
+    # ------------------------------------------------------------ follow the presenter
+
+    @_guarded
+    def open_lesson(self, view: dict, *, prefer: str | None = None, now: datetime | None = None,
+                    lifetime: timedelta = LESSON_LIFETIME) -> str:
+        """A class that follows `view`, under a fresh code (`prefer` where it is free); returns the code."""
+        now = now or _now()
+        self.purge_lessons(now)
+        for attempt in range(20):
+            code = prefer if attempt == 0 and prefer and is_code(prefer) else (
+                "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH)))
+            try:
+                with Session(self.engine) as session, session.begin():
+                    session.add(LessonRow(code=code, view=view, version=1, created=now, expires=now + lifetime))
+                return code
+            except IntegrityError:
+                continue
+        raise RuntimeError("no free class code")
+
+    @_guarded
+    def publish(self, code: str, view: dict, *, now: datetime | None = None,
+                lifetime: timedelta = LESSON_LIFETIME) -> int:
+        """The teacher's screen now shows `view`: a new version (returned), and two more hours for the class."""
+        now = now or _now()
+        with Session(self.engine) as session, session.begin():
+            row = session.get(LessonRow, code) if is_code(code) else None
+            if row is None or row.expires <= now:
+                raise NoSuchLesson(code)
+            row.view, row.version, row.expires = view, row.version + 1, now + lifetime
+            return row.version
+
+    @_guarded
+    def lesson_version(self, code: str, now: datetime | None = None) -> int | None:
+        """The version of the view under `code`, None when no open class has it: what students' pages poll."""
+        if not is_code(code):
+            return None
+        with Session(self.engine) as session:
+            row = session.execute(select(LessonRow.version, LessonRow.expires).where(LessonRow.code == code)).first()
+        return None if row is None or row.expires <= (now or _now()) else row.version
+
+    @_guarded
+    def lesson(self, code: str, now: datetime | None = None) -> tuple[int, dict]:
+        """(version, view) of the open class under `code`; NoSuchLesson otherwise."""
+        with Session(self.engine) as session:
+            row = session.get(LessonRow, code) if is_code(code) else None
+            found = None if row is None or row.expires <= (now or _now()) else (row.version, dict(row.view))
+        if found is None:
+            raise NoSuchLesson(code)
+        return found
+
+    @_guarded
+    def heartbeat(self, code: str, viewer: str, following: bool, now: datetime | None = None) -> None:
+        """A student's page is there, following the teacher or exploring on its own."""
+        now = now or _now()
+        with Session(self.engine) as session, session.begin():
+            row = session.scalars(select(FollowerRow).where(FollowerRow.code == code,
+                                                            FollowerRow.viewer == viewer)).first()
+            if row is None:
+                session.add(FollowerRow(code=code, viewer=viewer[:64], following=following, seen=now))
+            else:
+                row.following, row.seen = following, now
+
+    @_guarded
+    def leave(self, code: str, viewer: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(FollowerRow).where(FollowerRow.code == code, FollowerRow.viewer == viewer))
+
+    @_guarded
+    def class_size(self, code: str, now: datetime | None = None) -> tuple[int, int]:
+        """(following, exploring): the students whose page sent a heartbeat within PRESENT."""
+        since = (now or _now()) - PRESENT
+        with Session(self.engine) as session:
+            states = list(session.scalars(select(FollowerRow.following).where(FollowerRow.code == code,
+                                                                              FollowerRow.seen > since)))
+        return sum(states), len(states) - sum(states)
+
+    @_guarded
+    def end_lesson(self, code: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(FollowerRow).where(FollowerRow.code == code))
+            session.execute(delete(LessonRow).where(LessonRow.code == code))
+
+    @_guarded
+    def purge_lessons(self, now: datetime | None = None) -> int:
+        """Delete expired classes and their students' heartbeats; returns how many classes went."""
+        now = now or _now()
+        with Session(self.engine) as session, session.begin():
+            expired = list(session.scalars(select(LessonRow.code).where(LessonRow.expires <= now)))
+            if expired:
+                session.execute(delete(FollowerRow).where(FollowerRow.code.in_(expired)))
+                session.execute(delete(LessonRow).where(LessonRow.code.in_(expired)))
+        return len(expired)
 
 
 # ---------------------------------------------------------------- the join link's address
@@ -360,7 +540,22 @@ def reachable_url(url: str, lan: str | None) -> str:
     return urlunsplit(parts._replace(netloc=host))
 
 
-@functools.cache
+_stores: dict[str, Store] = {}
+_failed: dict[str, float] = {}  # URL -> when it last could not be opened
+RETRY_S = 10  # a database that could not be opened is tried again after this, not at every poll
+
+
 def store_for(url: str) -> Store:
-    """One store (one connection pool) per database URL and process."""
-    return Store(url)
+    """One store (one connection pool) per database URL and process; DatabaseUnavailable while it cannot be
+    opened (tried again RETRY_S after the last failure)."""
+    if url in _stores:
+        return _stores[url]
+    if time.monotonic() - _failed.get(url, -RETRY_S) < RETRY_S:
+        raise DatabaseUnavailable()
+    try:
+        store = Store(url)
+    except DatabaseUnavailable:
+        _failed[url] = time.monotonic()
+        raise
+    _failed.pop(url, None)
+    return _stores.setdefault(url, store)

@@ -100,6 +100,11 @@ def navigation():
     return page
 
 
+def entry_of(page) -> catalog.PageEntry:
+    """The catalogue's entry of the page st.navigation chose (the first page's path is empty)."""
+    return catalog.BY_ID.get(page.url_path, catalog.PAGES[0])
+
+
 def decorate() -> None:
     if state.presenting():
         st.html(PRESENTER_CSS)

@@ -20,9 +20,10 @@ from contextlib import contextmanager
 import numpy as np
 import streamlit as st
 import torch
+from streamlit.logger import get_logger
 
 from core import Capability, LanguageModel, ScopeError, Trace, load_model, spec_of, trained_model
-from core.engine.devices import device_name
+from core.engine.devices import device_name, resolve_device
 from core.training.jobs import use_threads_here
 
 from . import state
@@ -31,6 +32,8 @@ from .state import _, render
 from .trace_cache import TraceCache, idle_seconds
 
 MAX_TIMINGS = 4096
+DTYPE = "float32"  # the precision the app's models compute in (bfloat16 is slow on CPUs without AVX-512-BF16)
+LOG = get_logger(__name__)
 TRACE_CACHE_BYTES = 2 * 1024**3  # about four 2,048-token SmolLM2 traces in use, or hundreds of sentences
 
 # Half the cores run passes at once, each with the cores' share of threads (model_turn). Everything else a page
@@ -74,12 +77,21 @@ def cached_model(name: str) -> LanguageModel:
 
 @st.cache_resource(show_spinner=False)
 def _installed_model(name: str) -> LanguageModel:
-    model = load_model(name)
+    start = time.perf_counter()
+    lm = load_model(name, dtype=DTYPE)
+    LOG.info("Loaded the model %s in %.1f s", name, time.perf_counter() - start)  # the server's log: cold start
     # A model lives as long as the process: its many small objects (the vocabulary's among them) leave every later
     # full collection, which then scans only what pages create.
     gc.collect()
     gc.freeze()
-    return model
+    return lm
+
+
+def runs_on(name: str) -> tuple[str, str]:
+    """(device, precision) the model runs on here, without loading it: a model trained in this session says its
+    own, an installed one what `_installed_model` gives it."""
+    kept = trained_model(name)
+    return (device_name(kept.device), kept.info.dtype) if kept is not None else (device_name(resolve_device()), DTYPE)
 
 
 def get_model(name: str) -> LanguageModel:
@@ -97,16 +109,27 @@ def get_trace(name: str, text: str, target: str | None = None) -> Trace:
     trace = cache.get(key)
     if trace is None:
         lm = get_model(name)
-        with model_turn(len(lm.encode(text)[0].ids)), st.spinner(_("Running the model…")):
-            start = time.perf_counter()
-            trace = lm.trace(text, target=target, dtype=np.float16)
-            timings = model_seconds()
-            timings[key] = time.perf_counter() - start
-            if len(timings) > MAX_TIMINGS:  # oldest first: a dict keeps insertion order
-                del timings[next(iter(timings))]
-            trace = cache.put(key, trace)
+        # Sessions asking for the same trace at once (a class following the teacher's new text) wait for the
+        # first one's pass and read its result: one forward pass per (model, text), not one per student.
+        with st.spinner(_("Running the model…")), cache.computing(key):
+            trace = cache.get(key)
+            if trace is None:
+                trace = _traced(lm, cache, key)
     st.session_state[state.TRACED] = (key, len(trace.token_ids))
     return trace
+
+
+def _traced(lm: LanguageModel, cache: TraceCache, key: tuple) -> Trace:
+    """Run the model for a trace in the model queue's turn, time it, and store it."""
+    _name, text, target = key
+    with model_turn(len(lm.encode(text)[0].ids)):
+        start = time.perf_counter()
+        trace = lm.trace(text, target=target, dtype=np.float16)
+        timings = model_seconds()
+        timings[key] = time.perf_counter() - start
+        if len(timings) > MAX_TIMINGS:  # oldest first: a dict keeps insertion order
+            del timings[next(iter(timings))]
+        return cache.put(key, trace)
 
 
 @st.cache_resource
@@ -158,10 +181,6 @@ def trace_or_error(name: str, text: str, target: str | None = None) -> Trace | N
     for note in trace.notes:
         st.warning(render(note))
     return trace
-
-
-def device_label(lm: LanguageModel) -> str:
-    return device_name(lm.device)
 
 
 # ---------------------------------------------------------------- interventions, cached like traces

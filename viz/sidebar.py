@@ -7,8 +7,9 @@ import streamlit as st
 from core import MODELS, Capability, ScopeError, model_shape, spec_of
 
 from . import export, i18n, state
-from .loading import device_label, licence_text, model_or_error
+from .loading import licence_text, runs_on
 from .state import _
+from .views import follow
 
 
 def model_summary(config, n_params: int) -> str:
@@ -64,10 +65,14 @@ def _model_caption(name: str) -> None:
     if not spec.available():
         notes.append(_("not installed"))
     st.caption(" — ".join(notes))
-    lm = model_or_error(name)
-    if lm is not None:
-        st.caption(model_summary(lm.config, lm.info.n_params) + "  \n"
-                   + _("Runs on **{device}** in {dtype}.").format(device=device_label(lm), dtype=lm.info.dtype)
+    try:  # the model's shape, read from its files: a page that needs no weights does not wait for them to load
+        config, n_params = model_shape(name)
+    except ScopeError as exc:
+        st.error(state.render(exc))
+    else:
+        device, dtype = runs_on(name)
+        st.caption(model_summary(config, n_params) + "  \n"
+                   + _("Runs on **{device}** in {dtype}.").format(device=device, dtype=dtype)
                    + "  \n" + _("Licence: {licence}").format(licence=spec.licence))
     terms = licence_text(name)
     if terms:
@@ -88,6 +93,7 @@ def render() -> None:
         _language_picker()
         st.toggle(_("Presenter mode"), key=state.PRESENT, bind="query-params",
                   help=_("Large type and a wide page, for a projector."))
+        follow.sidebar()
         names = state.model_names()
         if st.session_state.get(state.MODEL, names[0]) not in names:  # a trained model the registry let go
             st.session_state[state.MODEL] = state.default_model()

@@ -41,6 +41,7 @@ TR_TASK, TR_LAYERS, TR_D, TR_HEADS = "tr_task", "tr_layers", "tr_d", "tr_heads"
 TR_STEPS, TR_BATCH, TR_SOURCE = "tr_steps", "tr_batch", "tr_text"
 TR_BATCHES = (8, 16, 32, 64, 128)
 CLASS, ROLE = "class", "role"  # predict, then reveal: a question's class code; who opened it (viz.views.classroom)
+FOLLOW, LEAD = "follow", "lead"  # follow the presenter: the class a student's screen follows; the one a teacher's leads
 ROLES = ("teacher", "student")
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
 # The Chinese default, for a model that reads Chinese: its last token 她 looks back at 小红 (not 小明) in

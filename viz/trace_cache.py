@@ -25,7 +25,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 
 from core import Trace
 
@@ -87,6 +88,7 @@ class TraceCache:
         self.hits = self.misses = 0
         self.dropped_idle = self.dropped_bytes = 0  # entries dropped for sitting unread, bytes freed in all
         self._unreleased = 0  # bytes dropped since `release` last ran
+        self._computing: dict[Hashable, tuple[threading.Lock, int]] = {}  # key -> (its lock, sessions using it)
 
     @property
     def nbytes(self) -> int:
@@ -168,9 +170,33 @@ class TraceCache:
         if due:
             self._release()
 
+    @contextmanager
+    def computing(self, key: Hashable) -> Iterator[None]:
+        """Hold `key`'s own lock while its entry is computed: sessions that miss the same key at once wait for
+        the first one's result (and find it with `get`) instead of computing it each, so a class that follows
+        one text costs one forward pass, not one per student. Other keys do not wait."""
+        with self._lock:
+            lock, users = self._computing.get(key, (threading.Lock(), 0))
+            self._computing[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, users = self._computing[key]
+                if users == 1:
+                    del self._computing[key]
+                else:
+                    self._computing[key] = (lock, users - 1)
+
     def get_or_compute(self, key: Hashable, compute: Callable[[], Trace]) -> Trace:
         trace = self.get(key)
-        return trace if trace is not None else self.put(key, compute())
+        if trace is None:
+            with self.computing(key):
+                trace = self.get(key)
+                if trace is None:
+                    trace = self.put(key, compute())
+        return trace
 
     def clear(self) -> None:
         with self._lock:

@@ -110,6 +110,10 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(state.CLASS, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
              "a class code of 4 capital letters and digits"),
     UrlParam(state.ROLE, lambda raw: raw in state.ROLES, " / ".join(state.ROLES)),
+    UrlParam(state.FOLLOW, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
+             "a class code of 4 capital letters and digits"),
+    UrlParam(state.LEAD, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
+             "a class code of 4 capital letters and digits"),
 )}
 
 
@@ -159,7 +163,7 @@ def show_notices() -> None:
 
 # What the lesson path carries from one stop to the next; any other choice belongs to the page left.
 LESSON_CARRIES = (state.LANG, state.PRESENT, state.MODEL, state.TEXT, state.TEXT2, state.COMPARE, state.CLASS,
-                  state.ROLE)
+                  state.ROLE, state.FOLLOW, state.LEAD)
 
 
 def forget_view() -> None:

@@ -12,7 +12,8 @@ state every second, and only when the teacher has revealed, closed or replaced i
 
 A page calls `attention_question(trace, tokenizer)` or `next_token_question(tokenizer, trace)`; either
 returns True when the page may show its answer (no question of this kind is open and hidden).
-The storage is viz/classroom.py; the code and the role (`role=teacher`) are in the URL.
+The storage is viz/classroom.py; the code and the role (`role=teacher`) are in the URL. A database that cannot be
+reached (or is read-only, or stays locked) is said in a notice; the page shows its answer and works on.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ VOTER = "_classroom_voter"  # a random id for this browser session: one guess pe
 JOIN, NICKNAME, SENT, OPEN = "classroom_join", "classroom_nickname", "_classroom_sent", "classroom_open"
 LAST = "_classroom_last"  # the teacher's last class code: the next question takes it again when it is free
 SEEN = "_classroom_seen"  # (code, created) of the question this student's guess widgets belong to
+PROBLEM = "_classroom_problem"  # what a button's action could not do (the database failed), said on the next run
 STAGE = "classroom-stage"  # the open question's panel
 LIVE_SECONDS = 2  # the teacher's chart of the guesses
 FOLLOW_SECONDS = 1  # a student's page asks whether the question was revealed, closed or replaced
@@ -155,6 +157,25 @@ def next_token_question(tokenizer, trace) -> bool:
 # ---------------------------------------------------------------- the panel
 
 
+def _safely(action: Callable[..., None]) -> Callable[..., None]:
+    """A button's action whose database failure is said on the page (next run) instead of failing it."""
+
+    def run(*args) -> None:
+        try:
+            action(*args)
+        except classroom.ClassroomError as error:
+            st.session_state[PROBLEM] = _(error.message).format(code=error.code)
+
+    return run
+
+
+def _say_problem() -> None:
+    problem = st.session_state.pop(PROBLEM, None)
+    if problem:
+        st.warning(problem, icon="🔌")
+
+
+@_safely
 def _ask(kind: str, draft: Callable[[], Draft]) -> None:
     made = draft()
     code = store().open_question(kind, made.subject, made.options, made.answer, made.shares, made.detail,
@@ -173,9 +194,15 @@ def _leave() -> None:
     st.session_state[OPEN] = True  # the panel stays open for the next question (its switch was not drawn)
 
 
+@_safely
 def _close(code: str) -> None:
     store().close(code)
     _leave()
+
+
+@_safely
+def _reveal(code: str) -> None:
+    store().reveal(code)
 
 
 def _send(code: str, options: tuple[str, ...]) -> None:
@@ -209,16 +236,17 @@ def where_text(question: classroom.Question) -> str:
     return str(detail.get("model", ""))
 
 
-def join_link(code: str) -> str:
+def join_link(code: str, param: str = CLASS) -> str:
     """This page's address with the class code (and the language), for the students: the address the
-    teacher's browser reached, or this computer's address on the network where that was localhost."""
+    teacher's browser reached, or this computer's address on the network where that was localhost. `param`:
+    the code's parameter (`class` for a question, `follow` for a class that follows the teacher's screen)."""
     url = str(getattr(st.context, "url", "") or "")
     if not url and st.context.headers.get("Host"):
         url = f"http://{st.context.headers['Host']}/"
     url = classroom.reachable_url(url, classroom.lan_address())
     parts = urlsplit(url)
     base = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else ""
-    return f"{base}?{urlencode({CLASS: code, state.LANG: state.language()})}"
+    return f"{base}?{urlencode({param: code, state.LANG: state.language()})}"
 
 
 def _reach_hints(link: str) -> list[str]:
@@ -248,6 +276,9 @@ def _chart(code: str, key: str, height: int) -> None:
     try:
         question = store().question(code)
         counts = store().tally(code)
+    except classroom.DatabaseUnavailable as error:
+        st.warning(_(error.message), icon="🔌")
+        return
     except classroom.ClassroomError as error:
         st.info(_(error.message).format(code=code))
         return
@@ -266,8 +297,13 @@ def _live_chart(code: str, height: int) -> None:
 @st.fragment(run_every=FOLLOW_SECONDS)
 def _follow(code: str, drawn: tuple | None) -> None:
     """A student's page follows the question under its code: one small query a second, and the whole page
-    runs again only when the state it drew (`drawn`: created, revealed; None for no question) has changed."""
-    if store().status(code) != drawn:
+    runs again only when the state it drew (`drawn`: created, revealed; None for no question) has changed. While
+    the database cannot be reached it keeps asking (the page said so)."""
+    try:
+        now = store().status(code)
+    except classroom.DatabaseUnavailable:
+        return
+    if now != drawn:
         st.rerun()
 
 
@@ -289,7 +325,7 @@ def _teacher(question: classroom.Question) -> None:
         row = st.container(horizontal=True)
         if not question.revealed:
             row.button(_("Reveal the model's answer"), key="classroom-reveal", type="primary",
-                       on_click=lambda: store().reveal(question.code))
+                       on_click=_reveal, args=(question.code,))
         row.button(_("Close the question"), key="classroom-close", on_click=_close, args=(question.code,))
         if question.revealed:
             st.success(answer_text(question))
@@ -335,6 +371,7 @@ def _invite(kind: str, draft: Callable[[], Draft]) -> None:
     """One switch on the page; its controls only when it is on (a folded expander would still hold them)."""
     if not st.toggle("🙋 " + _("Predict, then reveal, with the class"), key=OPEN):
         return
+    _say_problem()
     st.button(_(ASK[kind]), key="classroom-ask", on_click=_ask, args=(kind, draft))
     st.caption(_("Hides the answer and opens a question under a short class code; the guesses appear here "
                  "as they arrive, and you reveal the model's answer beside them."))
@@ -344,8 +381,12 @@ def _invite(kind: str, draft: Callable[[], Draft]) -> None:
 
 
 def _no_question(code: str, role: str, error: classroom.ClassroomError) -> None:
-    """Closed, expired or mistyped; a student's page goes on following the code for the teacher's next one."""
-    st.info(_(error.message).format(code=code))
+    """Closed, expired or mistyped; a student's page goes on following the code for the teacher's next one.
+    Where the database cannot be reached, the same: it is asked again every second."""
+    if isinstance(error, classroom.DatabaseUnavailable):
+        st.warning(_(error.message), icon="🔌")
+    else:
+        st.info(_(error.message).format(code=code))
     if role != TEACHER:
         st.caption(_("This page follows the code {code}: the teacher's next question under it appears here by "
                      "itself.").format(code=code))
@@ -365,6 +406,7 @@ def panel(kind: str, draft: Callable[[], Draft]) -> bool:
         return True
     with st.container(key=STAGE):
         st.html(STAGE_CSS + (PRESENTER_STAGE_CSS if state.presenting() else ""))
+        _say_problem()
         try:
             question = store().question(code)
         except classroom.ClassroomError as error:
