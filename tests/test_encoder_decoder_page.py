@@ -181,7 +181,7 @@ def test_the_lesson_path_opens_the_translator_on_its_example_and_gives_the_lesso
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params[state.LANG], at.query_params[state.MODEL] = language, "smollm2-135m"
     at.run()
-    at.session_state["_lesson_go"] = "next_token"  # as the lesson path opens it
+    at.session_state["_lesson_go"] = "token_attribution"  # as the lesson path opens it
     at.run()
     text = at.session_state[state.TEXT]
     at.button(key="lesson-next").click().run()
