@@ -227,9 +227,9 @@ def test_the_qr_code_encodes_the_join_link_and_writes_nothing_as_text():
 
 
 def test_the_join_panel_escapes_the_link_it_shows():
-    from viz.views import classroom as views
+    from viz.views.class_link import join_html
     hostile = 'http://x"><img src=y onerror=alert(1)>/?class=ABCD'
-    markup = views._join_html(hostile)
+    markup = join_html(hostile)
     assert "<img src=y" not in markup and "&lt;img src=y onerror=alert(1)&gt;" in markup
     image = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', markup).group(1)
     assert base64.b64decode(image).decode() == make_join_qr(hostile)

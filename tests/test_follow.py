@@ -19,11 +19,11 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-import browser_support as browsers
 import pytest
 from playwright.sync_api import sync_playwright
 from streamlit.testing.v1 import AppTest
 
+from tests.support import browser as browsers
 from viz import classroom, i18n, state
 from viz.trace_cache import TraceCache
 from viz.views import follow
@@ -456,6 +456,7 @@ def bar_says(tab, text: str) -> None:
                           timeout=FOLLOW_DEADLINE_MS)
 
 
+@pytest.mark.browser
 def test_a_teacher_and_two_students_in_browsers(class_server):
     """A teacher at a projector (Chinese, presenter mode) leads; a phone (Chinese, by the link) and a laptop
     (English, typing the code) follow each move: a head, a text, a page. One breaks away: the teacher's next move

@@ -112,7 +112,7 @@ def get_trace(name: str, text: str, target: str | None = None) -> Trace:
         # Sessions asking for the same trace at once (a class following the teacher's new text) wait for the
         # first one's pass and read its result: one forward pass per (model, text), not one per student.
         with st.spinner(_("Running the model…")), cache.computing(key):
-            trace = cache.get(key)
+            trace = cache.get(key, again=True)
             if trace is None:
                 trace = _traced(lm, cache, key)
     st.session_state[state.TRACED] = (key, len(trace.token_ids))

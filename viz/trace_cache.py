@@ -97,13 +97,14 @@ class TraceCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable) -> Trace | None:
+    def get(self, key: Hashable, *, again: bool = False) -> Trace | None:
+        """The entry of `key`, or None (a miss, counted once: `again` looks after waiting for another session)."""
         with self._lock:
             now = self._clock()
             idle = self._drop_idle(now)
             trace, freed = self._entries.get(key), 0
             if trace is None:
-                self.misses += 1
+                self.misses += not again
             else:
                 self.hits += 1
                 self._entries.move_to_end(key)
@@ -193,7 +194,7 @@ class TraceCache:
         trace = self.get(key)
         if trace is None:
             with self.computing(key):
-                trace = self.get(key)
+                trace = self.get(key, again=True)
                 if trace is None:
                     trace = self.put(key, compute())
         return trace

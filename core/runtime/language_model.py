@@ -143,11 +143,12 @@ class LanguageModel:
     @torch.inference_mode()
     def prefix_run(self, ids: Sequence[int], trace: Trace | None = None) -> tuple[DecoderCache, torch.Tensor]:
         """A decoder's keys and values of `ids` (every layer) and its (vocab,) logits after the last id: read from
-        `trace` when it is a lazy trace of a text these ids begin, else one forward pass."""
+        `trace` when it is a lazy trace (ValueError if its text does not begin with them), else one forward pass."""
         if trace is not None and isinstance(trace.replay, Replay):
             found = trace.replay.prefix_cache(ids)
-            if found is not None:
-                return found
+            if found is None:
+                raise ValueError("the trace is of another text")
+            return found
         cache = DecoderCache(self.config.n_layers)
         out = self.run(torch.tensor([list(ids)], device=self.device), cache=cache, logits_for="last")
         return cache, out.logits[0, -1]

@@ -18,12 +18,9 @@ reached (or is read-only, or stays locked) is said in a notice; the page shows i
 
 from __future__ import annotations
 
-import base64
-import html
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 import streamlit as st
@@ -32,15 +29,15 @@ from core import N_
 from viz import classroom, export, state
 from viz.attention_sources import AVERAGE, HIDE_SINKS, attention_sources, shown_weights
 from viz.figures.attention import without_keys
-from viz.figures.classroom import make_guesses_figure, make_join_qr
+from viz.figures.classroom import make_guesses_figure
 from viz.state import _
 from viz.tokens import axis_labels, label_of, last_text
+from viz.views.class_link import LAST, join_html, join_link, reach_hints, store
 
 CLASS, ROLE = state.CLASS, state.ROLE
 TEACHER, STUDENT = state.ROLES
 VOTER = "_classroom_voter"  # a random id for this browser session: one guess per device
 JOIN, NICKNAME, SENT, OPEN = "classroom_join", "classroom_nickname", "_classroom_sent", "classroom_open"
-LAST = "_classroom_last"  # the teacher's last class code: the next question takes it again when it is free
 SEEN = "_classroom_seen"  # (code, created) of the question this student's guess widgets belong to
 PROBLEM = "_classroom_problem"  # what a button's action could not do (the database failed), said on the next run
 STAGE = "classroom-stage"  # the open question's panel
@@ -67,7 +64,6 @@ FOCUS_CSS = f"""<style>
 # Presenter mode's narrow top padding would leave the question under Streamlit's header bar.
 PRESENTER_STAGE_CSS = f"<style>.st-key-{STAGE} {{ margin-top: 1.5rem; }}</style>"
 NEXT_TOKEN_OPTIONS = 6
-SETTING = "classroom_database_url"  # in .streamlit/secrets.toml; the environment variable wins
 
 ASK = {"attention": N_("Ask the class: where does the chosen token look?"),
        "next_token": N_("Ask the class: which token comes next?")}
@@ -84,16 +80,6 @@ class Draft:
     answer: int
     shares: list[float]
     detail: dict
-
-
-def store() -> classroom.Store:
-    setting = None
-    try:
-        if st.secrets.load_if_toml_exists():
-            setting = st.secrets.get(SETTING)
-    except Exception:  # noqa: BLE001  (an unreadable secrets file: the environment or the default decide)
-        setting = None
-    return classroom.store_for(classroom.database_url(setting))
 
 
 # ---------------------------------------------------------------- the questions the pages ask
@@ -236,42 +222,6 @@ def where_text(question: classroom.Question) -> str:
     return str(detail.get("model", ""))
 
 
-def join_link(code: str, param: str = CLASS) -> str:
-    """This page's address with the class code (and the language), for the students: the address the
-    teacher's browser reached, or this computer's address on the network where that was localhost. `param`:
-    the code's parameter (`class` for a question, `follow` for a class that follows the teacher's screen)."""
-    url = str(getattr(st.context, "url", "") or "")
-    if not url and st.context.headers.get("Host"):
-        url = f"http://{st.context.headers['Host']}/"
-    url = classroom.reachable_url(url, classroom.lan_address())
-    parts = urlsplit(url)
-    base = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else ""
-    return f"{base}?{urlencode({param: code, state.LANG: state.language()})}"
-
-
-def _reach_hints(link: str) -> list[str]:
-    """Why a student's device may not reach the link: it names this computer, or the app listens only here."""
-    host = urlsplit(link).hostname
-    if classroom.is_loopback(host):
-        return [_("This computer has no address on a network: connect it to the class's network (Wi-Fi) so that "
-                  "students' devices can reach it.")]
-    listening = st.get_option("server.address")
-    if host and classroom.listens_only_here(listening):
-        return [_("The app listens only to this computer ({address}): start it with `make run`, or with "
-                  "`--server.address 0.0.0.0`, so that students' devices can reach it.").format(address=listening)]
-    return []
-
-
-def _join_html(link: str) -> str:
-    """The QR code of the link (an image: st.html keeps no inline SVG) and the link itself, escaped: the
-    address comes from the browser."""
-    svg = base64.b64encode(make_join_qr(link).encode()).decode()
-    alt = html.escape(_("QR code of the link"))
-    return (f'<div class="classroom-qr"><img alt="{alt}" '
-            f'src="data:image/svg+xml;base64,{svg}"></div>'
-            f'<a class="classroom-link" href="{html.escape(link)}">{html.escape(link)}</a>')
-
-
 def _chart(code: str, key: str, height: int) -> None:
     try:
         question = store().question(code)
@@ -316,8 +266,8 @@ def _teacher(question: classroom.Question) -> None:
             st.metric(_("Class code"), question.code,
                       help=_("Students scan the QR code, open the link, or type the class code on this page."))
         link = join_link(question.code)
-        st.html(_join_html(link))
-        for hint in _reach_hints(link):
+        st.html(join_html(link))
+        for hint in reach_hints(link):
             st.caption("⚠️ " + hint)
         st.caption(where_text(question))
     with chart:

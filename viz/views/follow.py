@@ -28,7 +28,7 @@ from streamlit.runtime.state.session_state_proxy import get_session_state
 
 from viz import catalog, classroom, state, url
 from viz.state import _
-from viz.views import classroom as questions
+from viz.views import class_link
 
 FOLLOW, LEAD = state.FOLLOW, state.LEAD  # the class this session follows, or leads (None: none)
 FOLLOWING = "_follow_on"  # True: following the teacher; False: exploring on its own
@@ -60,7 +60,7 @@ MEMORIES = ("attention_query_tokens", "attention_ranked_for", "attention_scale_d
 
 
 def _store() -> classroom.Store:
-    return questions.store()
+    return class_link.store()
 
 
 def _scalar(value) -> bool:
@@ -109,7 +109,7 @@ def _failed(error: classroom.ClassroomError, code: str = "") -> str:
 def _lead() -> None:
     try:
         code = _store().open_lesson(current_view(st.session_state.get(PAGE, catalog.PAGES[0].id)),
-                                    prefer=st.session_state.get(questions.LAST))
+                                    prefer=st.session_state.get(class_link.LAST))
     except classroom.ClassroomError as error:
         st.session_state[NOTE] = _failed(error)
         return
@@ -338,7 +338,7 @@ def sidebar() -> None:
         if lead:
             st.metric(_("Class code"), lead, help=_("Students type the code here, open the link or scan the QR "
                                                      "code: their screens follow this one."))
-            st.html(questions._join_html(questions.join_link(lead, FOLLOW)))
+            st.html(class_link.join_html(class_link.join_link(lead, FOLLOW)))
             st.button(_("End the class"), key="follow-end", on_click=_end, args=(lead,))
         elif code:
             st.caption(_("You are in the class {code}.").format(code=code))
