@@ -4,10 +4,12 @@
     lm = load_model("smollm2-135m")
     tr = lm.trace("The capital of France is")
     tr.layers[0].self_attn.probs        # (heads, T, T)
+    head_scores(lm, "induction", [ids])  # (layers, heads): what each head does (core/head_scores.py)
 """
 
 from .config import ModelConfig
 from .errors import N_, InputError, Message, ModelUnavailableError, ScopeError, UnknownModelError
+from .head_scores import head_scores
 from .language_model import LanguageModel, ModelInfo
 from .registry import (
     MODELS,
@@ -44,6 +46,7 @@ __all__ = [
     "Trace",
     "UnknownModelError",
     "available_models",
+    "head_scores",
     "keep_trained",
     "load_model",
     "trained_model",
