@@ -23,6 +23,7 @@ from core import MODELS, N_, Capability, Message, available_models, life, traine
 from core import live_training as live
 from core.bpe_training import MAX_MERGES, MERGE_CHOICES
 from core.decoding import MAX_STEPS as MAX_DECODE_STEPS
+from core.head_scores import KINDS as HEAD_SCORES
 from core.language_model import MAX_TEXT_CHARS as CORE_MAX_TEXT_CHARS
 from core.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
 
@@ -54,6 +55,8 @@ MAX_TARGET_CHARS = 1_000
 TR_TASK, TR_LAYERS, TR_D, TR_HEADS = "tr_task", "tr_layers", "tr_d", "tr_heads"
 TR_STEPS, TR_BATCH, TR_SOURCE = "tr_steps", "tr_batch", "tr_text"
 TR_BATCHES = (8, 16, 32, 64, 128)
+HEAD_SCORE, ICL_OFF = "score", "icl_off"  # Head finder: the score whose grid is shown; induction heads switched off
+MAX_ICL_OFF = 12
 CLASS, ROLE = "class", "role"  # predict, then reveal: a question's class code; who opened it (viz.views.classroom)
 ROLES = ("teacher", "student")
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired"
@@ -150,6 +153,8 @@ URL_PARAMS = {p.key: p for p in (
              "{}–{}, a multiple of 10".format(*live.STEPS)),
     UrlParam(TR_BATCH, lambda raw: raw in {str(b) for b in TR_BATCHES}, " / ".join(map(str, TR_BATCHES))),
     UrlParam(TR_SOURCE, lambda raw: raw in ("lesson", "own"), "lesson / own"),
+    UrlParam(HEAD_SCORE, lambda raw: raw in HEAD_SCORES, " / ".join(HEAD_SCORES)),
+    UrlParam(ICL_OFF, _is_int(0, MAX_ICL_OFF), f"0–{MAX_ICL_OFF}"),
     UrlParam(CLASS, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
              "a class code of 4 capital letters and digits"),
     UrlParam(ROLE, lambda raw: raw in ROLES, " / ".join(ROLES)),

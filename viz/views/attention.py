@@ -18,7 +18,7 @@ import streamlit as st
 
 from core import N_
 from core.head_ranking import HeadScore, parking_keys, worth_a_look
-from viz import export, state
+from viz import export, head_roles, state
 from viz.figures.attention import (
     IMAGE_FROM_CELLS,
     INSTANT_HEADS_MAX_CELLS,
@@ -321,8 +321,10 @@ def _follow_ranking(ranked: list[HeadScore], ranked_for: tuple, named: bool) -> 
     st.session_state[state.RANKED_HEADS] = tuple((score.layer, score.head) for score in ranked)
 
 
-def _worth_a_look(ranked: list[HeadScore], query_label: str, key_labels: list[str], skipped: np.ndarray) -> None:
-    """The ranked heads, one click each, and what the ranking leaves out."""
+def _worth_a_look(ranked: list[HeadScore], query_label: str, key_labels: list[str], skipped: np.ndarray,
+                  scores=None) -> None:
+    """The ranked heads, one click each, each with its measured role where `scores` (the Head finder's, once known)
+    give it one, and what the ranking leaves out."""
     if not ranked:
         return
     sinks = [f"“{markdown_literal(key_labels[j])}”" for j in np.flatnonzero(skipped) if is_content(key_labels[j])]
@@ -332,9 +334,10 @@ def _worth_a_look(ranked: list[HeadScore], query_label: str, key_labels: list[st
         token=markdown_literal(query_label), sinks=names or "—"))
     row = st.container(horizontal=True)
     for score in ranked:
+        role = head_roles.role_name(scores, score.layer, score.head)
         row.button(_("L{layer}·h{head} → {token} {weight:.0%}").format(
                    layer=score.layer, head=score.head, token=markdown_literal(key_labels[score.key]),
-                   weight=score.score),
+                   weight=score.score) + (f" · {role}" if role else ""),
                    key=f"worth-{score.layer}-{score.head}", on_click=_open_head, args=(score.layer, score.head))
 
 
@@ -430,7 +433,8 @@ def explorer(trace, tokenizer, focus: str | None = None, model_seconds: float | 
     ranked = ranking(source, query, key_labels) if query is not None else []
     _follow_ranking(ranked, (trace.model, tuple(trace.token_ids), query), named)
     if query is not None:
-        _worth_a_look(ranked, query_labels[query], key_labels, skipped)
+        roles = head_roles.known_scores(trace.model) if kind == "self" and trace.architecture == "decoder" else None
+        _worth_a_look(ranked, query_labels[query], key_labels, skipped, roles)
     layer, head, hide, scale = _controls(source, trace.model, LONG_SCALE if long else "linear")
     record = source.records[layer]
     weights, mask = shown_weights(record, head), np.asarray(record.mask, dtype=bool)

@@ -1,0 +1,33 @@
+"""Head finder: what each head does, measured with TransformerLens's head detectors on a fixed corpus, and
+in-context learning watched on a repeated random sequence, with the induction heads switched off."""
+
+import streamlit as st
+
+from core import spec_of
+from viz import catalog, frame, state
+from viz.loading import model_or_error
+from viz.state import _
+from viz.views import head_finder as views
+
+views.follow_open()  # a click on a head opens the Attention page before anything is drawn here
+frame.page_header(catalog.BY_ID["head_finder"])
+st.markdown(state.explain("head_finder"))
+st.latex(r"\mathrm{score}=\frac{\sum_{i,j} A_{ij}\,P_{ij}}{\sum_{i,j} A_{ij}},\qquad "
+         r"H=-\frac{1}{T}\sum_i\sum_j A_{ij}\log_2 A_{ij}")
+
+name = state.model_name()
+lm = model_or_error(name)
+if lm is not None and lm.config.architecture != "decoder":
+    views.not_a_decoder(name)
+elif lm is not None:
+    if not spec_of(name).trained:
+        st.warning(_("This model is **untrained**: its weights are random numbers, so its heads have no roles to "
+                     "find. Compare it with a trained model."))
+    scores = views.measured(lm)
+    views.corpus_section(scores)
+    views.grid_section(scores)
+    st.header(_("The strongest heads of each kind"))
+    views.strongest_table(scores)
+    st.header(_("In-context learning, watched"))
+    st.markdown(state.explain("head_finder_icl"))
+    views.in_context_section(lm, scores)
