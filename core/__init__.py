@@ -4,6 +4,7 @@
     lm = load_model("smollm2-135m")
     tr = lm.trace("The capital of France is")
     tr.layers[0].self_attn.probs        # (heads, T, T)
+    head_scores(lm, "induction", [ids])  # (layers, heads): what each head does (core/lessons/head_scores.py)
 
 Rooms, each importing only the rooms below it (the contract in pyproject.toml, checked by `lint-imports`):
 
@@ -18,6 +19,7 @@ Rooms, each importing only the rooms below it (the contract in pyproject.toml, c
 
 from core.engine.config import ModelConfig
 from core.errors import N_, InputError, Message, ModelUnavailableError, ScopeError, UnknownModelError
+from core.lessons.head_scores import head_scores
 from core.record.trace import AttentionRecord, FeedForwardRecord, LayerRecord, PositionRecord, StackRecord, Trace
 from core.runtime.language_model import LanguageModel, ModelInfo
 from core.runtime.registry import (
@@ -54,6 +56,7 @@ __all__ = [
     "Trace",
     "UnknownModelError",
     "available_models",
+    "head_scores",
     "keep_trained",
     "load_model",
     "trained_model",

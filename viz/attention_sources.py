@@ -12,6 +12,7 @@ from core.errors import N_
 from viz.tokens import labels_for
 
 ONE_HEAD, AVERAGE = N_("One head"), N_("Average over heads")
+RANKED_FOR = "attention_ranked_for"  # (model, tokens, query) whose ranking chose the Attention page's head last
 HIDE_SINKS = "attention_hide_sinks"  # session key of the Attention page's switch that hides the sinks
 
 

@@ -60,6 +60,10 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("multi_head", N_("Multi-head attention and switching heads off"), "🧠", INSIDE,
               N_("Heads side by side, their concatenation through W_O, and what changes when some are switched off"),
               learned=True),
+    PageEntry("head_finder", N_("Head finder: what each head does"), "🔬", INSIDE,
+              N_("Every head measured on a fixed corpus (previous-token, induction, sink heads), and in-context "
+                 "learning watched: a repeated sequence, and the induction heads switched off"),
+              needs=Capability.NEXT_TOKEN, learned=True),
     PageEntry("inside_block", N_("Inside a block: residual stream, add & norm, feed-forward"), "🧱", INSIDE,
               N_("What each sub-layer adds to the residual stream, a vector before and after its norm, and the "
                  "feed-forward's hidden units"), learned=True),
@@ -97,8 +101,8 @@ def sections() -> dict[str, list[PageEntry]]:
 # previous/next on every stop, with a "what to notice" paragraph (viz/explanations/notice_<id>.<lang>.md).
 LESSON_PATH: tuple[str, ...] = (
     "overview", "tokenization", "tokenizer_training", "embeddings", "positional_encoding", "attention_math",
-    "attention", "masks", "multi_head", "inside_block", "logit_lens", "next_token", "token_attribution",
-    "encoder_decoder", "training", "emergence",
+    "attention", "masks", "multi_head", "head_finder", "inside_block", "logit_lens", "next_token",
+    "token_attribution", "encoder_decoder", "training", "emergence",
 )
 
 

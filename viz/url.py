@@ -19,6 +19,7 @@ from core import MODELS, N_, Message
 from core.lessons import life
 from core.lessons.ablation import ABLATION_MODES
 from core.lessons.decoding import MAX_STEPS as MAX_DECODE_STEPS
+from core.lessons.head_scores import KINDS as HEAD_SCORES
 from core.lessons.position_experiments import ORDERS  # how the Positional-encoding page reorders the tokens of the text
 from core.text.bpe_training import MAX_MERGES, MERGE_CHOICES
 from core.training import live_training as live
@@ -107,6 +108,8 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(state.TR_BATCH, lambda raw: raw in {str(b) for b in state.TR_BATCHES},
              " / ".join(map(str, state.TR_BATCHES))),
     UrlParam(state.TR_SOURCE, lambda raw: raw in ("lesson", "own"), "lesson / own"),
+    UrlParam(state.HEAD_SCORE, lambda raw: raw in HEAD_SCORES, " / ".join(HEAD_SCORES)),
+    UrlParam(state.ICL_OFF, _is_int(0, state.MAX_ICL_OFF), f"0–{state.MAX_ICL_OFF}"),
     UrlParam(state.CLASS, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
              "a class code of 4 capital letters and digits"),
     UrlParam(state.ROLE, lambda raw: raw in state.ROLES, " / ".join(state.ROLES)),

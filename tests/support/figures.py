@@ -16,6 +16,7 @@ from viz.figures import classroom as classroom_figures
 from viz.figures import compare as compare_figures
 from viz.figures import distribution as distribution_figures
 from viz.figures import embeddings as embedding_figures
+from viz.figures import head_scores as head_score_figures
 from viz.figures import lens as lens_figures
 from viz.figures import life as life_figures
 from viz.figures import masks as mask_figures
@@ -30,7 +31,7 @@ def figure_builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
                    embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures,
                    block_figures, lens_figures, life_figures, training_figures,
-                   compare_figures, classroom_figures):
+                   compare_figures, classroom_figures, head_score_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -95,5 +96,10 @@ def builder_arguments() -> dict[str, tuple[tuple, dict]]:
         "make_row_shift_figure": ((labels, weights[0], weights[1]), {"subtitle": "s"}),
         "make_distribution_shift_figure": ((labels, weights[0], weights[1]), {}),
         "make_lens_pair_figure": ((weights[0], weights[1], labels, labels), {}),
+        "make_head_score_grid_figure": ((weights,), {"current": (1, 2), "title": "t"}),
+        "make_pass_loss_figure": ((weights[0], weights[1]), {"first_ablated": weights[2], "second_ablated": weights[3],
+                                                             "heads_off": 2}),
+        "make_induction_stripe_figure": ((weights[:2], ["x", "y"], labels), {}),
+        "make_word_use_figure": ((labels, weights[0], weights[1], weights[2]), {"heads_off": 2}),
         "make_guesses_figure": ((labels, np.array([3, 0, 1, 2])), {"answer": 2, "shares": weights[0]}),
     }

@@ -17,8 +17,8 @@ import streamlit as st
 
 from core import N_
 from core.lessons.head_ranking import HeadScore, parking_keys, worth_a_look
-from viz import export, state
-from viz.attention_sources import AVERAGE, HIDE_SINKS, ONE_HEAD, AttentionSource, attention_sources, shown_weights
+from viz import export, head_roles, state
+from viz.attention_sources import AVERAGE, HIDE_SINKS, ONE_HEAD, RANKED_FOR, AttentionSource, attention_sources, shown_weights
 from viz.figures import palette
 from viz.figures.attention import (
     IMAGE_FROM_CELLS,
@@ -42,7 +42,6 @@ from viz.tokens import axis_labels
 LAYER_KEY, HEAD_KEY, KIND_KEY, QUERY_KEY = state.LAYER, state.HEAD, state.ATTENTION, state.QUERY
 MODE_KEY, HIDE_KEY, TARGET_KEY = state.HEAD_MODE, HIDE_SINKS, "attention_target"
 QUERY_TOKENS = "attention_query_tokens"  # the tokens the query was picked from: a new text resets the pick
-RANKED_FOR = "attention_ranked_for"  # (model, tokens, query) whose ranking chose the head last
 EVERY_QUERY = ""  # the query picker's "every query", in the URL as q= (no token label is empty)
 SCALE_KEY = state.SCALE
 SCALE_DEFAULT = "attention_scale_default"  # the default the colour scale was last settled against
@@ -295,8 +294,10 @@ def _follow_ranking(ranked: list[HeadScore], ranked_for: tuple, named: bool) -> 
     st.session_state[state.RANKED_HEADS] = tuple((score.layer, score.head) for score in ranked)
 
 
-def _worth_a_look(ranked: list[HeadScore], query_label: str, key_labels: list[str], skipped: np.ndarray) -> None:
-    """The ranked heads, one click each, and what the ranking leaves out."""
+def _worth_a_look(ranked: list[HeadScore], query_label: str, key_labels: list[str], skipped: np.ndarray,
+                  scores=None) -> None:
+    """The ranked heads, one click each, each with its measured role where `scores` (the Head finder's, once known)
+    give it one, and what the ranking leaves out."""
     if not ranked:
         return
     sinks = [f"“{markdown_literal(key_labels[j])}”" for j in np.flatnonzero(skipped) if is_content(key_labels[j])]
@@ -306,9 +307,10 @@ def _worth_a_look(ranked: list[HeadScore], query_label: str, key_labels: list[st
         token=markdown_literal(query_label), sinks=names or "—"))
     row = st.container(horizontal=True)
     for score in ranked:
+        role = head_roles.role_name(scores, score.layer, score.head)
         row.button(_("L{layer}·h{head} → {token} {weight:.0%}").format(
                    layer=score.layer, head=score.head, token=markdown_literal(key_labels[score.key]),
-                   weight=score.score),
+                   weight=score.score) + (f" · {role}" if role else ""),
                    key=f"worth-{score.layer}-{score.head}", on_click=_open_head, args=(score.layer, score.head))
 
 
@@ -399,7 +401,8 @@ def explorer(trace, tokenizer, focus: str | None = None, model_seconds: float | 
     ranked = ranking(source, query, key_labels) if query is not None else []
     _follow_ranking(ranked, (trace.model, tuple(trace.token_ids), query), named)
     if query is not None:
-        _worth_a_look(ranked, query_labels[query], key_labels, skipped)
+        roles = head_roles.known_scores(trace.model) if kind == "self" and trace.architecture == "decoder" else None
+        _worth_a_look(ranked, query_labels[query], key_labels, skipped, roles)
     layer, head, hide, scale = _controls(source, trace.model, LONG_SCALE if long else "linear")
     record = source.records[layer]
     weights, mask = shown_weights(record, head), np.asarray(record.mask, dtype=bool)
