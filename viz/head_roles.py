@@ -1,4 +1,4 @@
-"""What each head does, as far as this process has measured it (core/head_scores.py, on the Head finder page): a
+"""What each head does, as far as this process has measured it (core/lessons/head_scores.py, on the Head finder page): a
 head's role named in the session's language. Reading it never runs the model, so the Attention page stays fast."""
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from core.lessons.head_scores import (
     known_model_scores,
     model_scores,
 )
-from viz import catalog, export, frame, state
+from viz import catalog, export, frame, state, url
 from viz.attention_sources import ONE_HEAD, RANKED_FOR
 from viz.figures.head_scores import (
     grid_cell,
@@ -83,7 +83,7 @@ def _example(corpus: Corpus, kind: str) -> str:
 
 def _open_attention(layer: int, head: int, text: str) -> None:
     """A callback: the Attention page, on `text`, at this layer and head (the page then switches to it)."""
-    state.forget_view()
+    url.forget_view()
     state.set_text(text)
     state.set_text2(None)
     st.session_state[state.LAYER], st.session_state[state.HEAD] = layer, head
