@@ -213,6 +213,30 @@ def bench_ablation(lm, repeats: int, n: int = 64) -> dict | None:
     return result
 
 
+def bench_head_scores(lm) -> dict | None:
+    """The Head finder's cost, once (a second call is cached): every score of every head on the standard corpus
+    (core/lessons/head_scores.py), then in-context learning watched with the strong induction heads off."""
+    if lm.config.architecture != "decoder":
+        return None
+    from core import spec_of
+    from core.lessons import head_scores, in_context
+
+    start = time.perf_counter()
+    scores = head_scores.model_scores(lm)
+    measured = time.perf_counter() - start
+    ranked = scores.strongest("induction", 12)
+    off = [(layer, head) for layer, head, value in ranked if value > head_scores.ROLE_THRESHOLDS["induction"]]
+    start = time.perf_counter()
+    script = "han" if "zh" in spec_of(lm.name).languages else "words"
+    watch = in_context.watch_repeat(lm, off, script=script)
+    result = {"model": lm.name, "scores_s": measured, "sequences": len(scores.corpus.repeated) + len(scores.corpus.lesson),
+              "watch_s": time.perf_counter() - start, "heads_off": len(off), "strongest": ranked[0],
+              "sink_rate": scores.sink_rate, "first_pass": watch.plain.first_mean, "second_pass": watch.plain.second_mean,
+              "second_pass_off": watch.ablated.second_mean}
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def peak_memory_all(device: str) -> float:
     """Peak resident MB of a fresh process that loads every model (what a server holds)."""
     code = (
@@ -325,7 +349,7 @@ def main() -> None:
     sizes = args.sizes or ([32, 128, 512, 2048, 8192] if gpu else [32, 128, 512, 1024, 2048])
     # First, while this process is small: a child's peak memory counts what it inherited at fork.
     memory = peak_memory_all(args.device)
-    rows, generation, ablation = [], [], []
+    rows, generation, ablation, heads = [], [], [], []
     for name in args.models:
         model_rows, lm, reference = bench_traces(name, sizes, args.repeats, args.device)
         rows += model_rows
@@ -335,6 +359,9 @@ def main() -> None:
         cost = bench_ablation(lm, args.repeats)
         if cost is not None:
             ablation.append(cost)
+        found = bench_head_scores(lm)
+        if found is not None:
+            heads.append(found)
         del lm, reference
     page_speed = None
     if not gpu and not args.no_pages:  # the page benchmark needs streamlit, which a GPU box may lack
@@ -360,6 +387,11 @@ def main() -> None:
         + "".join(f"Heads switched off, {a['model']}, {a['n']} tokens: {a['ablated_s'] * 1e3:.0f} ms, "
                   f"{a['per_forward']:.2f}× a forward pass that records nothing ({a['forward_s'] * 1e3:.0f} ms), "
                   f"trace {a['trace_s'] * 1e3:.0f} ms\n" for a in ablation)
+        + "".join(f"Head finder, {h['model']}: every head scored on {h['sequences']} sequences in {h['scores_s']:.1f} s "
+                  f"(strongest induction head L{h['strongest'][0]}·h{h['strongest'][1]}, {h['strongest'][2]:.2f}; "
+                  f"{h['sink_rate']:.0%} of heads sink); a repeated random sequence's loss {h['first_pass']:.2f} → "
+                  f"{h['second_pass']:.2f} nats, {h['second_pass_off']:.2f} with {h['heads_off']} induction heads off, "
+                  f"in {h['watch_s']:.1f} s\n" for h in heads)
     )
     if page_speed:
         report += (
@@ -373,8 +405,8 @@ def main() -> None:
     print("\n" + report)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    summary = {"machine": machine(), "rows": rows, "generation": generation, "ablation": ablation, "peak_mb": memory,
-               "pages": page_speed, "browser": clicks, "load": load_report}
+    summary = {"machine": machine(), "rows": rows, "generation": generation, "ablation": ablation, "head_finder": heads,
+               "peak_mb": memory, "pages": page_speed, "browser": clicks, "load": load_report}
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(summary, indent=1))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
 

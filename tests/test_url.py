@@ -20,7 +20,7 @@ TOKEN_ATTRIBUTION = "viz/pages/token_attribution.py"
 INSIDE_BLOCK = "viz/pages/inside_block.py"
 EMERGENCE = "viz/pages/emergence.py"
 ENCODER_DECODER = "viz/pages/encoder_decoder.py"
-TRAINING = "viz/pages/training.py"
+TRAINING, HEAD_FINDER = "viz/pages/training.py", "viz/pages/head_finder.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -76,6 +76,8 @@ ROUND_TRIPS = {
     state.ROLE: (NEXT_TOKEN, "smollm2-135m", "teacher", "teacher"),
     state.FOLLOW: (ATTENTION, "smollm2-135m", "ABCD", "ABCD"),
     state.LEAD: (OVERVIEW, "smollm2-135m", "ABCD", "ABCD"),
+    state.HEAD_SCORE: (HEAD_FINDER, "smollm2-135m", "previous_token", "previous_token"),
+    state.ICL_OFF: (HEAD_FINDER, "smollm2-135m", "3", 3),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 
