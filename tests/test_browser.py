@@ -263,6 +263,7 @@ FIT_JS = """() => {
     const problems = [];
     for (const button of document.querySelectorAll('[data-testid="stMain"] button, [data-testid="stSidebar"] button')) {
         const box = button.getBoundingClientRect();
+        if (button.closest('details:not([open])')) continue;  // in a folded expander: not drawn, no innerText
         if (box.width > 0 && box.height > 0 && !button.innerText.trim() && !button.getAttribute('aria-label')) {
             problems.push('empty button ' + button.outerHTML.slice(0, 120));
         }

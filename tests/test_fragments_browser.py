@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import pytest
-from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PAGE_DEADLINE_MS, open_page, start_server
-from playwright.sync_api import sync_playwright
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from tests.support.browser import PAGE_DEADLINE_MS, open_page
 from viz.loading import cached_model
 
 TEXT = "A teacher clicks the button and the model writes the next"
@@ -43,24 +42,23 @@ class Messages:
         self.elements.clear()
 
 
-@pytest.fixture(scope="module")
-def server(request):
-    running = start_server(ARTIFACTS / "fragments-browser-server.log")
-    request.addfinalizer(running.stop)
-    return running
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def page(server):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(PAGE_DEADLINE_MS)
-        tab = context.new_page()
-        tab.messages = Messages()
-        tab.on("websocket", lambda socket: socket.on("framereceived", tab.messages.read))
-        yield tab
-        browser.close()
+def server(app_server):
+    return app_server
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(PAGE_DEADLINE_MS)
+    tab = context.new_page()
+    tab.messages = Messages()
+    tab.on("websocket", lambda socket: socket.on("framereceived", tab.messages.read))
+    yield tab
+    context.close()
 
 
 def generated(page) -> int:
