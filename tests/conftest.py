@@ -101,3 +101,22 @@ def chromium():
         launched = playwright.chromium.launch(executable_path=browsers.CHROMIUM, args=browsers.CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A classroom database of its own (SQLite in a temporary file)."""
+    from viz import classroom
+
+    return classroom.Store(f"sqlite:///{tmp_path / 'class.sqlite3'}")
+
+
+@pytest.fixture
+def database(tmp_path, monkeypatch) -> str:
+    """The app's classroom database for this test: SQLite in a temporary file, named by the environment variable."""
+    from viz import classroom
+
+    url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    monkeypatch.setenv(classroom.DATABASE_URL_ENV, url)
+    return url
+

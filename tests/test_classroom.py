@@ -33,19 +33,6 @@ TEXT = "The animal didn't cross the street because it was too tired"
 OPTIONS = ["The", "animal", "it"]
 
 
-@pytest.fixture
-def store(tmp_path) -> classroom.Store:
-    return classroom.Store(f"sqlite:///{tmp_path / 'class.sqlite3'}")
-
-
-@pytest.fixture
-def database(tmp_path, monkeypatch) -> str:
-    """The app's database for this test: SQLite in a temporary file, named by the environment variable."""
-    url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
-    monkeypatch.setenv(classroom.DATABASE_URL_ENV, url)
-    return url
-
-
 # ---------------------------------------------------------------- the database
 
 

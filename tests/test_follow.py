@@ -35,18 +35,6 @@ TEXT = "The animal didn't cross the street because it was too tired"
 VIEW = {"page": "attention", "params": {"model": MODEL, "layer": "2"}, "state": {"model": MODEL, "layer": 2}}
 
 
-@pytest.fixture
-def store(tmp_path) -> classroom.Store:
-    return classroom.Store(f"sqlite:///{tmp_path / 'class.sqlite3'}")
-
-
-@pytest.fixture
-def database(tmp_path, monkeypatch) -> str:
-    url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
-    monkeypatch.setenv(classroom.DATABASE_URL_ENV, url)
-    return url
-
-
 # ---------------------------------------------------------------- the database
 
 

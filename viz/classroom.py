@@ -249,16 +249,20 @@ class Store:
         except (SQLAlchemyError, OSError) as error:  # a bad URL, a missing driver, a file that cannot be made
             raise _unavailable(url, error) from error
 
+    def _purge(self, parent, child, now: datetime | None) -> int:
+        """Delete the expired rows of `parent` (questions, classes) and of `child` under them; how many went."""
+        now = now or _now()
+        with Session(self.engine) as session, session.begin():
+            expired = list(session.scalars(select(parent.code).where(parent.expires <= now)))
+            if expired:
+                session.execute(delete(child).where(child.code.in_(expired)))
+                session.execute(delete(parent).where(parent.code.in_(expired)))
+        return len(expired)
+
     @_guarded
     def purge(self, now: datetime | None = None) -> int:
         """Delete expired questions and their guesses; returns how many questions went."""
-        now = now or _now()
-        with Session(self.engine) as session, session.begin():
-            expired = list(session.scalars(select(QuestionRow.code).where(QuestionRow.expires <= now)))
-            if expired:
-                session.execute(delete(GuessRow).where(GuessRow.code.in_(expired)))
-                session.execute(delete(QuestionRow).where(QuestionRow.code.in_(expired)))
-        return len(expired)
+        return self._purge(QuestionRow, GuessRow, now)
 
     @_guarded
     def open_question(self, kind: str, subject: str, options: Sequence[str], answer: int,
@@ -445,13 +449,7 @@ class Store:
     @_guarded
     def purge_lessons(self, now: datetime | None = None) -> int:
         """Delete expired classes and their students' heartbeats; returns how many classes went."""
-        now = now or _now()
-        with Session(self.engine) as session, session.begin():
-            expired = list(session.scalars(select(LessonRow.code).where(LessonRow.expires <= now)))
-            if expired:
-                session.execute(delete(FollowerRow).where(FollowerRow.code.in_(expired)))
-                session.execute(delete(LessonRow).where(LessonRow.code.in_(expired)))
-        return len(expired)
+        return self._purge(LessonRow, FollowerRow, now)
 
 
 # ---------------------------------------------------------------- the join link's address
