@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.lessons.head_scores import REPEATED_KINDS, TEXT_KINDS, model_scores
-from tests.support.head_score_reference import reference_scores
+from tests.support.head_score_reference import assert_scores_match
 from tests.support.models import DEVICES, loaded
 
 pytestmark = pytest.mark.parity
@@ -129,13 +128,5 @@ def test_capital_of_france_is_paris(ours, runs):
 
 
 def test_head_scores_match_the_same_definitions_on_transformers_attentions(ours, hf):
-    """The Head finder's scores on its fixed corpus, read one head at a time from the lazy trace, against
-    TransformerLens's definitions computed from transformers' eager attentions on the same token ids (measured
-    differences: 1e-7 for the shares, 1e-6 bits for the entropy, on a CPU)."""
-    measured = model_scores(ours)
-    for kinds in (REPEATED_KINDS, TEXT_KINDS):  # each on its own corpus
-        theirs = reference_scores(hf, kinds, measured.corpus.sequences(kinds[0]))
-        for kind in kinds:
-            assert measured.scores[kind].shape == theirs[kind].shape
-            np.testing.assert_allclose(measured.scores[kind], theirs[kind], rtol=0,
-                                       atol=1e-5 if kind == "entropy" else 1e-6, err_msg=kind)
+    """The Head finder's scores against TransformerLens's definitions on transformers' eager attentions."""
+    assert_scores_match(ours, hf)

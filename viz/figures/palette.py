@@ -193,7 +193,8 @@ def _square_cells(fig: go.Figure, look: Palette) -> None:
     fig.layout.height = round((fig.layout.margin.t or 80) + rows * cell + bottom)
     buttons = max((sum(_longest([b.label], look.font_px) + 24 for b in menu.buttons) for menu in fig.layout.updatemenus
                    if menu.direction in (None, "right", "left")), default=0.0)  # a row of head buttons above the matrix
-    fig.layout.width = round(left + max(cols * cell + right, buttons + 20))
+    title = _longest([fig.layout.title.text], fig.layout.title.font.size or look.title_px) if fig.layout.title.text else 0.0
+    fig.layout.width = round(max(left + max(cols * cell + right, buttons + 20), title + 80))  # the title is never cut
 
 
 MATRIX_PX = 860  # a matrix's side on a projector, unless its cells would be under 4/3 or over 8/3 of the type
