@@ -10,12 +10,15 @@ import os
 import time
 
 import pytest
+from _pytest.nodeid import NodeId
 from streamlit import config
 
 from tests.support import browser as browsers
 from tests.support import figures
 from tests.support.models import loaded
 from tests.support.tiers import BROWSER_TIERS, MODULE_TIERS
+
+pytest_plugins = ["pytester"]  # tests/test_tiers.py runs pytest-xdist on a small suite
 
 config.set_option("client.showErrorDetails", "full")
 
@@ -31,9 +34,16 @@ def pytest_collection_modifyitems(config, items):
     the other worker), and each slow module's tests together (its reference model loaded once)."""
     for item in items:
         if any(item.get_closest_marker(tier) for tier in BROWSER_TIERS):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+            group = "browser"
         elif any(item.get_closest_marker(tier) for tier in MODULE_TIERS):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+            group = item.module.__name__
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))
+        if getattr(config.option, "loadgroup", False):
+            # pytest-xdist 3.8 names the group in `item._nodeid`, which pytest 9 no longer reads (a node's id is
+            # `item._id`): without this every test would be scheduled alone and the groups would split.
+            item._id = NodeId.parse(f"{item.nodeid}@{group}")
 
 
 def pytest_sessionstart(session):

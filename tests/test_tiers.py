@@ -52,3 +52,21 @@ def test_make_check_leaves_out_exactly_the_declared_tiers():
 def test_every_tier_is_kept_together_on_one_worker():
     assert set(BROWSER_TIERS) | set(MODULE_TIERS) == declared_markers() - NOT_TIERS
     assert not set(BROWSER_TIERS) & set(MODULE_TIERS)
+
+
+def test_pytest_xdist_schedules_a_group_on_one_worker(pytester, monkeypatch):
+    """The groups conftest.py gives really keep a tier on one worker (pytest-xdist's own naming of a group is lost
+    on pytest 9): four tests of one tier run on one of two workers."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the conftest's helpers: tests/support
+    pytester.makeconftest((TESTS / "conftest.py").read_text(encoding="utf-8"))
+    pytester.makeini((ROOT / "pytest.ini").read_text(encoding="utf-8").replace("testpaths = tests\n", ""))
+    pytester.makepyfile(test_grouped="""
+        import pytest, time
+        pytestmark = pytest.mark.parity
+        @pytest.mark.parametrize("n", range(4))
+        def test_slow(n):
+            time.sleep(0.2)
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider")
+    workers = {line.split("]")[0] for line in result.outlines if "PASSED" in line and line.startswith("[gw")}
+    assert result.ret == 0 and len(workers) == 1, result.outlines
