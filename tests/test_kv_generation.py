@@ -57,7 +57,7 @@ def test_the_cache_gives_the_cache_free_tokens_and_logits(smollm):
     tokens, logits = cache_free(smollm, ids, 24)
     assert generated.ids == tokens
     for step, (mine, theirs) in enumerate(zip(generated.tokens, logits)):
-        np.testing.assert_allclose(mine.logits, theirs, rtol=2e-5, atol=1e-4, err_msg=f"step {step}")
+        np.testing.assert_allclose(mine.logits, theirs, rtol=2e-5, atol=2e-4, err_msg=f"step {step}")
         s = len(ids) + step
         assert mine.attention.shape == (smollm.info.n_layers, smollm.info.n_heads, s)
         np.testing.assert_allclose(mine.attention.astype(np.float32).sum(-1), 1.0, atol=2e-3)
@@ -72,7 +72,7 @@ def test_a_step_reads_only_what_is_new(smollm):
     assert cache.layers.length == len(first.ids)  # one more position, not the whole text again
     plain = smollm.generate_step(first.ids, GREEDY, step_rng(0, len(first.ids)))
     assert second.token_id == plain.token_id
-    np.testing.assert_allclose(second.logits, plain.logits, rtol=2e-5, atol=1e-4)
+    np.testing.assert_allclose(second.logits, plain.logits, rtol=2e-5, atol=2e-4)
     # An edited text keeps what it shares with the cache, and reads the rest.
     edited = ids[:5] + smollm.encode(" lighthouse keeper")[0].ids
     again = smollm.generate_step(edited, GREEDY, step_rng(0, len(edited)), cache=cache)

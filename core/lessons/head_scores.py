@@ -173,13 +173,15 @@ def sink_rate(first_token: np.ndarray, threshold: float = SINK_THRESHOLD) -> flo
 
 WORD = re.compile(r" [a-z]{3,12}")
 HAN = re.compile(r"[\u4e00-\u9fff]")
+ANY = re.compile(r"\S+")
 
 
 @functools.lru_cache(maxsize=8)
 def random_pool(tokenizer, script: str = "words") -> tuple[int, ...]:
     """Token ids a random sequence is drawn from, each one token that reads back as itself: "words", a space and
-    3 to 12 lowercase letters (" river"); "han", one Chinese character."""
-    pattern = WORD if script == "words" else HAN
+    3 to 12 lowercase letters (" river"); "han", one Chinese character; "any", any visible token (a small
+    character-level vocabulary has no words)."""
+    pattern = {"words": WORD, "han": HAN}.get(script, ANY)
     candidates = [i for i in range(tokenizer.vocab_size)
                   if i not in tokenizer.special_ids and pattern.fullmatch(tokenizer.token_text(i))]
     read_back = tokenizer.encode_batch([tokenizer.token_text(i) for i in candidates])
@@ -206,6 +208,8 @@ def repeated_random(lm, length: int = REPEAT_TOKENS, count: int = REPEATS, seed:
     text would not read back as the drawn ids (two characters joining into one token) are drawn again."""
     tokenizer = lm.tokenizer
     pool = np.asarray(random_pool(tokenizer, script))
+    if len(pool) < length:  # a vocabulary without such tokens (a model trained here on characters)
+        pool = np.asarray(random_pool(tokenizer, "any"))
     if len(pool) < length:
         raise InputError(N_("This tokenizer has too few such tokens for a random sequence."))
     rng, found = np.random.default_rng(seed), []

@@ -3,9 +3,10 @@ in-context learning watched on a repeated random sequence, with the induction he
 
 import streamlit as st
 
+from core import InputError
 from viz import catalog, frame, state
 from viz.loading import model_or_error
-from viz.state import _
+from viz.state import _, render
 from viz.views import head_finder as views
 
 
@@ -22,14 +23,17 @@ def body(preset) -> None:
     if lm.config.architecture != "decoder":
         views.not_a_decoder(name)
         return
-    scores = views.measured(lm)
-    views.corpus_section(scores)
-    views.grid_section(scores)
-    st.header(_("The strongest heads of each kind"))
-    views.strongest_table(scores)
-    st.header(_("In-context learning, watched"))
-    st.markdown(state.explain("head_finder_icl"))
-    views.in_context_section(lm, scores)
+    try:  # a model trained here may lack what the corpus needs (its vocabulary, the made-up word's letters)
+        scores = views.measured(lm)
+        views.corpus_section(scores)
+        views.grid_section(scores)
+        st.header(_("The strongest heads of each kind"))
+        views.strongest_table(scores)
+        st.header(_("In-context learning, watched"))
+        st.markdown(state.explain("head_finder_icl"))
+        views.in_context_section(lm, scores)
+    except InputError as error:
+        st.warning(render(error))
 
 
 views.follow_open()  # a click on a head opens the Attention page before anything is drawn here
