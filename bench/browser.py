@@ -41,9 +41,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
-from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SETTLED_JS, start_server  # noqa: E402
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SETTLED_JS, start_server  # noqa: E402
 
 MODELS = ("smollm2-135m", "gemma3-270m")
 START_TEXT = "The animal didn't cross the street because it was too tired"
