@@ -149,10 +149,21 @@ class Prompt:
         return spans
 
 
+@functools.lru_cache(maxsize=8192)  # every question's prompt repeats the instruction and the demonstrations
+def _encoded(tokenizer, text: str) -> tuple[int, ...]:
+    return tuple(tokenizer.encode(text).ids)
+
+
 def _segment_ids(tokenizer, text: str, first: bool) -> list[int]:
     """A segment's ids: tokenized on its own, the start token only before the first segment."""
-    ids = tokenizer.encode(text).ids
+    ids = list(_encoded(tokenizer, text))
     return ids if first or not tokenizer.add_bos else ids[1:]
+
+
+@functools.lru_cache(maxsize=1024)
+def _rendered(template: str | None, messages: tuple[tuple[str, str], ...], add_generation_prompt: bool) -> str:
+    return apply_chat_template(template, [{"role": role, "content": content} for role, content in messages],
+                               add_generation_prompt=add_generation_prompt)
 
 
 def _bare_segments(task: Task, question: Example, demos: Sequence[Example]) -> list[Segment]:
@@ -179,10 +190,9 @@ def _messages(task: Task, question: Example, demos: Sequence[Example]) -> list[t
 def chat_segments(template: str | None, conversation: Sequence[tuple[dict, str, int | None]]) -> list[Segment]:
     """The chat template rendered one message at a time: each message's text split into the template's own text
     before and after it and its content; then the template's opening of the assistant's answer."""
-    messages = [message for message, _part, _demo in conversation]
-    rendered = [apply_chat_template(template, messages[:n], add_generation_prompt=False) if n else ""
-                for n in range(len(messages) + 1)]
-    rendered.append(apply_chat_template(template, messages, add_generation_prompt=True))
+    messages = tuple((message["role"], message["content"]) for message, _part, _demo in conversation)
+    rendered = [_rendered(template, messages[:n], False) if n else "" for n in range(len(messages) + 1)]
+    rendered.append(_rendered(template, messages, True))
     if any(not later.startswith(earlier) for earlier, later in zip(rendered, rendered[1:])):
         raise InputError(N_("This chat template does not write a conversation one message after another, so its "
                             "messages cannot be marked."))
@@ -463,6 +473,19 @@ def _numbers(lm, text: str, problem: Mapping) -> np.ndarray:
     return choice_distribution(_choice_scores(lm, base, len(ids) - 1, [ids[-1:]], [options])[0])
 
 
+SENTENCE_ENDS = (".", "。", "!", "！", "?", "？", "\n")
+
+
+def _before_answer(steps: str, stop: str) -> str:
+    """The steps up to a blank line, and before the sentence where the model starts to give the answer itself."""
+    steps = steps.split("\n\n")[0]
+    at = steps.lower().find(stop.lower())
+    if at >= 0:
+        steps = steps[:at]
+        steps = steps[:max(steps.rfind(end) for end in SENTENCE_ENDS) + 1]
+    return steps.rstrip()
+
+
 def chain_of_thought(lm, language: str, fmt: str = BARE) -> Thought:
     """The word problem asked directly ("The answer is") and with "Let's think step by step.", the model's own
     steps (greedy, up to STEP_TOKENS tokens, cut at a blank line or where it starts to give the answer), then "So
@@ -472,10 +495,7 @@ def chain_of_thought(lm, language: str, fmt: str = BARE) -> Thought:
     direct_prompt = opening + problem["direct"]
     steps_prompt = opening + problem["steps"]
     generated = lm.generate(lm.tokenizer.encode(steps_prompt).ids, STEP_TOKENS)
-    steps = lm.tokenizer.decode(generated.ids, skip_special_tokens=True)
-    for stop in ("\n\n", problem["stop"], problem["stop"].capitalize()):
-        steps = steps.split(stop)[0]
-    steps = steps.rstrip()
+    steps = _before_answer(lm.tokenizer.decode(generated.ids, skip_special_tokens=True), problem["stop"])
     after = steps_prompt + steps + ("\n" if steps else "") + problem["so"]
     return Thought(problem["question"], problem["answer"], direct_prompt, _numbers(lm, direct_prompt, problem),
                    steps_prompt, steps, _numbers(lm, after, problem))

@@ -86,7 +86,8 @@ def controls(lm) -> Choice:
     with top[0]:
         task = _choose(_("Task"), state.PR_TASK, core.TASKS, core.TASKS[0], partial(_named, translate, TASK_NAMES))
     with top[1]:
-        language = _choose(_("Language of the task"), state.PR_LANG, core.LANGUAGES, state.language(),
+        spoken = state.language() if state.language() in core.LANGUAGES else core.LANGUAGES[0]
+        language = _choose(_("Language of the task"), state.PR_LANG, core.LANGUAGES, spoken,
                            partial(_named, translate, LANGUAGE_NAMES))
     middle = st.columns(2)
     with middle[0]:
@@ -147,9 +148,9 @@ def answer_section(lm, table: core.ShotTable, choice: Choice) -> None:
                                 before_name=_("k = 0 (zero-shot)"), _=state.translator())
     export.chart(figure, key="pr-choices")
     best = int(probs.argmax())
-    verdict = _("right") if best == correct else _("wrong")
-    message = _("The most probable choice is **{word}** ({p:.1%}): {verdict}.").format(
-        word=markdown_literal(words[best]), p=probs[best], verdict=verdict)
+    message = (_("The most probable choice is **{word}** ({p:.1%}): the right answer.") if best == correct else
+               _("The most probable choice is **{word}** ({p:.1%}): a wrong answer.")).format(
+        word=markdown_literal(words[best]), p=probs[best])
     if before is not None:
         message += " " + _("With no demonstration, the correct choice had {before:.1%}; with {k} it has {after:.1%} "
                            "({change:+.1%}).").format(before=before[correct], k=choice.k, after=probs[correct],
