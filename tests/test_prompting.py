@@ -36,7 +36,7 @@ def test_each_task_has_a_training_half_and_at_least_20_held_out_questions(task, 
     assert len(data.test) >= 20 and len(data.train) >= max(core.SHOTS)
     train = {tuple(sorted(e.fields.items())) for e in data.train}
     assert not train & {tuple(sorted(e.fields.items())) for e in data.test}, "a held-out question is in training"
-    for example in data.train + data.test:
+    for example in data.test:
         assert example.label in example.choices and len(set(example.choices)) == len(example.choices) >= 2
     if data.labels:  # both labels equally often among the held-out questions: guessing one label gets half
         counts = {label: sum(e.label == label for e in data.test) for label in data.labels}
@@ -156,9 +156,10 @@ def test_smollm2s_chat_template_as_tokens_with_roles_and_the_special_tokens_betw
     assert {tokens[i] for i in specials} == {"<|im_start|>", "<|im_end|>"} and tokens[0] == "<|im_start|>"
     starts = [i for i in specials if tokens[i] == "<|im_start|>"]
     assert [prompt.roles[i] for i in starts] == ["system", "user", "assistant", "user", "assistant"]
+    template_spans = {span.start: span for span in prompt.spans() if span.part == "template"}
     for i in starts:  # each message opens with its role's name, written by the template
-        role = prompt.roles[i]
-        assert smollm.tokenizer.decode([prompt.ids[i + 1]]) == role and prompt.parts[i + 1] == "template"
+        span = template_spans[i + 1]
+        assert smollm.tokenizer.decode(list(prompt.ids[span.start:span.end])) == prompt.roles[i] + "\n"
     for span in prompt.spans():
         text = smollm.tokenizer.decode(list(prompt.ids[span.start:span.end]))
         if span.part == "answer":
@@ -222,21 +223,24 @@ def test_every_choice_is_in_the_link_and_a_link_opens_it(smollm):
     assert not at.exception
     assert (at.query_params[state.PR_SHOTS], at.query_params[state.PR_EXAMPLE]) == ("8", "5")
     hostile = open_page(ENTRY, query={state.LANG: "zh", state.MODEL: SMOLLM2, state.PR_TASK: HOSTILE,
-                                      state.PR_SHOTS: "3", state.PR_EXAMPLE: "99"})
+                                      state.PR_LANG: "en", state.PR_SHOTS: "3", state.PR_EXAMPLE: "99"})
     assert hostile.segmented_control(key=state.PR_TASK).value == "sentiment"
     assert hostile.segmented_control(key=state.PR_SHOTS).value == 1
     assert hostile.selectbox(key=state.PR_EXAMPLE).value == 0
     assert len(hostile.warning) >= 2  # the link's bad values said
 
 
-def test_presenter_mode_and_the_necklace_preset(smollm):
-    at = open_page(ENTRY, query={state.LANG: "zh", state.MODEL: SMOLLM2, state.PRESENT: "true"})
-    necklace = next(b for b in at.button if b.label == "这个项链太____了")
-    necklace.click().run()
+def test_presenter_mode_and_a_preset_that_sets_the_controls(smollm):
+    """In presenter mode (Chinese), the instruction preset: English reviews asked zero-shot in the chat template."""
+    at = open_page(ENTRY, query={state.LANG: "zh", state.MODEL: SMOLLM2, state.PRESENT: "true", state.PR_LANG: "en"})
+    assert any(b.label == "这个项链太____了" for b in at.button)  # article 004's necklace, one click away
+    instruction = next(b for b in at.button if b.label == i18n.translator("zh")("instruction"))
+    instruction.click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.segmented_control(key=state.PR_LANG).value == "zh"
+    assert at.segmented_control(key=state.PR_FORMAT).value == "chat"
     assert at.segmented_control(key=state.PR_SHOTS).value == 0
-    assert any("项链" in info.value for info in at.info)
+    assert at.query_params[state.PR_FORMAT] == "chat" and at.query_params[state.PR_SHOTS] == "0"
+    assert any("指示学习" in info.value for info in at.info)  # the preset's note, in Chinese
 
 
 def test_prompting_is_on_the_lesson_path_right_after_next_token():
