@@ -45,11 +45,6 @@ def _named(translate, names: dict, value) -> str:
     return translate(names[value])
 
 
-def _shots_name(translate, k: int) -> str:
-    kind = N_("zero-shot") if k == 0 else N_("one-shot") if k == 1 else N_("few-shot")
-    return f"{k} · {translate(kind)}"
-
-
 def _choose(label: str, key: str, options, default, format_func):
     """A segmented choice bound to the URL by its value (the session's, else the link's, else `default`)."""
     value = st.session_state.get(key, st.query_params.get(key))
@@ -94,7 +89,8 @@ def controls(lm) -> Choice:
         fmt = _choose(_("Format"), state.PR_FORMAT, core.formats(lm), core.BARE,
                       partial(_named, translate, FORMAT_NAMES))
     with middle[1]:
-        k = _choose(_("Demonstrations (k)"), state.PR_SHOTS, core.SHOTS, 1, partial(_shots_name, translate))
+        k = _choose(_("Demonstrations k (0: zero-shot, 1: one-shot, more: few-shot)"), state.PR_SHOTS, core.SHOTS, 1,
+                    str)  # bare numbers: five choices stay on one line of a phone
     if not spec_of(lm.name).can(Capability.CHAT):
         st.caption(_("{model} has no chat template, so it can be asked only with a bare prompt.").format(
             model=_(spec_of(lm.name).title)))
