@@ -23,12 +23,14 @@ in a lesson, one teacher's session leads under a class code (viz/views/follow.py
 it: the teacher steps heads and layers, types a new text and switches pages, and each move is timed from the
 teacher's click to each student's page showing the teacher's view (its page and URL) with its run finished.
 
-    python -m bench.load --sessions 10 --duration 60 [--mode follow] [--pin]
+    python -m bench.load --sessions 10 --duration 60 [--mode follow [--light]] [--pin]
 
 The clients run on the same machine as the server. On a small machine the browsers' own work is then part
 of what is measured; `--pin` puts the server on the first core and this process and its browsers on the
-others (the CPU affinity every child inherits), so the server's share is measured apart. Writes
-test-artifacts/load-<mode>-<N>[-pinned].json and prints a table.
+others (the CPU affinity every child inherits), so the server's share is measured apart; `--light` makes the
+students following light clients that speak Streamlit's protocol and draw nothing (bench/light_client.py),
+so that what is measured is the server, not thirty browsers on one core. Writes
+test-artifacts/load-<mode>-<N>[-light][-pinned].json and prints a table.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, quote
 
+from bench.light_client import LightSession
 from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SETTLED_JS, resident_mb, start_server
 from viz import classroom, state
 from viz.trace_cache import DEFAULT_IDLE_S, IDLE_ENV
@@ -72,9 +75,9 @@ ACTION_DEADLINE_S = float(os.environ.get("LOAD_ACTION_DEADLINE_S", 600))
 POLL_S = 0.25
 EXPLORE, FOLLOW = "explore", "follow"
 CLASS_CODE = "BNCH"  # the teacher's link leads the class under this code (viz/views/follow.py reads `lead=`)
-# The choices of the teacher's URL a student's URL must carry for its screen to show the teacher's view; a layer
-# or head of 0 may be left out of an address.
-FOLLOWED = (state.MODEL, state.TEXT, state.LAYER, state.HEAD)
+# The choices of the teacher's URL a student's URL must carry for its screen to show the teacher's view (the
+# model is the default one, which an address leaves out); a layer or head of 0 may be left out too.
+FOLLOWED = (state.TEXT, state.LAYER, state.HEAD)
 SHOWS_JS = f"""([path, wanted]) => {{
     const query = new URLSearchParams(location.search);
     const value = (key) => query.get(key) ?? ({json.dumps([state.LAYER, state.HEAD])}.includes(key) ? "0" : null);
@@ -242,10 +245,24 @@ async def run_session(browser, url: str, session: Session, markers: list[str], d
 
 
 async def teacher_view(page) -> tuple[str, dict[str, str]]:
-    """The teacher's page path and the followed choices its URL carries."""
-    path, search = await page.evaluate("() => [location.pathname, location.search]")
-    query = dict(parse_qsl(search.lstrip("?")))
-    return path, {key: query[key] for key in FOLLOWED if key in query}
+    """The teacher's page path and the followed choices its URL carries, once the URL has stopped changing (a
+    fragment's run writes its choices into the address a moment after the run has finished)."""
+    async def read():
+        path, search = await page.evaluate("() => [location.pathname, location.search]")
+        query = dict(parse_qsl(search.lstrip("?")))
+        return path, {key: query[key] for key in FOLLOWED if key in query}
+
+    view = await read()
+    for _ in range(20):
+        await asyncio.sleep(0.1)
+        again = await read()
+        if again == view:
+            return view
+        view = again
+    return view
+
+
+DEFAULTS = {state.LAYER: "0", state.HEAD: "0"}  # what an address that leaves a layer or head out means
 
 
 async def reach(page, session: Session, what: str, started: float, view: tuple[str, dict]) -> None:
@@ -253,14 +270,28 @@ async def reach(page, session: Session, what: str, started: float, view: tuple[s
     try:
         await page.wait_for_function(SHOWS_JS, arg=list(view), polling=100, timeout=ACTION_DEADLINE_S * 1000)
     except Exception as exc:  # never reached: an error of the run, reported
-        session.errors.append(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
+        shown = await page.evaluate("() => [location.pathname, location.search]")
+        session.errors.append(f"{what}: {type(exc).__name__}: shows {shown}, not {view}")
         return
     session.times.setdefault(what, []).append((time.monotonic() - started) * 1000)
 
 
-async def run_class(browser, url: str, teacher: Session, students: list[Session], deadline: float) -> None:
-    """A teacher leads, the students follow: each of the teacher's moves is timed to every student's screen."""
-    contexts = []
+async def reach_light(client: LightSession, session: Session, what: str, started: float,
+                      view: tuple[str, dict]) -> None:
+    """`reach` for a light client: its session's last finished run is on the teacher's page and choices."""
+    try:
+        shown = await client.shows(*view, DEFAULTS, started, ACTION_DEADLINE_S)
+    except TimeoutError:
+        session.errors.append(f"{what}: shows {client.path}?{client.query}, not {view}")
+        return
+    session.times.setdefault(what, []).append((shown - started) * 1000)
+
+
+async def run_class(browser, url: str, teacher: Session, students: list[Session], deadline: float,
+                    light: bool = False) -> None:
+    """A teacher leads, the students follow: each of the teacher's moves is timed to every student's screen.
+    `light`: the students are light clients (bench/light_client.py), not browser tabs."""
+    contexts, stop, tasks = [], asyncio.Event(), []
 
     async def tab(session: Session, width: int, height: int):
         context = await browser.new_context(viewport={"width": width, "height": height})
@@ -272,15 +303,22 @@ async def run_class(browser, url: str, teacher: Session, students: list[Session]
 
     try:
         lead = await tab(teacher, 1280, 720)
-        start = (f"{url}/attention?model={MODEL}&lang=zh&present=true&lead={CLASS_CODE}"
+        start = (f"{url}/attention?model={MODEL}&lang=zh&lead={CLASS_CODE}"
                  f"&text={quote(text_of(teacher.index, 0))}")
         await act(lead, teacher, "open", lambda: lead.goto(start, wait_until="domcontentloaded"), [])
         view = await teacher_view(lead)
-        pages = [await tab(student, 390, 844) for student in students]
         began = time.monotonic()
-        await asyncio.gather(*(page.goto(f"{url}/?follow={CLASS_CODE}&lang={student.language}",
-                                         wait_until="domcontentloaded") for page, student in zip(pages, students)))
-        await asyncio.gather(*(reach(page, student, "join", began, view) for page, student in zip(pages, students)))
+        if light:
+            clients = [LightSession(url, f"follow={CLASS_CODE}&lang={student.language}",
+                                    on_frame=lambda payload, s=student: read_frame(s, payload)) for student in students]
+            tasks = [asyncio.create_task(client.run(stop)) for client in clients]
+            followers = [(lambda *args, c=client: reach_light(c, *args)) for client in clients]
+        else:
+            pages = [await tab(student, 390, 844) for student in students]
+            await asyncio.gather(*(page.goto(f"{url}/?follow={CLASS_CODE}&lang={student.language}",
+                                             wait_until="domcontentloaded") for page, student in zip(pages, students)))
+            followers = [(lambda *args, p=page: reach(p, *args)) for page in pages]
+        await asyncio.gather(*(follow(student, "join", began, view) for follow, student in zip(followers, students)))
 
         def click(key: str):
             return lambda: lead.locator(f".st-key-{key} button").filter(visible=True).first.click()
@@ -294,7 +332,7 @@ async def run_class(browser, url: str, teacher: Session, students: list[Session]
             return go
 
         async def type_text(round_: int):
-            await lead.goto(f"{url}/attention?model={MODEL}&lang=zh&present=true&lead={CLASS_CODE}"
+            await lead.goto(f"{url}/attention?model={MODEL}&lang=zh&lead={CLASS_CODE}"
                             f"&text={quote(text_of(teacher.index, round_))}", wait_until="domcontentloaded")
 
         while teacher.cycles == 0 or time.monotonic() < deadline:
@@ -306,13 +344,36 @@ async def run_class(browser, url: str, teacher: Session, students: list[Session]
                 started = time.monotonic()
                 await act(lead, teacher, what, move, [])
                 view = await teacher_view(lead)
-                await asyncio.gather(*(reach(page, student, what, started, view)
-                                       for page, student in zip(pages, students)))
+                await asyncio.gather(*(follow(student, what, started, view)
+                                       for follow, student in zip(followers, students)))
         for student in students:
             student.cycles = teacher.cycles
     finally:
+        stop.set()
+        for task in tasks:
+            try:
+                await task
+            except Exception as exc:  # a light client's connection failed: an error of the run
+                students[tasks.index(task)].errors.append(f"light client: {type(exc).__name__}: {exc}")
         for context in contexts:
             await context.close()
+
+
+def core_ticks() -> dict[int, tuple[int, int]]:
+    """Each CPU's (busy, total) clock ticks so far (/proc/stat)."""
+    ticks = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            numbers = [int(value) for value in values[:8]]
+            ticks[int(name[3:])] = (sum(numbers) - numbers[3] - numbers[4], sum(numbers))  # less idle and iowait
+    return ticks
+
+
+def busy_shares(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> dict[int, float]:
+    """How busy each CPU was between two readings of `core_ticks`, 0 to 1."""
+    return {cpu: round((after[cpu][0] - before[cpu][0]) / max(1, after[cpu][1] - before[cpu][1]), 2)
+            for cpu in before}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -322,8 +383,9 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def drive(url: str, sessions: list[Session], duration_s: float, teacher: Session | None = None) -> None:
-    """The sessions on their own, or (`teacher`) following the teacher's."""
+async def drive(url: str, sessions: list[Session], duration_s: float, teacher: Session | None = None,
+                light: bool = False) -> None:
+    """The sessions on their own, or (`teacher`) following the teacher's (`light`: as light clients)."""
     from playwright.async_api import async_playwright
 
     markers = [session.marker for session in sessions]
@@ -332,7 +394,7 @@ async def drive(url: str, sessions: list[Session], duration_s: float, teacher: S
         try:
             deadline = time.monotonic() + duration_s
             if teacher is not None:
-                await run_class(browser, url, teacher, sessions, deadline)
+                await run_class(browser, url, teacher, sessions, deadline, light)
             else:
                 await asyncio.gather(*(run_session(browser, url, s, markers, deadline) for s in sessions))
         finally:
@@ -377,16 +439,19 @@ def cores(pin: bool) -> tuple[set[int], set[int]]:
 
 
 def run(sessions: int = 10, duration_s: float = 60.0, idle_s: float = IDLE_S, out: Path | None = None,
-        cache_idle_s: float = CACHE_IDLE_S, mode: str = EXPLORE, pin: bool = False) -> dict:
+        cache_idle_s: float = CACHE_IDLE_S, mode: str = EXPLORE, pin: bool = False, light: bool = False) -> dict:
     """Start a server, warm it up, run the sessions, measure; return (and write) the report. `idle_s` must be
     longer than `cache_idle_s` for the trim visit to find the sessions' traces idle. `mode`: the sessions
-    explore on their own or follow a teacher; `pin`: the server on one core, the clients on the others."""
+    explore on their own or follow a teacher; `pin`: the server on one core, the clients on the others; `light`:
+    the students following are light clients (bench/light_client.py), not browsers."""
     if idle_s <= cache_idle_s:
         raise ValueError(f"the idle wait ({idle_s} s) must be longer than the caches' idle bound ({cache_idle_s} s)")
     if mode not in (EXPLORE, FOLLOW):
         raise ValueError(f"mode {mode!r}: {EXPLORE} or {FOLLOW}")
+    if light and mode != FOLLOW:
+        raise ValueError("light clients only follow: exploring needs a browser's clicks")
     ARTIFACTS.mkdir(exist_ok=True)
-    name = f"load-{mode}-{sessions}" + ("-pinned" if pin else "")
+    name = f"load-{mode}-{sessions}" + ("-light" if light else "") + ("-pinned" if pin else "")
     out = out or ARTIFACTS / f"{name}.json"
     launched, affinity = time.monotonic(), os.sched_getaffinity(0)
     server_cpus, client_cpus = cores(pin)
@@ -399,14 +464,15 @@ def run(sessions: int = 10, duration_s: float = 60.0, idle_s: float = IDLE_S, ou
         try:
             setup = (f"server on CPU {min(server_cpus)}, clients on CPU {', '.join(map(str, sorted(client_cpus)))}"
                      if pin else "server and clients sharing every core")
+            setup += "; students as light clients (the protocol, nothing drawn)" if light else "; every client a browser"
             return _measure(server, time.monotonic() - launched, sessions, duration_s, idle_s, cache_idle_s,
-                            mode, setup, out)
+                            mode, setup, out, light)
         finally:
             os.sched_setaffinity(0, affinity)
 
 
 def _measure(server, healthy_s: float, sessions: int, duration_s: float, idle_s: float, cache_idle_s: float,
-             mode: str, setup: str, out: Path) -> dict:
+             mode: str, setup: str, out: Path, light: bool = False) -> dict:
     try:
         where = machine()
         warm = [Session(10_000, marker(10_000), "en")]  # one session through every page once: models loaded
@@ -415,10 +481,10 @@ def _measure(server, healthy_s: float, sessions: int, duration_s: float, idle_s:
         before = resident_mb(server.process.pid)
         clients = [Session(i, marker(i), LANGUAGES[i % 2]) for i in range(sessions)]
         teacher = Session(30_000, marker(30_000), "zh") if mode == FOLLOW else None
-        began = time.monotonic()
+        began, ticks = time.monotonic(), core_ticks()
         with Memory(server.process.pid) as memory:
-            asyncio.run(drive(server.url, clients, duration_s, teacher))
-        elapsed = time.monotonic() - began
+            asyncio.run(drive(server.url, clients, duration_s, teacher, light))
+        elapsed, busy = time.monotonic() - began, busy_shares(ticks, core_ticks())
         time.sleep(idle_s)  # the sessions have gone; the server forgets them
         trim = [Session(20_000, marker(20_000), "en")]  # one visit: caches drop their idle entries on use
         asyncio.run(drive(server.url, trim, 0.0))
@@ -440,6 +506,7 @@ def _measure(server, healthy_s: float, sessions: int, duration_s: float, idle_s:
         "cold_start_s": round(healthy_s + warm[0].times["open"][0] / 1e3, 1) if warm[0].times.get("open") else None,
         "machine": where,
         "setup": setup,
+        "busy": busy,  # each CPU's busy share while the sessions ran: which side was the bottleneck
         "model": MODEL,
         "reruns": sum(s.reruns for s in clients),
         "actions": len(times),
@@ -476,6 +543,8 @@ def table(report: dict) -> str:
     rows = [
         ("sessions", report["sessions"]), ("mode", report["mode"]), ("setup", report["setup"]),
         ("duration (s)", report["duration_s"]),
+        ("busy share of each CPU while the sessions ran",
+         ", ".join(f"CPU {cpu} {share:.0%}" for cpu, share in report["busy"].items())),
         ("cold start to the first rendered page (s)", report["cold_start_s"] or "–"), ("reruns", report["reruns"]),
         ("actions", report["actions"]), ("errors", len(report["errors"]) + report["server_tracebacks"]),
         ("leaks (another session's text seen)", len(report["leaks"])),
@@ -508,8 +577,11 @@ def main() -> int:
     parser.add_argument("--mode", choices=(EXPLORE, FOLLOW), default=EXPLORE,
                         help="each session on its own, or every session following one teacher's")
     parser.add_argument("--pin", action="store_true", help="the server on the first core, the clients on the others")
+    parser.add_argument("--light", action="store_true",
+                        help="(with --mode follow) the students as light protocol clients, not browsers")
     args = parser.parse_args()
-    report = run(args.sessions, args.duration, args.idle, cache_idle_s=args.cache_idle, mode=args.mode, pin=args.pin)
+    report = run(args.sessions, args.duration, args.idle, cache_idle_s=args.cache_idle, mode=args.mode, pin=args.pin,
+                 light=args.light)
     print(table(report))
     for line in report["errors"] + report["leaks"]:
         print(line)
