@@ -359,6 +359,12 @@ async def run_class(browser, url: str, teacher: Session, students: list[Session]
             await context.close()
 
 
+def summary(times: dict[str, list[float]]) -> dict[str, dict]:
+    """Per kind of action: how many, and their p50 and p95 (ms)."""
+    return {kind: {"count": len(ts), "p50": percentile(ts, 0.5), "p95": percentile(ts, 0.95)}
+            for kind, ts in times.items()}
+
+
 def core_ticks() -> dict[int, tuple[int, int]]:
     """Each CPU's (busy, total) clock ticks so far (/proc/stat)."""
     ticks = {}
@@ -512,8 +518,7 @@ def _measure(server, healthy_s: float, sessions: int, duration_s: float, idle_s:
         "actions": len(times),
         "cycles": sum(s.cycles for s in clients),
         "mode": mode,
-        "teacher_per_action_ms": ({kind: {"count": len(ts), "p50": percentile(ts, 0.5), "p95": percentile(ts, 0.95)}
-                                   for kind, ts in teacher.times.items()} if teacher else {}),
+        "teacher_per_action_ms": summary(teacher.times) if teacher else {},
         "errors": [f"session {s.index}: {e}" for s in clients + warm + trim + ([teacher] if teacher else [])
                    for e in s.errors],
         "server_tracebacks": log_errors,
@@ -524,8 +529,7 @@ def _measure(server, healthy_s: float, sessions: int, duration_s: float, idle_s:
         "p95_ms": percentile(times, 0.95),
         "server_p50_ms": percentile(server_times, 0.5),
         "server_p95_ms": percentile(server_times, 0.95),
-        "per_action_ms": {kind: {"count": len(ts), "p50": percentile(ts, 0.5), "p95": percentile(ts, 0.95)}
-                          for kind in kinds for ts in [[t for s in clients for t in s.times.get(kind, [])]]},
+        "per_action_ms": summary({kind: [t for s in clients for t in s.times.get(kind, [])] for kind in kinds}),
         "rss_mb": {"before": round(before, 1), "peak": round(memory.peak, 1), "after": round(after, 1)},
         "rss_after_over_before": round(after / before, 3),
         "idle_s": idle_s,
