@@ -21,7 +21,7 @@ WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test: $(DEV) browser nginx lint
-	TRANSFORMERSCOPE_TIER=test $(PYTEST)
+	TRANSFORMERSCOPE_TIER=test $(PYTEST) --durations=25
 
 check: $(DEV) lint
 	TRANSFORMERSCOPE_TIER=check $(PYTEST) -m "not ($(SLOW_TIERS))"
@@ -37,12 +37,14 @@ lint: $(DEV)
 bench: $(DEV) browser
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-# A class at once: N browser sessions against a real server for DURATION seconds (`make load N=30`);
-# the figures go to test-artifacts/load-<N>.json and are printed as a table. See bench/load.py.
+# A class at once: N sessions against a real server for DURATION seconds (`make load N=30`), exploring on their
+# own, or following a teacher (LOAD_ARGS="--mode follow --light --pin": light protocol clients, the server on
+# one core); the figures go to test-artifacts/load-*.json and are printed as a table. See bench/load.py.
 N ?= 10
 DURATION ?= 60
+LOAD_ARGS ?=
 load: $(DEV) browser
-	$(BIN)/python -m bench.load --sessions $(N) --duration $(DURATION)
+	$(BIN)/python -m bench.load --sessions $(N) --duration $(DURATION) $(LOAD_ARGS)
 
 # The tiny translator's tokenizer, weights and figures (core/data/tiny-translator), made again from the seed:
 # about 2 minutes on one CPU thread; the same files on the same torch version.

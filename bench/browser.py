@@ -168,6 +168,15 @@ class Client:
             self.page.keyboard.press("ArrowRight")
         return act
 
+    def disabled(self, key: str) -> Callable[[], bool]:
+        return lambda: self.page.locator(f".st-key-{key} button").filter(visible=True).first.is_disabled()
+
+    def at_max(self, key: str) -> Callable[[], bool]:
+        def check() -> bool:
+            slider = self.page.locator(f".st-key-{key} input[type='range']").first
+            return slider.input_value() == slider.get_attribute("max")
+        return check
+
     def changed(self, what_js: str) -> str:
         """A check that holds once `what_js()` differs from what it gives now."""
         return f"(before) => {{ const now = ({what_js})(); return now !== null && now !== before; }}"
@@ -219,13 +228,15 @@ def generation(client: Client, model: str, repeats: int) -> None:
 
 def head_steps(client: Client, model: str, repeats: int) -> None:
     client.open(f"attention?{query(model, START_TEXT, layer=0, head=0)}", HEAT_MAP_TITLE_JS)
-    for action, act in (("head ▶", client.click("head-next")), ("head ◀", client.click("head-previous")),
-                        ("head slider (→ key)", client.slide("head")), ("layer ▶", client.click("layer-next")),
-                        ("layer slider (→ key)", client.slide("layer"))):
+    for action, act, at_end in (("head ▶", client.click("head-next"), client.disabled("head-next")),
+                                ("head ◀", client.click("head-previous"), client.disabled("head-previous")),
+                                ("head slider (→ key)", client.slide("head"), client.at_max("head")),
+                                ("layer ▶", client.click("layer-next"), client.disabled("layer-next")),
+                                ("layer slider (→ key)", client.slide("layer"), client.at_max("layer"))):
         for _ in range(repeats):
-            before = client.page.evaluate(HEAT_MAP_TITLE_JS)
-            if action == "head ◀" and before.endswith("head 0"):
+            if at_end():  # the first or last head: Gemma 3 has 4 a layer
                 break
+            before = client.page.evaluate(HEAT_MAP_TITLE_JS)
             client.record("head or layer step", action, model, client.measure(
                 act, client.changed(HEAT_MAP_TITLE_JS), before, f"{action}, {model}"))
 

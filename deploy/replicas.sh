@@ -38,13 +38,15 @@ if [ -z "${TRANSFORMERSCOPE_COOKIE_SECRET:-}" ]; then
     TRANSFORMERSCOPE_COOKIE_SECRET="$(cat "$SECRET_FILE")"
 fi
 
-PIDS=()
+declare -A PORT_OF  # a running replica's process id -> its port
+NGINX_PID=""
 stop() {
     trap - INT TERM EXIT
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${!PORT_OF[@]}" $NGINX_PID; do kill -TERM "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 # The site file with this run's replicas, listen address and log path.
 SERVERS=""
@@ -79,16 +81,31 @@ mkdir -p "$RUN_DIR/tmp"
 "$NGINX" -t -q -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf"
 
 cd "$REPO"
-for ((i = 0; i < N; i++)); do
-    port=$((BASE_PORT + i))
+start_replica() {  # $1: its port; its process id goes to RUN_DIR/replica-PORT.pid
     STREAMLIT_SERVER_COOKIE_SECRET="$TRANSFORMERSCOPE_COOKIE_SECRET" "$STREAMLIT" run app.py \
-        --server.port "$port" --server.address 127.0.0.1 --server.headless true \
+        --server.port "$1" --server.address 127.0.0.1 --server.headless true \
         --server.fileWatcherType none --browser.gatherUsageStats false \
-        > "$RUN_DIR/replica-$port.log" 2>&1 &
-    PIDS+=($!)
-done
+        >> "$RUN_DIR/replica-$1.log" 2>&1 &
+    PORT_OF[$!]=$1
+    echo $! > "$RUN_DIR/replica-$1.pid"
+}
+for ((i = 0; i < N; i++)); do start_replica $((BASE_PORT + i)); done
 "$NGINX" -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -g "daemon off;" &
-PIDS+=($!)
+NGINX_PID=$!
 echo "TransformerScope: $N replicas on ports $BASE_PORT–$((BASE_PORT + N - 1)), nginx on http://$LISTEN:$PORT (logs in $RUN_DIR)"
-# Until a signal, or until any of them ends (then the rest are stopped too).
-wait -n
+# Until a signal or nginx's end. A replica that ends is started again: meanwhile nginx sends its students to
+# the others (their browsers reconnect, and the URL brings back their view).
+while true; do
+    ended=""
+    wait -n -p ended || true
+    if [ "$ended" = "$NGINX_PID" ]; then
+        echo "nginx ended: stopping the replicas" >&2
+        exit 1
+    elif [ -n "$ended" ] && [ -n "${PORT_OF[$ended]:-}" ]; then
+        port=${PORT_OF[$ended]}
+        unset "PORT_OF[$ended]"
+        echo "the replica on port $port ended: starting it again" >&2
+        sleep 2  # a replica that cannot start (its port taken) does not spin
+        start_replica "$port"
+    fi
+done

@@ -534,6 +534,9 @@ def test_a_teacher_and_two_students_in_browsers(class_server):
                 student.wait_for_function(f"() => location.pathname === {json.dumps(path)}", timeout=FOLLOW_DEADLINE_MS)
                 browsers.wait_until_settled(student)
                 assert student.locator('[data-testid="stException"]').count() == 0
+                # The teacher's choices reach the address a run after the page has opened (viz/views/follow.py).
+                student.wait_for_function(f"() => new URLSearchParams(location.search).get({json.dumps(state.MODEL)})"
+                                          f" === {json.dumps(MODEL)}", timeout=FOLLOW_DEADLINE_MS)
                 assert url_params(student)[state.MODEL] == MODEL
             assert teacher.locator('[data-testid="stException"]').count() == 0
         finally:

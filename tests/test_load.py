@@ -5,7 +5,7 @@ memory after the sessions have gone is back within 10% of where it was after war
 traces nobody read for CACHE_IDLE_S (shorter than the app's two minutes, to keep the test short) at the trim
 visit, IDLE_S after the sessions have gone.
 
-Times are measured and written to test-artifacts/load-3.json, never asserted.
+Times are measured and written to test-artifacts/load-explore-3.json, never asserted.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """Serving a class from several replicas: deploy/replicas.sh starts two `streamlit run` replicas on loopback
 ports and Debian's nginx in front of them (deploy/nginx/transformerscope.conf); a browser opens a page
 through nginx, changes the head, and every request of its session (its websocket included) reached the
-same replica: nginx names the replica in a response header and in its access log.
+same replica: nginx names the replica in a response header and in its access log. A replica killed during a
+lesson leaves its student on the other one, on the same view, and is started again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -146,6 +148,54 @@ def test_nginx_workers_can_buffer_to_the_run_folder(served):
     run_dir = served["run_dir"]
     assert (run_dir / "tmp" / "proxy").stat().st_uid == os.getuid()
     assert "[crit]" not in (run_dir / "nginx-error.log").read_text()
+
+
+def test_a_replica_that_dies_leaves_its_student_on_the_same_view_on_the_other(served):
+    """A replica is killed during a lesson: the student's browser reconnects through nginx to the other one and
+    shows the same view (the URL holds it) with no error box, goes on working there, and the script starts the
+    dead replica again."""
+    seen: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(PAGE_DEADLINE_MS)
+            page.on("response", lambda response: seen.append(response.headers.get(HEADER, "")))
+            page.goto(f"{served['url']}/attention?model=minilm-l6&layer=1&head=2", wait_until="domcontentloaded")
+            page.wait_for_function(f"() => ({HEAT_MAP_JS})()?.endsWith('head 2')", timeout=PAGE_DEADLINE_MS)
+            wait_until_settled(page)
+            first = next(replica for replica in seen if replica)
+            other = next(replica for replica in served["replicas"] if replica != first)
+            port = first.rsplit(":", 1)[1]
+            pid = int((served["run_dir"] / f"replica-{port}.pid").read_text())
+            heat_map = page.evaluate(HEAT_MAP_JS)
+            page.evaluate("() => { window.__beforeTheFault = true; }")
+
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + PAGE_DEADLINE_MS / 1000
+            while other not in seen and time.monotonic() < deadline:
+                page.wait_for_timeout(200)  # polling interval of a bounded wait for the reconnection
+            assert other in seen, f"no response from the other replica {other}: {set(seen)}"
+            # Drawn again by the other replica (the page loaded again from its URL), not left drawn by the dead one.
+            page.wait_for_function("() => window.__beforeTheFault === undefined", timeout=PAGE_DEADLINE_MS)
+            page.wait_for_function(f"() => ({HEAT_MAP_JS})() === {json.dumps(heat_map)}", timeout=PAGE_DEADLINE_MS)
+            wait_until_settled(page)
+            assert page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count() == 0
+            assert "layer=1" in page.url and "head=2" in page.url
+
+            page.locator(".st-key-head-next button").filter(visible=True).first.click()
+            page.wait_for_function(f"() => ({HEAT_MAP_JS})()?.endsWith('head 3')", timeout=PAGE_DEADLINE_MS)
+            wait_until_settled(page)
+            assert page.locator('[data-testid="stException"]').count() == 0 and "head=3" in page.url
+        finally:
+            browser.close()
+    assert served["script"].poll() is None, "the script kept serving with one replica gone"
+    deadline = time.monotonic() + START_DEADLINE_S
+    replica_url = f"http://{first}"
+    while not _healthy(replica_url) and time.monotonic() < deadline:
+        time.sleep(0.5)  # polling interval of a bounded wait for the restarted replica
+    assert _healthy(replica_url), "the dead replica was started again"
+    assert int((served["run_dir"] / f"replica-{port}.pid").read_text()) != pid
 
 
 def test_stopping_the_script_stops_the_replicas_and_nginx(served):

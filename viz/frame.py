@@ -105,9 +105,36 @@ def entry_of(page) -> catalog.PageEntry:
     return catalog.BY_ID.get(page.url_path, catalog.PAGES[0])
 
 
+# A replica that dies under nginx (deploy/) leaves its browsers connected again to another replica, which has
+# no session for them: their page would stay drawn but dead. Once the connection is back and nginx names another
+# replica than the one that served the page, the page loads again from its URL, which holds the view.
+RECONNECT_JS = """<script>
+(() => {
+    if (window.__scopeReconnect) return;
+    window.__scopeReconnect = true;
+    const replica = () => fetch(location.origin + "/_stcore/health", {cache: "no-store"})
+        .then((response) => response.headers.get("x-transformerscope-replica")).catch(() => null);
+    let served = null, was = "CONNECTED";
+    replica().then((name) => { served = name; });
+    new MutationObserver(async () => {
+        const app = document.querySelector('[data-testid="stApp"]');
+        const now = app && app.getAttribute("data-test-connection-state");
+        if (!now || now === was) return;
+        const back = now === "CONNECTED";
+        was = now;
+        if (!back) return;
+        const name = await replica();
+        if (served && name && name !== served) location.reload();
+    }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ["data-test-connection-state"]});
+})();
+</script>"""
+
+
 def decorate() -> None:
     if state.presenting():
         st.html(PRESENTER_CSS)
+    if st.context.headers.get("X-Forwarded-For"):  # served through a proxy (deploy/nginx): replicas may fail over
+        st.sidebar.html(RECONNECT_JS, unsafe_allow_javascript=True)
 
 
 UNTRAINED = N_("This model is **untrained**: its weights are random numbers, so what it computes on this page is real "

@@ -41,6 +41,8 @@ TERMS: tuple[Term, ...] = (
     Term("logit", "logit", ("逻辑值", "对数几率"), note="逻辑值 is a Boolean"),
     Term("logit lens", "logit 透镜", ("逻辑值透镜", r"(?<!（)logit lens"), note="the English name only as a gloss, in brackets"),
     Term("masked (a key a query may not see)", "被遮住", ("遮盖", "屏蔽")),
+    # The "seed" patterns below are words the interface must never show (tests/test_texts.py fails on them); only
+    # the random seed (随机种子) keeps the word, as every training tool names it.
     Term("source article (one of the five Chinese articles)", "来源文章",
          ("种子文章", r"第\s*\d{3}\s*篇", r"(?<!来源)文章"),
          (r"\b[Ss]eed(?:'s)?\s+(?:#?\d|article|document|sentence|example|figure|three-word)",

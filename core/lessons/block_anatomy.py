@@ -166,7 +166,6 @@ class FeedForwardActivity:
     act: np.ndarray  # (f,) what enters the down projection
     top: np.ndarray  # (k,) int the most active units, by |act|, largest first
     sparsity: Sparsity  # of this token's units
-    layers: tuple[Sparsity, ...]  # of every token's units, per layer
 
 
 def feed_forward_activity(trace, config, layer: int, token: int, top: int = TOP_UNITS) -> FeedForwardActivity:
@@ -174,9 +173,8 @@ def feed_forward_activity(trace, config, layer: int, token: int, top: int = TOP_
     act = np.asarray(mlp.act[token], dtype=np.float32)
     order = np.argsort(-np.abs(act), kind="stable")[:top]
     up = None if mlp.up is None else np.asarray(mlp.up[token], dtype=np.float32)
-    per_layer = tuple(sparsity(record.mlp.act) for record in trace.layers)
     return FeedForwardActivity(activation_name(config), config.is_gated, np.asarray(mlp.pre[token], dtype=np.float32),
-                               up, act, order, sparsity(act), per_layer)
+                               up, act, order, sparsity(act))
 
 
 def text_sparsity(trace) -> Sparsity:
