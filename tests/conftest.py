@@ -5,6 +5,10 @@ The served app hides exception details from viewers (.streamlit/config.toml); te
 
 from __future__ import annotations
 
+import viz  # noqa: F401  (first: viz/process.py's settings must precede torch's loading, here and in workers)
+
+# isort: split
+
 import json
 import os
 import time

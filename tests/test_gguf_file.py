@@ -293,3 +293,23 @@ def test_a_well_formed_hand_written_file_parses(tmp_path):
 def test_missing_file_is_unavailable(tmp_path):
     with pytest.raises(ModelUnavailableError, match="nothing.gguf"):
         GGUFFile(tmp_path / "nothing.gguf")
+
+
+def test_our_q8_0_dequantisation_is_gguf_s_bit_for_bit(parsed):
+    """The loader's Q8_0 path (torch, in slices of rows) against gguf's numpy code: SmolLM2's Q8_0 tensors, and a
+    tall matrix that crosses the slices' boundaries."""
+    from types import SimpleNamespace
+
+    from core.loaders.gguf_llama import ROWS_PER_CHUNK, _dequantize
+
+    q8 = [t for t in parsed.tensors if t.tensor_type == GGMLQuantizationType.Q8_0]
+    assert q8
+    for tensor in q8:
+        rows = tensor.data[:256]
+        mine = _dequantize(SimpleNamespace(tensor_type=tensor.tensor_type, data=rows, dims=tensor.dims))
+        assert np.array_equal(mine, dequantize(rows, tensor.tensor_type)), tensor.name
+    values = np.random.default_rng(0).standard_normal((2 * ROWS_PER_CHUNK + 5, 64)).astype(np.float32) * 3
+    data = quantize(values, GGMLQuantizationType.Q8_0)
+    tall = _dequantize(SimpleNamespace(tensor_type=GGMLQuantizationType.Q8_0, data=data, dims=(64, len(values))))
+    assert tall.dtype == np.float32 and np.array_equal(tall, dequantize(data, GGMLQuantizationType.Q8_0))
+    assert np.abs(tall - values).max() < 0.1  # and they are the values quantised
