@@ -104,9 +104,23 @@ def test_the_cached_batched_table_equals_plain_forward_passes_with_sliding_windo
         assert min(map(len, options)) > 1
         np.testing.assert_allclose(table.probs[(core.BARE, k)][index], core.direct_distribution(lm, prompt, options),
                                    atol=1e-5)
-    assert core.known_table(lm, "capitals", "zh", seed=1) is table
+        np.testing.assert_allclose(core.question_distribution(lm, data, index, k, seed=1),
+                                   table.probs[(core.BARE, k)][index], atol=1e-5)  # the row alone, before the table
+    known = core.known_table(lm, "capitals", "zh", seed=1)
+    assert all(np.array_equal(known.probs[cell], table.probs[cell]) for cell in core.cells(lm))
     for k in core.SHOTS:
         np.testing.assert_allclose(table.probs[(core.BARE, k)].sum(axis=1), 1.0)
+
+
+def test_the_table_is_measured_a_cell_at_a_time_and_a_cell_is_kept_once_measured():
+    lm = small_lm("llama")
+    assert core.known_cells(lm, "sentiment", "en", seed=2) == {} and core.known_table(lm, "sentiment", "en", 2) is None
+    cell = core.shot_cell(lm, "sentiment", "en", core.BARE, 2, seed=2)
+    assert core.known_cells(lm, "sentiment", "en", seed=2).keys() == {(core.BARE, 2)}
+    assert core.shot_cell(lm, "sentiment", "en", core.BARE, 2, seed=2) is cell  # kept: not measured again
+    assert core.known_table(lm, "sentiment", "en", 2) is None  # four cells of five still to measure
+    table = core.shot_table(lm, "sentiment", "en", seed=2)
+    assert table.probs[(core.BARE, 2)] is cell and core.known_cells(lm, "sentiment", "en", 2).keys() == set(core.cells(lm))
 
 
 def test_a_model_that_cannot_be_asked_the_task_gets_a_message():
@@ -191,24 +205,40 @@ def test_one_accuracy_cell_recomputed_from_plain_forward_passes_equals_the_table
 # ---------------------------------------------------------------- the page
 
 
-def _accuracy_chart(at):
-    return next(spec for spec in charts(at) if any(trace.get("mode") == "lines+markers+text" for trace in spec["data"]))
+def _charts_of(at, mode):
+    return [spec for spec in charts(at) if any(trace.get("mode") == mode or trace.get("type") == mode
+                                               for trace in spec["data"])]
 
 
-@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
-def test_the_page_shows_the_prompt_the_choices_and_the_measured_accuracy_in_both_languages(language, smollm):
-    at = open_page(ENTRY, query={state.LANG: language, state.MODEL: SMOLLM2, state.PR_TASK: "sentiment",
-                                 state.PR_LANG: "en"})
-    table = core.shot_table(smollm, "sentiment", "en")
-    lines = [t for t in _accuracy_chart(at)["data"] if t.get("mode") == "lines+markers+text"]
-    assert len(lines) == 2  # bare and chat
-    for trace, fmt in zip(lines, table.formats):
-        np.testing.assert_allclose(plotly_array(trace["y"]), [table.accuracy(fmt, k) for k in core.SHOTS])
+@pytest.mark.parametrize("language,seed", [("en", 5), ("zh", 6)])  # seeds no other test measures: nothing kept
+def test_the_page_shows_the_prompt_and_the_choices_at_once_and_the_measured_accuracy_when_asked(language, seed,
+                                                                                               smollm):
+    query = {state.LANG: language, state.MODEL: SMOLLM2, state.PR_TASK: "sentiment", state.PR_LANG: "en",
+             state.PR_SHOTS: "2", state.PR_EXAMPLE: "4", state.PR_SEED: str(seed)}
+    at = open_page(ENTRY, query=query)
+    assert not at.exception, [e.value for e in at.exception]
+    assert core.known_cells(smollm, "sentiment", "en", seed) == {}  # the page drew without measuring the table
+    assert not _charts_of(at, "lines+markers+text")
+    data = core.load_task("sentiment", "en")
+    bars = [trace for trace in _charts_of(at, "bar")[0]["data"] if trace.get("type") == "bar"]
+    for trace, k in zip(bars, (2, 0)):  # this prompt, then zero-shot
+        np.testing.assert_allclose(plotly_array(trace["x"]), core.question_distribution(smollm, data, 4, k, seed=seed),
+                                   atol=1e-6)
     translate = i18n.translator(language)
     assert any(translate("The chat template") == h.value for h in at.header)
     bodies = raw_html_bodies(at)
     assert any("pr-demo" in body and "&lt;|im_start|&gt;" in body for body in bodies)  # demonstrations, the template
     assert len(at.metric) == 2  # chain of thought: answered at once, after its steps
+
+    at.button(key="pr-measure").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = core.known_table(smollm, "sentiment", "en", seed)
+    lines = [t for t in _charts_of(at, "lines+markers+text")[0]["data"] if t.get("mode") == "lines+markers+text"]
+    assert table is not None and len(lines) == 2  # measured once, for everyone; bare and chat
+    for trace, fmt in zip(lines, table.formats):
+        np.testing.assert_allclose(plotly_array(trace["y"]), [table.accuracy(fmt, k) for k in core.SHOTS])
+    again = open_page(ENTRY, query=query)  # another session: the table at once, no button
+    assert _charts_of(again, "lines+markers+text") and not [b for b in again.button if b.key == "pr-measure"]
 
 
 def test_every_choice_is_in_the_link_and_a_link_opens_it(smollm):

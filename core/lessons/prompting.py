@@ -10,9 +10,10 @@ label words): each choice is scored by the log-probability of its whole token se
 so a label word cut into several tokens (a Chinese word in SmolLM2's byte-level vocabulary) competes fairly
 with one that is a single token (the same word in Gemma's). The model's answer is the most probable choice.
 
-Cost: every k-shot prompt of one format begins with the same tokens (the instruction and the first k of one
-seeded list of demonstrations), so the longest prefix is read once and its keys and values are shared by every
-question and every k; only the questions and the label words' tokens are run, in batches.
+Cost: every held-out question of one cell of the table (a format and a k) begins with the same tokens (the
+instruction and the first k of one seeded list of demonstrations), so that prefix is read once and its keys and
+values are shared by the cell's questions; only the questions and the label words' tokens are run, in batches.
+The table is measured a cell at a time, so a page can draw everything else first and say how far it has got.
 """
 
 from __future__ import annotations
@@ -366,46 +367,77 @@ class ShotTable:
         return 1.0 / self.probs[(self.formats[0], self.shots[0])].shape[1]
 
 
-def _measure(lm, task: Task, fmt: str, seed: int) -> dict[tuple[str, int], np.ndarray]:
-    prompts = {k: [build_prompt(lm, task, question, k, fmt, seed) for question in task.test] for k in SHOTS}
-    longest = prompts[max(SHOTS)][0]
-    base = _read_prefix(lm, longest.ids[:longest.question_start])
+def question_distribution(lm, task: Task, index: int, k: int, fmt: str = BARE, seed: int = SEED) -> np.ndarray:
+    """(choices,) P(choice) for one held-out question asked with k demonstrations: a row of the table's cell,
+    computed alone (its prefix, then its question and choices), for a page that shows it before the table."""
+    question = task.test[index]
+    prompt = build_prompt(lm, task, question, k, fmt, seed)
+    options = [choice_ids(lm, task, choice, fmt) for choice in question.choices]
+    start = prompt.question_start
+    scores = _choice_scores(lm, _read_prefix(lm, prompt.ids[:start]), start, [prompt.ids[start:]], [options])
+    return choice_distribution(scores[0])
+
+
+def _measure(lm, task: Task, fmt: str, k: int, seed: int) -> np.ndarray:
+    prompts = [build_prompt(lm, task, question, k, fmt, seed) for question in task.test]
+    start = prompts[0].question_start
+    if any(p.ids[:start] != prompts[0].ids[:start] for p in prompts):
+        raise RuntimeError("the questions' prompts do not begin with the same demonstrations")
     options = [[choice_ids(lm, task, choice, fmt) for choice in question.choices] for question in task.test]
-    probs = {}
-    for k in SHOTS:
-        start = prompts[k][0].question_start
-        if any(p.ids[:start] != longest.ids[:start] for p in prompts[k]):
-            raise RuntimeError("the k-shot prompts do not begin with the longest prompt's prefix")
-        scores = _choice_scores(lm, base, start, [p.ids[start:] for p in prompts[k]], options)
-        probs[(fmt, k)] = np.stack([choice_distribution(s) for s in scores])
-    return probs
+    scores = _choice_scores(lm, _read_prefix(lm, prompts[0].ids[:start]), start, [p.ids[start:] for p in prompts],
+                            options)
+    return np.stack([choice_distribution(s) for s in scores])
 
 
-_tables: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(task, language, seed): ShotTable}
-_tables_lock = threading.Lock()
+_cells: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(task, language, seed, fmt, k): probs}
+_cells_lock = threading.Lock()
 
 
-def known_table(lm, task: str, language: str, seed: int = SEED) -> ShotTable | None:
-    """shot_table if it was measured in this process, else None; never runs the model."""
-    with _tables_lock:
-        return _tables.get(lm, {}).get((task, language, seed))
+def cells(lm) -> tuple[tuple[str, int], ...]:
+    """The table's cells for a model, in the order they are measured: (format, k)."""
+    return tuple((fmt, k) for fmt in formats(lm) for k in SHOTS)
 
 
-def shot_table(lm, task: str, language: str, seed: int = SEED) -> ShotTable:
-    """The accuracy table of a model on a task in one language (kept per model, task, language and seed)."""
-    known = known_table(lm, task, language, seed)
+def known_cells(lm, task: str, language: str, seed: int = SEED) -> dict[tuple[str, int], np.ndarray]:
+    """The cells measured in this process so far; never runs the model."""
+    with _cells_lock:
+        kept = _cells.get(lm, {})
+        return {(fmt, k): kept[(task, language, seed, fmt, k)] for fmt, k in cells(lm)
+                if (task, language, seed, fmt, k) in kept}
+
+
+def shot_cell(lm, task: str, language: str, fmt: str, k: int, seed: int = SEED) -> np.ndarray:
+    """(questions, choices) P(choice) for every held-out question asked in `fmt` with k demonstrations (kept per
+    model, task, language, seed, format and k). Raises InputError where the model cannot be asked the task."""
+    key = (task, language, seed, fmt, k)
+    with _cells_lock:
+        known = _cells.get(lm, {}).get(key)
     if known is not None:
         return known
     data = load_task(task, language)
     check_model(lm, data)
-    probs: dict[tuple[str, int], np.ndarray] = {}
-    for fmt in formats(lm):
-        probs.update(_measure(lm, data, fmt, seed))
+    probs = _measure(lm, data, fmt, k, seed)
+    with _cells_lock:
+        _cells.setdefault(lm, {})[key] = probs
+    return probs
+
+
+def _table(lm, task: str, language: str, seed: int, probs: Mapping[tuple[str, int], np.ndarray]) -> ShotTable:
+    data = load_task(task, language)
     correct = np.array([question.choices.index(question.label) for question in data.test])
-    table = ShotTable(lm.name, task, language, seed, formats(lm), SHOTS, probs, correct)
-    with _tables_lock:
-        _tables.setdefault(lm, {})[(task, language, seed)] = table
-    return table
+    return ShotTable(lm.name, task, language, seed, formats(lm), SHOTS, dict(probs), correct)
+
+
+def known_table(lm, task: str, language: str, seed: int = SEED) -> ShotTable | None:
+    """shot_table if every cell was measured in this process, else None; never runs the model."""
+    probs = known_cells(lm, task, language, seed)
+    return _table(lm, task, language, seed, probs) if len(probs) == len(cells(lm)) else None
+
+
+def shot_table(lm, task: str, language: str, seed: int = SEED) -> ShotTable:
+    """The accuracy table of a model on a task in one language: every cell (shot_cell)."""
+    probs = {(fmt, k): shot_cell(lm, task, language, fmt, k, seed) for fmt, k in cells(lm)}
+    return _table(lm, task, language, seed, probs)
 
 
 def direct_distribution(lm, prompt: Prompt, options: Sequence[Sequence[int]]) -> np.ndarray:

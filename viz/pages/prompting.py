@@ -23,20 +23,23 @@ def body(preset) -> None:
         return
     choice = views.controls(lm)
     try:
-        table = views.measured(lm, choice)
+        views.askable(lm, choice)
     except InputError as error:
         st.warning(render(error))
         views.other_models(name)
         return
     views.prompt_section(lm, choice)
-    views.answer_section(lm, table, choice)
+    views.answer_section(lm, choice)
     st.header(_("Accuracy over the held-out questions"))
-    views.accuracy_section(lm, table)
+    accuracy = st.container()  # filled last: the rest of the page is drawn while the table is measured
     st.header(_("Chain of thought: asking for steps"))
     st.markdown(state.explain("prompting_thought"))
     views.thought_section(lm, choice)
     st.header(_("The chat template"))
     views.template_section(lm, choice)
-
+    with accuracy:
+        table = views.measured(lm, choice)
+        if table is not None:
+            views.accuracy_section(lm, table)
 
 frame.page(catalog.BY_ID["prompting"], body, formula=formula)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -105,14 +106,23 @@ def controls(lm) -> Choice:
     return Choice(task, language, fmt, k, example, int(seed))
 
 
-def measured(lm, choice: Choice) -> core.ShotTable:
-    """The model's accuracy table for the task: kept once measured, else measured now (seconds)."""
-    known = core.known_table(lm, choice.task, choice.language, choice.seed)
+def askable(lm, choice: Choice) -> None:
+    """InputError where the model cannot be asked the chosen task (before anything is drawn of it)."""
+    core.check_model(lm, core.load_task(choice.task, choice.language))
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _question(name: str, task: str, language: str, fmt: str, seed: int, index: int, k: int, _lm) -> np.ndarray:
+    """A question's row of a table cell: the measured cell's where it is kept, else computed alone."""
+    known = core.known_cells(_lm, task, language, seed).get((fmt, k))
     if known is not None:
-        return known
-    with model_turn(), st.spinner(_("Asking every held-out question with 0, 1, 2, 4 and 8 demonstrations (once per "
-                                    "server, a few seconds)…")):
-        return core.shot_table(lm, choice.task, choice.language, choice.seed)
+        return known[index]
+    with model_turn():
+        return core.question_distribution(_lm, core.load_task(task, language), index, k, fmt, seed)
+
+
+def _row(lm, choice: Choice, k: int) -> np.ndarray:
+    return _question(lm.name, choice.task, choice.language, choice.fmt, choice.seed, choice.example, k, lm)
 
 
 def _names(translate) -> dict[str, str]:
@@ -131,13 +141,13 @@ def prompt_section(lm, choice: Choice) -> None:
         count=len(prompt.ids), shared=shared, asked=len(prompt.ids) - shared))
 
 
-def answer_section(lm, table: core.ShotTable, choice: Choice) -> None:
+def answer_section(lm, choice: Choice) -> None:
     task = core.load_task(choice.task, choice.language)
     question = task.test[choice.example]
     words = [task.word(c) for c in question.choices]
-    probs = table.probs[(choice.fmt, choice.k)][choice.example]
-    before = table.probs[(choice.fmt, 0)][choice.example] if choice.k else None
-    correct = int(table.correct[choice.example])
+    probs = _row(lm, choice, choice.k)
+    before = _row(lm, choice, 0) if choice.k else None
+    correct = question.choices.index(question.label)
     st.header(_("What the model answers"))
     figure = make_choice_figure(words, probs, correct, before,
                                 title=_("P(each choice) after this prompt, k = {k}").format(k=choice.k),
@@ -156,6 +166,34 @@ def answer_section(lm, table: core.ShotTable, choice: Choice) -> None:
     st.caption(_("Each choice is scored by the log-probability of all its tokens after the prompt, then the scores "
                  "are normalised over the choices. Tokens per choice here: {lengths}.").format(
         lengths=", ".join(f"{word} {count}" for word, count in lengths.items())))
+
+
+def measured(lm, choice: Choice) -> core.ShotTable | None:
+    """The model's accuracy table for the task where this server has measured it; else a button that measures it
+    (every held-out question in every cell: seconds to half a minute on two cores), a cell at a time with a bar.
+    A click elsewhere meanwhile stops it after the cell at hand; the cells measured so far stay for the next one.
+    Once measured, everyone's page shows it at once."""
+    known = core.known_table(lm, choice.task, choice.language, choice.seed)
+    if known is not None:
+        return known
+    cells = core.cells(lm)
+    done = core.known_cells(lm, choice.task, choice.language, choice.seed)
+    count = len(core.load_task(choice.task, choice.language).test)
+    st.markdown(_("Not measured on this server yet: each of the {count} held-out questions asked {cells} times "
+                  "(every format, k = 0, 1, 2, 4 and 8), {prompts} prompts in all. It takes seconds to half a "
+                  "minute, once for everyone.").format(count=count, cells=len(cells), prompts=count * len(cells)))
+    label = _("Continue measuring ({done} of {cells} done)") if done else _("Measure the accuracy")
+    if not st.button(label.format(done=len(done), cells=len(cells)), key="pr-measure", icon="📏"):
+        return None
+    bar = st.progress(0.0)
+    for fmt, k in cells:
+        bar.progress(len(done) / len(cells), text=_("Asking the held-out questions: {done} of {cells} formats and "
+                                                    "k done…").format(done=len(done), cells=len(cells)))
+        if (fmt, k) not in done:
+            with model_turn():
+                done[(fmt, k)] = core.shot_cell(lm, choice.task, choice.language, fmt, k, choice.seed)
+    bar.empty()
+    return core.shot_table(lm, choice.task, choice.language, choice.seed)
 
 
 def accuracy_section(lm, table: core.ShotTable) -> None:
