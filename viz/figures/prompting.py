@@ -95,15 +95,17 @@ def make_choice_figure(words: Sequence[str], probs, correct: int, before=None, *
         fig.add_bar(x=before, y=labels, orientation="h", name=plotly_text(before_name or _("before")),
                     marker=dict(color="rgba(0,0,0,0)", line=dict(color=BEFORE_COLOUR, width=2)),
                     hovertemplate="%{y}: %{x:.2%}<extra>" + plotly_text(before_name) + "</extra>")
-    fig.update_layout(title=plotly_text(title), barmode="group", height=140 + 48 * len(words),
-                      margin=dict(l=10, r=40, t=60, b=40), legend=dict(orientation="h", y=-0.25),
+    fig.update_layout(title=plotly_text(title), barmode="group", height=170 + 48 * len(words),
+                      margin=dict(l=10, r=40, t=90, b=40),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),  # over the bars:
+                      # below, on a phone, it met the axis' title
                       yaxis=dict(autorange="reversed"),
-                      xaxis=dict(range=[0, 1.12], title=_("probability among the choices"), **PERCENT_TICKS))
+                      xaxis=dict(range=[0, 1.25], title=_("probability among the choices"), **PERCENT_TICKS))
     return fig
 
 
 def make_shot_accuracy_figure(shots: Sequence[int], accuracies: Mapping[str, Sequence[float]], chance: float, *,
-                              title: str = "", _: Translate = identity) -> go.Figure:
+                              title: str = "", subtitle: str = "", _: Translate = identity) -> go.Figure:
     """Accuracy on the held-out questions against the number of demonstrations, one line per format, and the
     accuracy of guessing as a dashed line."""
     if not accuracies:
@@ -121,7 +123,8 @@ def make_shot_accuracy_figure(shots: Sequence[int], accuracies: Mapping[str, Seq
     fig.add_hline(y=chance, line=dict(color=BEFORE_COLOUR, dash="dot"),
                   annotation_text=plotly_text(_("guessing: {share:.0%}").format(share=chance)),
                   annotation_position="bottom right")
-    fig.update_layout(title=plotly_text(title), height=380, margin=dict(l=10, r=10, t=60, b=50),
+    fig.update_layout(title=dict(text=plotly_text(title), subtitle=dict(text=plotly_text(subtitle))), height=400,
+                      margin=dict(l=10, r=10, t=80, b=50),
                       legend=dict(orientation="h", y=-0.2),
                       xaxis=dict(tickvals=positions, ticktext=[str(k) for k in shots],
                                  title=_("demonstrations in the prompt (k)")),

@@ -179,13 +179,16 @@ def measured(lm, choice: Choice) -> core.ShotTable | None:
     cells = core.cells(lm)
     done = core.known_cells(lm, choice.task, choice.language, choice.seed)
     count = len(core.load_task(choice.task, choice.language).test)
-    st.markdown(_("Not measured on this server yet: each of the {count} held-out questions asked {cells} times "
-                  "(every format, k = 0, 1, 2, 4 and 8), {prompts} prompts in all. It takes seconds to half a "
-                  "minute, once for everyone.").format(count=count, cells=len(cells), prompts=count * len(cells)))
-    label = _("Continue measuring ({done} of {cells} done)") if done else _("Measure the accuracy")
-    if not st.button(label.format(done=len(done), cells=len(cells)), key="pr-measure", icon="📏"):
+    offer = st.empty()  # the notice and its button, replaced by the bar once clicked
+    with offer.container():
+        st.markdown(_("Not measured on this server yet: each of the {count} held-out questions asked {cells} times "
+                      "(every format, k = 0, 1, 2, 4 and 8), {prompts} prompts in all. It takes seconds to half a "
+                      "minute, once for everyone.").format(count=count, cells=len(cells), prompts=count * len(cells)))
+        label = _("Continue measuring ({done} of {cells} done)") if done else _("Measure the accuracy")
+        clicked = st.button(label.format(done=len(done), cells=len(cells)), key="pr-measure", icon="📏")
+    if not clicked:
         return None
-    bar = st.progress(0.0)
+    bar = offer.progress(0.0)
     for fmt, k in cells:
         bar.progress(len(done) / len(cells), text=_("Asking the held-out questions: {done} of {cells} formats and "
                                                     "k done…").format(done=len(done), cells=len(cells)))
@@ -202,8 +205,9 @@ def accuracy_section(lm, table: core.ShotTable) -> None:
     accuracies = {names[fmt]: [table.accuracy(fmt, k) for k in table.shots] for fmt in table.formats}
     count = len(table.correct)
     export.chart(make_shot_accuracy_figure(table.shots, accuracies, table.chance, _=translate,
-                                           title=_("{model}: accuracy on {count} held-out questions").format(
-                                               model=_(spec_of(lm.name).title), count=count)), key="pr-accuracy")
+                                           title=_(spec_of(lm.name).title),
+                                           subtitle=_("Accuracy on {count} held-out questions").format(count=count)),
+                 key="pr-accuracy")
     frame.table(pd.DataFrame({f"k = {k}": [f"{table.accuracy(fmt, k):.0%}" for fmt in table.formats]
                               for k in table.shots}, index=list(names.values())))
     for fmt in table.formats:
