@@ -237,6 +237,37 @@ def bench_head_scores(lm) -> dict | None:
     return result
 
 
+def bench_prompting(lm) -> list[dict]:
+    """The Prompting page's cost per model: each task's accuracy table (every held-out question with k = 0, 1, 2,
+    4, 8 demonstrations in each format the model takes; core/lessons/prompting.py), once (a second call is
+    cached), and the accuracies it measured."""
+    if lm.config.architecture != "decoder":
+        return []
+    from core.lessons import prompting
+
+    results = []
+    for task in prompting.TASKS:
+        for language in prompting.LANGUAGES:
+            start = time.perf_counter()
+            table = prompting.shot_table(lm, task, language)
+            result = {"model": lm.name, "task": task, "language": language, "seconds": time.perf_counter() - start,
+                      "questions": len(table.correct), "chance": table.chance,
+                      "accuracy": {fmt: [table.accuracy(fmt, k) for k in table.shots] for fmt in table.formats},
+                      "one_shot_change": {fmt: table.mean_change(fmt, 0, 1) for fmt in table.formats}}
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    return results
+
+
+def prompting_lines(results: list[dict]) -> str:
+    """One line per model and task: the table's time and its accuracies (k = 0, 1, 2, 4, 8) per format."""
+    return "".join(
+        f"Prompting page, {r['model']}, {r['task']} ({r['language']}, {r['questions']} held-out questions): table in "
+        f"{r['seconds']:.1f} s; accuracy k = 0/1/2/4/8 "
+        + "; ".join(f"{fmt} " + "/".join(f"{a:.0%}" for a in values) for fmt, values in r["accuracy"].items())
+        + f" (guessing {r['chance']:.0%})\n" for r in results)
+
+
 def peak_memory_all(device: str) -> float:
     """Peak resident MB of a fresh process that loads every model (what a server holds)."""
     code = (
@@ -349,7 +380,7 @@ def main() -> None:
     sizes = args.sizes or ([32, 128, 512, 2048, 8192] if gpu else [32, 128, 512, 1024, 2048])
     # First, while this process is small: a child's peak memory counts what it inherited at fork.
     memory = peak_memory_all(args.device)
-    rows, generation, ablation, heads = [], [], [], []
+    rows, generation, ablation, heads, prompted = [], [], [], [], []
     for name in args.models:
         model_rows, lm, reference = bench_traces(name, sizes, args.repeats, args.device)
         rows += model_rows
@@ -362,6 +393,7 @@ def main() -> None:
         found = bench_head_scores(lm)
         if found is not None:
             heads.append(found)
+        prompted += bench_prompting(lm)
         del lm, reference
     page_speed = None
     if not gpu and not args.no_pages:  # the page benchmark needs streamlit, which a GPU box may lack
@@ -392,6 +424,7 @@ def main() -> None:
                   f"{h['sink_rate']:.0%} of heads sink); a repeated random sequence's loss {h['first_pass']:.2f} → "
                   f"{h['second_pass']:.2f} nats, {h['second_pass_off']:.2f} with {h['heads_off']} induction heads off, "
                   f"in {h['watch_s']:.1f} s\n" for h in heads)
+        + prompting_lines(prompted)
     )
     if page_speed:
         report += (
@@ -406,7 +439,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     summary = {"machine": machine(), "rows": rows, "generation": generation, "ablation": ablation, "head_finder": heads,
-               "peak_mb": memory, "pages": page_speed, "browser": clicks, "load": load_report}
+               "prompting": prompted, "peak_mb": memory, "pages": page_speed, "browser": clicks, "load": load_report}
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(summary, indent=1))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
 

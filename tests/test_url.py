@@ -21,6 +21,7 @@ INSIDE_BLOCK = "viz/pages/inside_block.py"
 EMERGENCE = "viz/pages/emergence.py"
 ENCODER_DECODER = "viz/pages/encoder_decoder.py"
 TRAINING, HEAD_FINDER = "viz/pages/training.py", "viz/pages/head_finder.py"
+PROMPTING = "viz/pages/prompting.py"
 TEXT = "The cat sat on the mat because it was warm"
 
 # parameter -> (page, model, a valid value other than the default, what session state then holds)
@@ -78,6 +79,14 @@ ROUND_TRIPS = {
     state.LEAD: (OVERVIEW, "smollm2-135m", "ABCD", "ABCD"),
     state.HEAD_SCORE: (HEAD_FINDER, "smollm2-135m", "previous_token", "previous_token"),
     state.ICL_OFF: (HEAD_FINDER, "smollm2-135m", "3", 3),
+    # The Prompting page's controls: the untrained encoder–decoder cannot be asked the task (the page says so at
+    # once), yet draws every control; the format needs a model with a chat template.
+    state.PR_TASK: (PROMPTING, "classic", "capitals", "capitals"),
+    state.PR_LANG: (PROMPTING, "classic", "zh", "zh"),
+    state.PR_FORMAT: (PROMPTING, "smollm2-135m", "chat", "chat"),
+    state.PR_SHOTS: (PROMPTING, "classic", "4", 4),
+    state.PR_EXAMPLE: (PROMPTING, "classic", "3", 3),
+    state.PR_SEED: (PROMPTING, "classic", "5", 5),
 }
 HOSTILE = ['<script>alert(1)</script>', "NaN", "1e309", "-1", "99999999999999999999", "", "\u202e\u0000x"]
 

@@ -37,6 +37,7 @@ class PageEntry:
 
 
 START, INSIDE = N_("Start"), N_("Inside the model")
+ASSISTANT = N_("From model to assistant")
 
 PAGES: tuple[PageEntry, ...] = (
     PageEntry("overview", N_("Overview"), "🗺️", START,
@@ -73,6 +74,10 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("next_token", N_("Next token"), "🎲", INSIDE,
               N_("Linear → softmax → the next token, and generation one token at a time"),
               needs=Capability.NEXT_TOKEN, learned=True),
+    PageEntry("prompting", N_("Prompting: zero-, one- and few-shot, instructions"), "💬", ASSISTANT,
+              N_("The same question asked with 0 to 8 demonstrations, as a bare prompt and as an instruction in the "
+                 "chat template: the label's probability and the accuracy over a held-out set"),
+              needs=Capability.NEXT_TOKEN, learned=True),
     PageEntry("token_attribution", N_("Which earlier tokens mattered"), "🔍", INSIDE,
               N_("Attention rollout beside removing one token at a time: what fed a prediction"),
               needs=Capability.NEXT_TOKEN, learned=True),
@@ -101,7 +106,7 @@ def sections() -> dict[str, list[PageEntry]]:
 # previous/next on every stop, with a "what to notice" paragraph (viz/explanations/notice_<id>.<lang>.md).
 LESSON_PATH: tuple[str, ...] = (
     "overview", "tokenization", "tokenizer_training", "embeddings", "positional_encoding", "attention_math",
-    "attention", "masks", "multi_head", "head_finder", "inside_block", "logit_lens", "next_token",
+    "attention", "masks", "multi_head", "head_finder", "inside_block", "logit_lens", "next_token", "prompting",
     "token_attribution", "encoder_decoder", "training", "emergence",
 )
 

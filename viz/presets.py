@@ -52,6 +52,7 @@ class Preset:
     # url.URL_PARAMS is a widget bound to the URL (or linked with state.link), so the choice lands in the link
     text2: str | None = None  # a minimal pair: the second text, shown beside the first (compare mode)
     expect: tuple[Expect, ...] = ()  # the tokens its note promises, checked against the model in the tests
+    article: bool = False  # a preset without a text that is a source article's example (not a training recipe)
 
 
 PRESETS: tuple[Preset, ...] = (
@@ -282,6 +283,41 @@ TRAINING = (
 PRESETS = PRESETS + TRAINING
 
 
+def _asked(task: str, language: str, k: int, fmt: str = "bare", example: int = 0) -> tuple[tuple[str, object], ...]:
+    """The Prompting page's controls for one question (each a URL parameter)."""
+    return ((state.PR_TASK, task), (state.PR_LANG, language), (state.PR_SHOTS, k), (state.PR_FORMAT, fmt),
+            (state.PR_EXAMPLE, example))
+
+
+# The Prompting page: article 004's necklace asked as prompt learning (a blank to fill) with 0, 1 and 8
+# demonstrations (article 002's zero-, one- and few-shot), then as instruction learning; a capital city.
+PROMPTING = (
+    Preset("prompting", N_("这个项链太____了"), None, article=True,
+           note=N_("Prompt learning, source article 004's own example: 给女朋友买了这个项链，她很喜欢，这个项链太____了。 "
+                   "With no demonstration (zero-shot), does the model put 好 (good) or 差 (bad) in the blank? A model "
+                   "that reads Chinese, such as Gemma 3, is the one to ask."),
+           settings=_asked("sentiment", "zh", 0)),
+    Preset("prompting", N_("one-shot"), None, article=True,
+           note=N_("One demonstration before the question, GPT-3's one-shot (source article 002): how far does it "
+                   "move the probability of the right word?"),
+           settings=_asked("sentiment", "zh", 1)),
+    Preset("prompting", N_("few-shot: 8 demonstrations"), None, article=True,
+           note=N_("Eight demonstrations, four of each label (source article 002's few-shot, in-context learning in "
+                   "article 004). Does the accuracy over the held-out reviews keep rising?"),
+           settings=_asked("sentiment", "zh", 8)),
+    Preset("prompting", N_("instruction"), None, article=True,
+           note=N_("Instruction learning (source article 004): the task is said in the system message of the "
+                   "model's chat template, and the review is the user's message. Only an instruct model, such as "
+                   "SmolLM2-135M-Instruct, has a template."),
+           settings=_asked("sentiment", "en", 0, "chat")),
+    Preset("prompting", N_("capital cities"), None, article=True,
+           note=N_("A question of facts: the capital of a country, four choices. Do demonstrations teach the model "
+                   "facts, or only the form of the answer?"),
+           settings=_asked("capitals", "en", 2)),
+)
+PRESETS = PRESETS + PROMPTING
+
+
 def for_page(page: str) -> list[Preset]:
     return [p for p in PRESETS if p.page == page]
 
@@ -322,14 +358,14 @@ def preset_buttons(page: str) -> Preset | None:
     """A row of preset buttons; returns the preset whose text (or, without a text, whose settings) is loaded
     now, to show its note."""
     presets = for_page(page)
-    recipes = any(p.text is None for p in presets)
+    recipes = any(p.text is None and not p.article for p in presets)
     st.caption(_("Recipes, each sized to show its pattern in time, one click each:") if recipes else
                _("Examples from the source articles, one click each:"))
     row = st.container(horizontal=True)  # wraps onto more lines on a narrow screen; no label is cut
     for index, preset in enumerate(presets):
         row.button(_(preset.label), on_click=apply, args=(preset,), key=f"preset-{page}-{index}",
                    help=preset.text if preset.text is not None else _(preset.note))
-    if recipes:
+    if any(p.text is None for p in presets):
         return next((p for p in presets if p.text is None and _chosen(p)), None)
     current, second = state.text(), state.text2()
     return next((p for p in presets if p.text == current and p.text2 == second),

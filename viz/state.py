@@ -42,6 +42,8 @@ TR_STEPS, TR_BATCH, TR_SOURCE = "tr_steps", "tr_batch", "tr_text"
 TR_BATCHES = (8, 16, 32, 64, 128)
 HEAD_SCORE, ICL_OFF = "score", "icl_off"  # Head finder: the score whose grid is shown; induction heads switched off
 MAX_ICL_OFF = 12
+# Prompting: the task, the language it is asked in, the format, the demonstrations, the held-out question, the seed
+PR_TASK, PR_LANG, PR_FORMAT, PR_SHOTS, PR_EXAMPLE, PR_SEED = "pr_task", "pr_lang", "pr_fmt", "pr_k", "pr_ex", "pr_seed"
 CLASS, ROLE = "class", "role"  # predict, then reveal: a question's class code; who opened it (viz.views.classroom)
 FOLLOW, LEAD = "follow", "lead"  # follow the presenter: the class a student's screen follows; the one a teacher's leads
 ROLES = ("teacher", "student")

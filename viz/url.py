@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.runtime.state.session_state_proxy import get_session_state
 
 from core import MODELS, N_, Message
-from core.lessons import life
+from core.lessons import life, prompting
 from core.lessons.ablation import ABLATION_MODES
 from core.lessons.decoding import MAX_STEPS as MAX_DECODE_STEPS
 from core.lessons.head_scores import KINDS as HEAD_SCORES
@@ -110,6 +110,12 @@ URL_PARAMS = {p.key: p for p in (
     UrlParam(state.TR_SOURCE, lambda raw: raw in ("lesson", "own"), "lesson / own"),
     UrlParam(state.HEAD_SCORE, lambda raw: raw in HEAD_SCORES, " / ".join(HEAD_SCORES)),
     UrlParam(state.ICL_OFF, _is_int(0, state.MAX_ICL_OFF), f"0–{state.MAX_ICL_OFF}"),
+    UrlParam(state.PR_TASK, lambda raw: raw in prompting.TASKS, " / ".join(prompting.TASKS)),
+    UrlParam(state.PR_LANG, lambda raw: raw in prompting.LANGUAGES, " / ".join(prompting.LANGUAGES)),
+    UrlParam(state.PR_FORMAT, lambda raw: raw in prompting.FORMATS, " / ".join(prompting.FORMATS)),
+    UrlParam(state.PR_SHOTS, lambda raw: raw in {str(k) for k in prompting.SHOTS}, " / ".join(map(str, prompting.SHOTS))),
+    UrlParam(state.PR_EXAMPLE, _is_int(0, 999), "0, 1, 2, … (a held-out question)"),
+    UrlParam(state.PR_SEED, _is_int(0, prompting.MAX_SEED), f"0–{prompting.MAX_SEED}"),
     UrlParam(state.CLASS, lambda raw: len(raw) == 4 and raw.isascii() and raw.isalnum() and raw.isupper(),
              "a class code of 4 capital letters and digits"),
     UrlParam(state.ROLE, lambda raw: raw in state.ROLES, " / ".join(state.ROLES)),

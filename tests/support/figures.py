@@ -23,6 +23,7 @@ from viz.figures import masks as mask_figures
 from viz.figures import multi_head as multi_head_figures
 from viz.figures import pipeline as pipeline_figures
 from viz.figures import positions as position_figures
+from viz.figures import prompting as prompting_figures
 from viz.figures import training as training_figures
 
 
@@ -31,7 +32,7 @@ def figure_builders():
     for module in (attention_figures, distribution_figures, pipeline_figures, position_figures, mask_figures,
                    embedding_figures, bpe_figures, attention_math_figures, multi_head_figures, attribution_figures,
                    block_figures, lens_figures, life_figures, training_figures,
-                   compare_figures, classroom_figures, head_score_figures):
+                   compare_figures, classroom_figures, head_score_figures, prompting_figures):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("make_") and name.endswith("_figure") and function.__module__ == module.__name__:
                 yield name, function
@@ -102,4 +103,7 @@ def builder_arguments() -> dict[str, tuple[tuple, dict]]:
         "make_induction_stripe_figure": ((weights[:2], ["x", "y"], labels), {}),
         "make_word_use_figure": ((labels, weights[0], weights[1], weights[2]), {"heads_off": 2}),
         "make_guesses_figure": ((labels, np.array([3, 0, 1, 2])), {"answer": 2, "shares": weights[0]}),
+        "make_choice_figure": ((["好", "差"], np.array([0.7, 0.3]), 0), {"before": np.array([0.4, 0.6]),
+                                                                         "before_name": "k = 0"}),
+        "make_shot_accuracy_figure": (([0, 1, 2, 4, 8], {"bare": weights[0].tolist() + [0.5]}, 0.5), {}),
     }
