@@ -16,7 +16,7 @@ from bench import load
 
 pytestmark = pytest.mark.load
 
-SESSIONS, DURATION_S, IDLE_S, CACHE_IDLE_S = 3, 15, 30, 20
+SESSIONS, DURATION_S, IDLE_S, CACHE_IDLE_S = 3, 15, 15, 10
 ACTIONS = {"open", "new text", "switch page", "next head", "generate"}
 
 
