@@ -326,6 +326,10 @@ DRIVE = {
     "make_rope_rotation_figure": lambda s: ((_rope_paths(s), s.names(2)),
                                             {"key_paths": _rope_paths(s)[:, ::-1].copy(), "title": s.text}),
     "make_loss_figure": lambda s: _loss(s),  # no text
+    "make_choice_figure": lambda s: ((s.candidate_labels, s.candidate_probs, 0),
+                                     {"before": s.candidate_probs[::-1], "title": s.text, "before_name": s.text}),
+    "make_shot_accuracy_figure": lambda s: (((0, 1, 2, 4, 8), dict(zip(s.names(2), (np.linspace(0, 1, 5), np.full(5, 0.5)))),
+                                            0.5), {"title": s.text, "subtitle": s.text}),
 }
 
 

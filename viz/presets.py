@@ -303,7 +303,7 @@ PROMPTING = (
            settings=_asked("sentiment", "zh", 1)),
     Preset("prompting", N_("few-shot: 8 demonstrations"), None, article=True,
            note=N_("Eight demonstrations, four of each label (source article 002's few-shot, in-context learning in "
-                   "article 004). Does the accuracy over the held-out reviews keep rising?"),
+                   "source article 004). Does the accuracy over the held-out reviews keep rising?"),
            settings=_asked("sentiment", "zh", 8)),
     Preset("prompting", N_("instruction"), None, article=True,
            note=N_("Instruction learning (source article 004): the task is said in the system message of the "
