@@ -367,26 +367,23 @@ class ShotTable:
         return 1.0 / self.probs[(self.formats[0], self.shots[0])].shape[1]
 
 
-def question_distribution(lm, task: Task, index: int, k: int, fmt: str = BARE, seed: int = SEED) -> np.ndarray:
-    """(choices,) P(choice) for one held-out question asked with k demonstrations: a row of the table's cell,
-    computed alone (its prefix, then its question and choices), for a page that shows it before the table."""
-    question = task.test[index]
-    prompt = build_prompt(lm, task, question, k, fmt, seed)
-    options = [choice_ids(lm, task, choice, fmt) for choice in question.choices]
-    start = prompt.question_start
-    scores = _choice_scores(lm, _read_prefix(lm, prompt.ids[:start]), start, [prompt.ids[start:]], [options])
-    return choice_distribution(scores[0])
-
-
-def _measure(lm, task: Task, fmt: str, k: int, seed: int) -> np.ndarray:
-    prompts = [build_prompt(lm, task, question, k, fmt, seed) for question in task.test]
+def _ask(lm, task: Task, questions: Sequence[Example], k: int, fmt: str, seed: int) -> np.ndarray:
+    """(questions, choices) P(choice) for each question asked with k demonstrations: their shared prefix read once,
+    then the questions and their choices in batches."""
+    prompts = [build_prompt(lm, task, question, k, fmt, seed) for question in questions]
     start = prompts[0].question_start
     if any(p.ids[:start] != prompts[0].ids[:start] for p in prompts):
         raise RuntimeError("the questions' prompts do not begin with the same demonstrations")
-    options = [[choice_ids(lm, task, choice, fmt) for choice in question.choices] for question in task.test]
+    options = [[choice_ids(lm, task, choice, fmt) for choice in question.choices] for question in questions]
     scores = _choice_scores(lm, _read_prefix(lm, prompts[0].ids[:start]), start, [p.ids[start:] for p in prompts],
                             options)
     return np.stack([choice_distribution(s) for s in scores])
+
+
+def question_distribution(lm, task: Task, index: int, k: int, fmt: str = BARE, seed: int = SEED) -> np.ndarray:
+    """(choices,) P(choice) for one held-out question asked with k demonstrations: a row of the table's cell,
+    computed alone, for a page that shows it before the table."""
+    return _ask(lm, task, [task.test[index]], k, fmt, seed)[0]
 
 
 _cells: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(task, language, seed, fmt, k): probs}
@@ -416,7 +413,7 @@ def shot_cell(lm, task: str, language: str, fmt: str, k: int, seed: int = SEED) 
         return known
     data = load_task(task, language)
     check_model(lm, data)
-    probs = _measure(lm, data, fmt, k, seed)
+    probs = _ask(lm, data, data.test, k, fmt, seed)
     with _cells_lock:
         _cells.setdefault(lm, {})[key] = probs
     return probs
