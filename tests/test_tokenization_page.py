@@ -192,18 +192,32 @@ def test_long_text_draws_only_the_first_chips():
     assert any(f"{total:,} tokens are drawn" in c.value for c in at.caption)
 
 
+def test_the_page_reads_tokenizers_without_loading_any_weights(monkeypatch):
+    """Gemma 3's weights take seconds and a gigabyte to load; its tokenizer alone is what this page shows."""
+    import viz.loading
+
+    def no_weights(name):
+        raise AssertionError(f"the weights of {name} were loaded")
+
+    text = "Tokens without weights"
+    expected = [encoded(m, text).ids for m in MODELS]
+    monkeypatch.setattr(viz.loading, "_installed_model", no_weights)
+    at = page(text)
+    assert [block.ids() for block in chip_blocks(at)[: len(MODELS)]] == expected
+
+
 def test_a_missing_model_leaves_the_other_column_working(monkeypatch):
     import viz.loading
     from core import ModelUnavailableError
 
-    loaded = viz.loading.get_model
+    read = viz.loading._tokenizer
 
     def only_minilm(name):
         if name != "minilm-l6":
             raise ModelUnavailableError(f"The model {name} needs its package.")
-        return loaded(name)
+        return read(name)
 
-    monkeypatch.setattr(viz.loading, "get_model", only_minilm)
+    monkeypatch.setattr(viz.loading, "_tokenizer", only_minilm)
     text = "Only one tokenizer"
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["text"] = text

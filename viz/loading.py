@@ -22,7 +22,17 @@ import streamlit as st
 import torch
 from streamlit.logger import get_logger
 
-from core import Capability, LanguageModel, ScopeError, Trace, load_model, spec_of, trained_model
+from core import (
+    Capability,
+    LanguageModel,
+    ModelTokenizer,
+    ScopeError,
+    Trace,
+    load_model,
+    load_tokenizer,
+    spec_of,
+    trained_model,
+)
 from core.engine.devices import device_name, resolve_device
 from core.training.jobs import use_threads_here
 
@@ -156,6 +166,26 @@ def model_or_error(name: str) -> LanguageModel | None:
     except ScopeError as exc:
         st.error(render(exc))
         return None
+
+
+def tokenizer_or_error(name: str) -> ModelTokenizer | None:
+    """The model's tokenizer, without loading its weights (the tokenizer pages need no more), or None after
+    telling the person why it cannot be read."""
+    try:
+        return _tokenizer(name)
+    except ScopeError as exc:
+        st.error(render(exc))
+        return None
+
+
+def _tokenizer(name: str) -> ModelTokenizer:
+    kept = trained_model(name)
+    return ModelTokenizer(kept.tokenizer, kept.chat_template) if kept is not None else _installed_tokenizer(name)
+
+
+@st.cache_resource(show_spinner=False)
+def _installed_tokenizer(name: str) -> ModelTokenizer:
+    return load_tokenizer(name)
 
 
 def decoder_reads_text(name: str, text: str) -> str | None:

@@ -166,7 +166,11 @@ def load_gguf_llama(path: Path) -> tuple[Transformer, TextTokenizer, GGUFModel]:
         elif name.endswith("attn_k.weight"):
             tensors[name] = unpermute_rotary_rows(value, config.kv_heads)
     model = build(config, {rename(name): value for name, value in tensors.items()}, path.name)
-    tokenizer = byte_bpe_from_gguf(
+    return model, llama_tokenizer(g), g
+
+
+def llama_tokenizer(g: GGUFModel) -> TextTokenizer:
+    """The byte-level BPE tokenizer from the file's vocabulary, merges and token types."""
+    return byte_bpe_from_gguf(
         g.field("tokenizer.ggml.tokens"), g.field("tokenizer.ggml.merges"), g.field("tokenizer.ggml.token_type")
     )
-    return model, tokenizer, g

@@ -70,12 +70,20 @@ def load_minilm(model_dir: Path) -> tuple[Transformer, TextTokenizer]:
     try:
         hf = json.loads((model_dir / "config.json").read_text())
         tensors = load_file(model_dir / "model.safetensors")
-        tokenizer = wordpiece_from_file(model_dir / "tokenizer.json")
-    except Exception as exc:  # tokenizers raises bare Exception
+    except Exception as exc:
         raise ModelUnavailableError(N_("could not read MiniLM from {folder}: {detail}"), folder=str(model_dir),
                                     detail=str(exc)) from exc
+    tokenizer = minilm_tokenizer(model_dir)
     model = Transformer.empty(minilm_config(hf))
     arrays = {ours: value for theirs, value in tensors.items() if (ours := _rename(theirs))}
     assign(model, arrays, str(model_dir / "model.safetensors"))
     model.tie_weights()
     return model, tokenizer
+
+
+def minilm_tokenizer(model_dir: Path) -> TextTokenizer:
+    try:
+        return wordpiece_from_file(model_dir / "tokenizer.json")
+    except Exception as exc:  # tokenizers raises bare Exception
+        raise ModelUnavailableError(N_("could not read MiniLM from {folder}: {detail}"), folder=str(model_dir),
+                                    detail=str(exc)) from exc

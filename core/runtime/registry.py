@@ -26,8 +26,9 @@ from core.engine.model import Transformer
 from core.errors import N_, ModelUnavailableError, UnknownModelError
 from core.loaders import gguf_gemma
 from core.loaders.classic import classic_config, load_classic
-from core.loaders.gguf_llama import llama_config_from, load_gguf_llama
-from core.loaders.minilm import load_minilm, minilm_config_from
+from core.loaders.gguf_llama import GGUFModel, llama_config_from, llama_tokenizer, load_gguf_llama
+from core.loaders.minilm import load_minilm, minilm_config_from, minilm_tokenizer
+from core.loaders.translator import load_tokenizer as translator_tokenizer
 from core.loaders.translator import load_translator, translator_shape
 from core.runtime.language_model import LanguageModel
 from core.text.tokenizers import TextTokenizer, bytes_tokenizer
@@ -48,12 +49,21 @@ class Loaded:
 
 
 @dataclass(frozen=True)
+class ModelTokenizer:
+    """What a model reads text with, without its weights: pages that only cut text into tokens need no more."""
+
+    tokenizer: TextTokenizer
+    chat_template: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     title: str  # marked for the catalogues: the app shows it translated
     weights: str  # where the numbers come from, for people
     read_shape: Callable[[Path | None], ModelConfig]  # the architecture, from the files, no weights read
     load: Callable[[Path | None], Loaded]
+    read_tokenizer: Callable[[Path | None], ModelTokenizer]  # the tokenizer alone, no weights read
     capabilities: frozenset[Capability]
     trained: bool
     languages: tuple[str, ...]  # ISO codes of the languages it was trained on ("*" for many)
@@ -123,6 +133,16 @@ def _load_gguf_llama(path: Path) -> Loaded:
     return Loaded(module, tokenizer, gguf_file.field("tokenizer.chat_template"))
 
 
+def _read_llama_tokenizer(path: Path) -> ModelTokenizer:
+    g = GGUFModel(path)
+    return ModelTokenizer(llama_tokenizer(g), g.field("tokenizer.chat_template"))
+
+
+def _read_gemma_tokenizer(path: Path) -> ModelTokenizer:
+    g = gguf_gemma.gemma_gguf(gguf_gemma.packaged_gguf())
+    return ModelTokenizer(gguf_gemma.gemma_tokenizer(g), g.field("tokenizer.chat_template"))
+
+
 def _load_gguf_gemma(path: Path) -> Loaded:
     """`path` is the package folder; the GGUF file comes from its four chunk packages, joined in memory."""
     module, tokenizer, gguf_file = gguf_gemma.load_gguf_gemma(gguf_gemma.packaged_gguf())
@@ -138,6 +158,7 @@ MODELS: dict[str, ModelSpec] = {
             weights=N_("seeded random weights (torch.manual_seed(0)): real computations, no learned meaning"),
             read_shape=lambda path: classic_config(bytes_tokenizer().vocab_size),
             load=lambda path: Loaded(*load_classic()),
+            read_tokenizer=lambda path: ModelTokenizer(bytes_tokenizer()),
             capabilities=frozenset({Capability.NEXT_TOKEN, Capability.CROSS_ATTENTION}),
             trained=False,
             languages=(),
@@ -149,6 +170,7 @@ MODELS: dict[str, ModelSpec] = {
             weights=N_("sentence-transformers/all-MiniLM-L6-v2, safetensors, float32"),
             read_shape=minilm_config_from,
             load=lambda path: Loaded(*load_minilm(path)),
+            read_tokenizer=lambda path: ModelTokenizer(minilm_tokenizer(path)),
             capabilities=frozenset({Capability.SENTENCE_EMBEDDING}),
             trained=True,
             languages=("en",),
@@ -163,6 +185,7 @@ MODELS: dict[str, ModelSpec] = {
             weights=N_("HuggingFaceTB/SmolLM2-135M-Instruct, GGUF Q4_1 (4-bit), dequantised to float at load"),
             read_shape=llama_config_from,
             load=_load_gguf_llama,
+            read_tokenizer=_read_llama_tokenizer,
             capabilities=frozenset({Capability.NEXT_TOKEN, Capability.CHAT}),
             trained=True,
             languages=("en",),
@@ -177,6 +200,7 @@ MODELS: dict[str, ModelSpec] = {
             weights=N_("google/gemma-3-270m, GGUF Q4_K_M (4- to 8-bit blocks), dequantised to float at load"),
             read_shape=lambda path: gguf_gemma.gemma_config_from(gguf_gemma.packaged_gguf(verify=False)),
             load=_load_gguf_gemma,
+            read_tokenizer=_read_gemma_tokenizer,
             capabilities=frozenset({Capability.NEXT_TOKEN}),  # a pretrained model: its file has no chat template
             trained=True,
             languages=("*", "en", "zh"),  # many: its 262k-piece vocabulary covers most scripts
@@ -193,6 +217,7 @@ MODELS: dict[str, ModelSpec] = {
                        "core/data/tiny-translator, safetensors, float32"),
             read_shape=lambda path: translator_shape(),
             load=lambda path: Loaded(*load_translator()),
+            read_tokenizer=lambda path: ModelTokenizer(translator_tokenizer()),
             capabilities=frozenset({Capability.NEXT_TOKEN, Capability.CROSS_ATTENTION}),
             trained=True,
             # Reads only its toy task's Chinese words (and writes English): no page picks it to read a text
@@ -220,7 +245,8 @@ def keep_trained(name: str, title: str, module: Transformer, tokenizer: TextToke
     if module.config.architecture == "encoder-decoder":
         capabilities.add(Capability.CROSS_ATTENTION)
     spec = ModelSpec(name=name, title=title, weights=weights, read_shape=lambda path: module.config,
-                     load=lambda path: Loaded(module, tokenizer), capabilities=frozenset(capabilities), trained=True,
+                     load=lambda path: Loaded(module, tokenizer),
+                     read_tokenizer=lambda path: ModelTokenizer(tokenizer), capabilities=frozenset(capabilities), trained=True,
                      languages=(), licence="Apache-2.0 (this project)")
     with _trained_lock:
         _trained[name] = (spec, lm)
@@ -266,6 +292,16 @@ def _installed_shape(name: str) -> tuple[ModelConfig, int]:
     spec = spec_of(name)
     config = spec.read_shape(spec.path())
     return config, sum(p.numel() for p in Transformer.empty(config).parameters())
+
+
+def load_tokenizer(name: str) -> ModelTokenizer:
+    """A model's tokenizer and chat template without its weights (a model trained here: the one kept). Raises
+    like load_model."""
+    kept = trained_model(name)
+    if kept is not None:
+        return ModelTokenizer(kept.tokenizer, kept.chat_template)
+    spec = spec_of(name)
+    return spec.read_tokenizer(spec.path())
 
 
 def load_model(name: str, device: str | torch.device = "auto", dtype: str | torch.dtype = "float32") -> LanguageModel:

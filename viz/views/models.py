@@ -8,7 +8,7 @@ import streamlit as st
 from core import MODELS, ScopeError, model_shape, spec_of
 from viz import state
 from viz.glossary import NUMBERED_FROM_ZERO
-from viz.loading import model_or_error
+from viz.loading import tokenizer_or_error
 from viz.state import _
 
 
@@ -33,9 +33,9 @@ def tokenizer_models() -> list[str]:
     names, kinds = [], set()
     for name, spec in MODELS.items():
         if spec.trained and spec.available():
-            lm = model_or_error(name)
-            if lm is not None and lm.tokenizer.kind not in kinds:
-                kinds.add(lm.tokenizer.kind)
+            read = tokenizer_or_error(name)
+            if read is not None and read.tokenizer.kind not in kinds:
+                kinds.add(read.tokenizer.kind)
                 names.append(name)
     return names
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import spec_of
 from viz import state
 from viz.glossary import tokenizer_name
-from viz.loading import model_or_error
+from viz.loading import tokenizer_or_error
 from viz.state import _
 from viz.tokens import (
     MAX_CHIPS,
@@ -47,11 +48,11 @@ def token_inspector(chips: list[TokenChip], model: str) -> None:
 
 def show_tokenizer(model: str, text: str) -> tuple[object, list[TokenChip]] | None:
     """One column: counts, chips, legend and inspector. Returns the tokenizer and chips, or None."""
-    lm = model_or_error(model)
-    if lm is None:
+    read = tokenizer_or_error(model)
+    if read is None:
         return None
-    tokenizer = lm.tokenizer
-    st.subheader(f"{tokenizer_name(tokenizer.kind, _)} · {_(lm.info.title)}")
+    tokenizer = read.tokenizer
+    st.subheader(f"{tokenizer_name(tokenizer.kind, _)} · {_(spec_of(model).title)}")
     chips = chips_for(tokenizer, text)
     show_counts(text, chips)
     st.html(chips_html(chips, _=_))
@@ -66,7 +67,7 @@ def show_tokenizer(model: str, text: str) -> tuple[object, list[TokenChip]] | No
     legend = legend_html(chips, tokenizer.vocab_size, _)
     if legend:
         st.html(legend)
-    if not any(chip.kind == "special" for chip in chips) and lm.chat_template:
+    if not any(chip.kind == "special" for chip in chips) and read.chat_template:
         st.caption(_("No special tokens here: this model adds none to plain text. A chat wraps each message in "
                      "markers such as `<|im_start|>` … `<|im_end|>`; type them into the text to see each become "
                      "one token."))

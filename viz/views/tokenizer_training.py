@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import N_, InputError
+from core import N_, InputError, spec_of
 from core.text import bpe_training as bpe
 from viz import export, i18n, state
 from viz.figures.bpe import make_merge_curve_figure
 from viz.glossary import tokenizer_name
-from viz.loading import model_or_error
+from viz.loading import tokenizer_or_error
 from viz.state import _, render
 from viz.tokens import MAX_CHIPS, chips_for, chips_html, token_label
 from viz.views.controls import settle_index, stepper
@@ -197,12 +197,12 @@ def real_tokenizers(text: str) -> None:
                  "two parts (the merge that most raises the likelihood of the corpus), not simply the most frequent."))
     models = tokenizer_models()
     for column, name in zip(st.columns(max(len(models), 1)), models):
-        lm = model_or_error(name)
-        if lm is None:
+        read = tokenizer_or_error(name)
+        if read is None:
             continue
         with column:
-            st.subheader(f"{tokenizer_name(lm.tokenizer.kind, _)} · {_(lm.info.title)}")
-            count, markup = _chips(lm.tokenizer, text)
+            st.subheader(f"{tokenizer_name(read.tokenizer.kind, _)} · {_(spec_of(name).title)}")
+            count, markup = _chips(read.tokenizer, text)
             st.caption(_("{count:,} tokens · a vocabulary of {vocab:,}").format(count=count,
-                                                                              vocab=lm.tokenizer.vocab_size))
+                                                                              vocab=read.tokenizer.vocab_size))
             st.html(markup)
