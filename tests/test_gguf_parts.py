@@ -13,7 +13,7 @@ from gguf.quants import dequantize, quantize
 
 from core import MODELS
 from core.errors import ModelUnavailableError
-from core.loaders import gguf_gemma, gguf_llama
+from core.loaders import gguf_file, gguf_gemma, gguf_llama
 from core.loaders.gguf_file import GGUFFile
 
 ROWS = np.linspace(-3, 3, 10 * 64, dtype=np.float32).reshape(10, 64)
@@ -70,6 +70,24 @@ def test_parts_are_checked_against_their_digest(whole):
     parts[1].write_bytes(bytes(damaged))
     with pytest.raises(ModelUnavailableError, match="SHA-256"):
         GGUFFile.from_parts(parts, "small.gguf", digest)
+
+
+@pytest.mark.parametrize("first_read", [16 * 1024**2, 64])  # the whole file at once; a prefix grown 4 times
+def test_the_header_alone_from_the_first_bytes(whole, monkeypatch, first_read):
+    monkeypatch.setattr(gguf_file, "HEADER_READ_BYTES", first_read)
+    size = whole.stat().st_size
+    header, reference = GGUFFile.header_of_parts(cut(whole, [7, size // 2]), "small.gguf"), GGUFFile(whole)
+    assert header.metadata == reference.metadata
+    assert header.tensor_names == [t.name for t in reference.tensors] == ["plain", "tall"]
+    assert header.tensors == []
+
+
+def test_the_header_of_a_file_cut_short_is_unavailable(whole, monkeypatch):
+    monkeypatch.setattr(gguf_file, "HEADER_READ_BYTES", 64)
+    short = whole.with_name("short.gguf")
+    short.write_bytes(whole.read_bytes()[:120])  # inside the metadata
+    with pytest.raises(ModelUnavailableError, match="truncated"):
+        GGUFFile.header_of_parts([short], "short.gguf")
 
 
 def test_a_missing_part_is_unavailable(whole):

@@ -50,6 +50,7 @@ _SCALARS: dict[GGUFValueType, tuple[struct.Struct, np.dtype]] = {
     GGUFValueType.INT64: (struct.Struct("<q"), np.dtype("<i8")),
     GGUFValueType.FLOAT64: (struct.Struct("<d"), np.dtype("<f8")),
 }
+HEADER_READ_BYTES = 16 * 1024**2  # Gemma 3's header, with its 262,144-piece vocabulary, is about 6 MB
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 
@@ -80,9 +81,12 @@ class GGUFTensor:
 class GGUFFile:
     """A parsed GGUF file: `version`, `metadata` (key -> Python value), `tensors` (in file order), `alignment`."""
 
-    def __init__(self, path: str | Path, *, data: np.ndarray | None = None):
-        """Memory-maps `path`; or parses `data` (uint8 bytes already read), with `path` naming it in messages."""
+    def __init__(self, path: str | Path, *, data: np.ndarray | None = None, header_only: bool = False):
+        """Memory-maps `path`; or parses `data` (uint8 bytes already read), with `path` naming it in messages.
+        `header_only`: the metadata and `tensor_names` alone, `tensors` left empty (`data` may then be the
+        file's first bytes only)."""
         self.path = Path(path)
+        self._header_only = header_only
         if data is not None:
             self._map = data
         else:
@@ -107,22 +111,27 @@ class GGUFFile:
     def from_parts(cls, parts: Sequence[Path], name: str, sha256: str | None = None) -> GGUFFile:
         """The GGUF file `name` cut into `parts` (in order), read into memory once, by `readinto` (no copy).
         With `sha256`, the joined bytes must have that digest, else ModelUnavailableError."""
-        try:
-            data = np.empty(sum(Path(p).stat().st_size for p in parts), dtype=np.uint8)
-            filled = 0
-            for part in parts:
-                with open(part, "rb") as f:
-                    filled += f.readinto(memoryview(data)[filled:])
-        except OSError as exc:
-            raise ModelUnavailableError(N_("{file} cannot be read as a GGUF file ({detail})"), file=name,
-                                        detail=f"a part cannot be read: {exc}") from exc
-        if filled != data.size:
+        data = _joined(parts, name)
+        if data.size != sum(Path(p).stat().st_size for p in parts):
             raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=name, detail="a part changed while being read")
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256.lower():
             raise ModelUnavailableError(N_("{file} is damaged: {detail}"), file=name,
                                         detail="its parts do not join into the expected file (SHA-256)")
         data.flags.writeable = False  # like the memory map: tensors are views, and nothing may change them
         return cls(name, data=data)
+
+    @classmethod
+    def header_of_parts(cls, parts: Sequence[Path], name: str) -> GGUFFile:
+        """The header (metadata, tensor names) of the file cut into `parts`, from as few of its first bytes as it
+        takes: a vocabulary is a few megabytes, the weights hundreds, and memory touched first is slow on a VM."""
+        total, size = sum(Path(p).stat().st_size for p in parts), HEADER_READ_BYTES
+        while True:
+            try:
+                return cls(name, data=_joined(parts, name, min(size, total)), header_only=True)
+            except _Truncated:
+                if size >= total:
+                    raise
+                size *= 4
 
     def tensor(self, name: str) -> GGUFTensor:
         for t in self.tensors:
@@ -163,13 +172,11 @@ class GGUFFile:
                 raise self._error(f"general.alignment ({self.alignment!r}) is not a power of two stored as uint32")
         self.data_offset = -(-self._pos // self.alignment) * self.alignment  # round up
 
-        self.tensors: list[GGUFTensor] = []
-        names: set[str] = set()
-        for name, dims, tensor_type, relative in infos:
-            if name in names:
-                raise self._error(f"the tensor {name!r} appears twice")
-            names.add(name)
-            self.tensors.append(self._tensor(name, dims, tensor_type, relative))
+        self.tensor_names = [name for name, *_ in infos]
+        if len(set(self.tensor_names)) < len(self.tensor_names):
+            raise self._error(f"the tensor {next(n for n in self.tensor_names if self.tensor_names.count(n) > 1)!r} "
+                              "appears twice")
+        self.tensors: list[GGUFTensor] = [] if self._header_only else [self._tensor(*info) for info in infos]
 
     def _tensor_info(self) -> tuple[str, tuple[int, ...], GGMLQuantizationType, int]:
         name = self._string()
@@ -248,7 +255,8 @@ class GGUFFile:
             pos += 8
             end = pos + length
             if end > size:
-                raise self._error(f"a string of {length} bytes at byte {pos} runs past the end (truncated?)")
+                raise self._error(f"a string of {length} bytes at byte {pos} runs past the end (truncated?)",
+                                  truncated=True)
             append(str(buf[pos:end], "utf-8"))
             pos = end
         self._pos = pos
@@ -269,7 +277,30 @@ class GGUFFile:
 
     def _need(self, n_bytes: int) -> None:
         if self._pos + n_bytes > self._size:
-            raise self._error(f"it ends at byte {self._size}; {n_bytes} bytes are needed at byte {self._pos} (truncated?)")
+            raise self._error(f"it ends at byte {self._size}; {n_bytes} bytes are needed at byte {self._pos} (truncated?)",
+                              truncated=True)
 
-    def _error(self, reason: str) -> ModelUnavailableError:
-        return ModelUnavailableError(N_("{file} is not a readable GGUF file: {detail}"), file=self.path.name, detail=reason)
+    def _error(self, reason: str, truncated: bool = False) -> ModelUnavailableError:
+        return (_Truncated if truncated else ModelUnavailableError)(
+            N_("{file} is not a readable GGUF file: {detail}"), file=self.path.name, detail=reason)
+
+
+class _Truncated(ModelUnavailableError):
+    """The bytes end before the parse does: a damaged file, or a header read from too short a prefix."""
+
+
+def _joined(parts: Sequence[Path], name: str, size: int | None = None) -> np.ndarray:
+    """The first `size` bytes (all by default) of the file cut into `parts`, read into one array."""
+    try:
+        size = sum(Path(p).stat().st_size for p in parts) if size is None else size
+        data = np.empty(size, dtype=np.uint8)
+        filled = 0
+        for part in parts:
+            if filled == size:
+                break
+            with open(part, "rb") as f:
+                filled += f.readinto(memoryview(data)[filled:])
+    except OSError as exc:
+        raise ModelUnavailableError(N_("{file} cannot be read as a GGUF file ({detail})"), file=name,
+                                    detail=f"a part cannot be read: {exc}") from exc
+    return data[:filled]

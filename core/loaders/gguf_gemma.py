@@ -95,7 +95,7 @@ def gemma_config(g: GGUFModel, tied: bool) -> ModelConfig:
 def gemma_config_from(source: Path | GGUFFile) -> ModelConfig:
     """The architecture alone, from the file's metadata (no tensor is dequantised)."""
     g = gemma_gguf(source)
-    return gemma_config(g, tied=all(t.name != "output.weight" for t in g.file.tensors))
+    return gemma_config(g, tied="output.weight" not in g.file.tensor_names)
 
 
 # Gemma's extra norms, beside the tensors it shares with Llama.
@@ -183,11 +183,16 @@ def _package():
     return package, parts
 
 
-def packaged_gguf(verify: bool = True) -> GGUFFile:
-    """The packaged GGUF file, joined from its chunks in memory; checked against the package's SHA-256
-    unless verify=False (reading the shape only: a damaged file is caught when the weights load)."""
+def packaged_gguf() -> GGUFFile:
+    """The packaged GGUF file, joined from its chunks in memory and checked against the package's SHA-256."""
     package, parts = _package()
-    return GGUFFile.from_parts(parts, package.MODEL_NAME, package.EXPECTED_SHA256 if verify else None)
+    return GGUFFile.from_parts(parts, package.MODEL_NAME, package.EXPECTED_SHA256)
+
+
+def packaged_header() -> GGUFFile:
+    """The packaged file's header alone (metadata, tensor names), from its first bytes: for the shape."""
+    package, parts = _package()
+    return GGUFFile.header_of_parts(parts, package.MODEL_NAME)
 
 
 def licence_text(path: Path) -> str | None:

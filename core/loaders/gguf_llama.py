@@ -119,7 +119,7 @@ def llama_config(g: GGUFModel, tied: bool) -> ModelConfig:
 def llama_config_from(path: Path) -> ModelConfig:
     """The architecture alone, from the file's metadata (a tenth of a second: no tensor is read)."""
     g = GGUFModel(path)
-    return llama_config(g, tied=all(t.name != "output.weight" for t in g.file.tensors))
+    return llama_config(g, tied="output.weight" not in g.file.tensor_names)
 
 
 def unpermute_rotary_rows(w: np.ndarray, n_heads: int) -> np.ndarray:

@@ -139,7 +139,8 @@ def _read_llama_tokenizer(path: Path) -> ModelTokenizer:
 
 
 def _read_gemma_tokenizer(path: Path) -> ModelTokenizer:
-    g = gguf_gemma.gemma_gguf(gguf_gemma.packaged_gguf())
+    # The header alone: the weights' checksum is checked when they load.
+    g = gguf_gemma.gemma_gguf(gguf_gemma.packaged_header())
     return ModelTokenizer(gguf_gemma.gemma_tokenizer(g), g.field("tokenizer.chat_template"))
 
 
@@ -198,7 +199,7 @@ MODELS: dict[str, ModelSpec] = {
             name="gemma3-270m",
             title=N_("Gemma 3 270M (Gemma decoder)"),
             weights=N_("google/gemma-3-270m, GGUF Q4_K_M (4- to 8-bit blocks), dequantised to float at load"),
-            read_shape=lambda path: gguf_gemma.gemma_config_from(gguf_gemma.packaged_gguf(verify=False)),
+            read_shape=lambda path: gguf_gemma.gemma_config_from(gguf_gemma.packaged_header()),
             load=_load_gguf_gemma,
             read_tokenizer=_read_gemma_tokenizer,
             capabilities=frozenset({Capability.NEXT_TOKEN}),  # a pretrained model: its file has no chat template
