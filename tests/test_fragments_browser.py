@@ -123,3 +123,22 @@ def test_a_head_step_leaves_the_thumbnails_drawn_and_a_tile_opens_its_head_every
     settle_on(page, "layer 1, head 5")
     click_tile(page, 4)  # the same tile again: it opens again
     settle_on(page, "layer 1, head 4")
+
+
+WAYS_TITLE_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map((g) => g.layout?.title?.text || '')
+    .find((title) => title.includes('masked two ways'))"""
+
+
+def test_a_head_change_on_masks_reruns_the_two_ways_alone(server, page):
+    """The model's masks, the encoder beside the decoder and padding do not depend on the head."""
+    open_page(page, f"{server.url}/masks?model=smollm2-135m&lang=en&text={quote(TEXT)}", ".js-plotly-plot")
+    assert "head 0" in page.evaluate(WAYS_TITLE_JS)
+    page.messages.clear()
+    page.get_by_role("slider", name="Head").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => ({WAYS_TITLE_JS})().includes('head 1')")
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stApp\"]')"
+                           ".getAttribute('data-test-script-state') === 'notRunning'")
+    assert page.messages.finished == [ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY], page.messages.finished
+    assert page.messages.elements.count("plotly_chart") == 1  # the two ways, not the masks above them
+    assert "head=1" in page.url

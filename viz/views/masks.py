@@ -97,7 +97,9 @@ def encoder_and_decoder_section(text: str, preferred: str) -> None:
 # ---------------------------------------------------------------- the wrong way and the right way
 
 
+@st.fragment
 def ways_section(name: str, text: str) -> None:
+    """Its layer and head rerun this section alone: the rest of the page does not depend on them."""
     trace = _trace(name, text)
     if trace is None:
         return
