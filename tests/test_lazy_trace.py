@@ -15,6 +15,7 @@ from core.engine.config import ModelConfig
 from core.engine.model import Transformer
 from core.lessons.head_ranking import rank_heads, rank_query_rows
 from core.record.trace import block_starts
+from core.runtime import replay as replay_module
 from core.runtime.language_model import LanguageModel
 from core.text.tokenizers import bytes_tokenizer
 from tests.support.models import DEVICES, loaded
@@ -243,9 +244,11 @@ def test_summaries_equal_those_of_the_full_matrices(smollm, classic):
     assert cross.query_rows(1).shape == (cross.probs.shape[0], cross.probs.shape[2])
 
 
-def test_losses_and_last_logits_need_no_full_logits(smollm):
+@pytest.mark.parametrize("chunk", [replay_module.LOSS_CHUNK, 3 * 49_152])  # one product; slices of 3 rows
+def test_losses_and_last_logits_need_no_full_logits(smollm, monkeypatch, chunk):
     from core.record.losses import next_token_losses
 
+    monkeypatch.setattr(replay_module, "LOSS_CHUNK", chunk)
     tr = smollm.trace(TEXT)
     losses = tr.token_losses()
     assert len(losses.loss) == len(tr.tokens) - 1
