@@ -239,10 +239,12 @@ def get_ablated(name: str, text: str, heads: tuple[tuple[int, tuple[int, ...]], 
 
 @st.cache_resource(show_spinner=False, max_entries=64, ttl=idle_seconds())
 def rollout_row(name: str, text: str, position: int, _trace: Trace) -> np.ndarray:
-    """Attention rollout of one position (core/lessons/attribution.py), once per (model, text, position)."""
+    """Attention rollout of one position (core/lessons/attribution.py), once per (model, text, position). It
+    recomputes every head's attention, a pass's worth of work: in the queue, on a pass's threads."""
     from core.lessons.attribution import trace_rollout
 
-    return trace_rollout(_trace, position)
+    with model_turn(position + 1):
+        return trace_rollout(_trace, position)
 
 
 # ---------------------------------------------------------------- training jobs (Watch a Transformer learn)

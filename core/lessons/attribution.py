@@ -55,9 +55,12 @@ def rollout_row(attentions: Sequence[np.ndarray], position: int) -> np.ndarray:
 
 def roll_down(row: np.ndarray, attentions_last_first: Iterable[np.ndarray]) -> np.ndarray:
     """row Â_L ⋯ Â_1 from the layers' (T, T) attention given last layer first (each may be computed when
-    the row reaches it)."""
+    the row reaches it). Â is never formed: with s_i the sum of A's row i, row Â = ½ (w A) + ½ w where
+    w_i = row_i / (½ s_i + ½), one vector-matrix product a layer and no T × T temporaries."""
     for attention in attentions_last_first:
-        row = row @ add_residual(attention)
+        a = np.asarray(attention)
+        w = row / (0.5 * a.sum(axis=-1, dtype=np.float64) + 0.5)
+        row = 0.5 * (w @ a) + 0.5 * w
     return row
 
 
