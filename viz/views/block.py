@@ -18,7 +18,7 @@ from viz.figures.block import (
     make_sparsity_figure,
     make_sublayer_figure,
 )
-from viz.loading import cached_model, decoder_reads_text, page_trace, trace_or_error
+from viz.loading import cached_model, decoder_reads_text, model_turn, page_trace, trace_or_error
 from viz.state import _
 from viz.tokens import axis_labels, labels_for
 from viz.views.models import index_slider, models_where
@@ -43,8 +43,10 @@ def token_labels(name: str, trace) -> list[str]:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def residual(name: str, text: str) -> block_anatomy.ResidualNorms:
-    return block_anatomy.residual_norms(page_trace(name, text),
-                                        cached_model(name).config.norm_placement == "post")
+    trace = page_trace(name, text)
+    # Every layer's sub-layer outputs, produced again from the kept residual stream: a pass's worth of work.
+    with model_turn(len(trace.token_ids)):
+        return block_anatomy.residual_norms(trace, cached_model(name).config.norm_placement == "post")
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
