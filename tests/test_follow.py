@@ -511,12 +511,13 @@ def test_a_teacher_and_two_students_in_browsers(class_server):
                      .replace("**", "").format(code=code, following=1, exploring=1))
             assert shown_head(laptop) == own, "exploring: the teacher's move does not reach it"
             # Its own move reaches neither the teacher nor the phone.
+            browsers.wait_until_settled(teacher)
             seen, teacher_url = shown_head(teacher), teacher.url
             laptop.locator(".st-key-head-previous button").filter(visible=True).first.click()
             laptop.wait_for_function(f"() => ({SHOWN_JS})() !== {json.dumps(own)}")
             browsers.wait_until_settled(laptop)
             time.sleep(2 * follow.FOLLOW_POLL_S + follow.LEAD_POLL_S)  # long enough for a leak to show
-            assert shown_head(teacher) == seen and teacher.url == teacher_url
+            assert (shown_head(teacher), teacher.url) == (seen, teacher_url)
             assert shown_head(phone) == seen
             shot(laptop, "follow-student-exploring-1280-en")
             # One click, and it follows again, at once.
