@@ -13,7 +13,7 @@ from core import N_, ScopeError, model_shape, spec_of
 from core.lessons.mask_experiments import KIND_NAMES, group_masks, padding_check, two_ways
 from viz import export, state
 from viz.figures.masks import make_mask_figure, make_masking_ways_figure
-from viz.loading import cached_model, decoder_reads_text, model_or_error, trace_or_error
+from viz.loading import cached_model, decoder_reads_text, model_or_error, model_turn, trace_or_error
 from viz.state import _
 from viz.tokens import axis_labels, labels_for
 from viz.views.models import layer_and_head, models_where
@@ -133,7 +133,9 @@ def ways_section(name: str, text: str) -> None:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def padding_numbers(name: str, texts: tuple[str, ...]):
-    return padding_check(cached_model(name), texts)
+    lm = cached_model(name)
+    with model_turn(sum(len(lm.encode(text)[0].ids) for text in texts)):  # five passes over the batch
+        return padding_check(lm, texts)
 
 
 def second_text(text: str) -> str:
